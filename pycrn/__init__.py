@@ -1,0 +1,33 @@
+"""pycrn: stochastic simulation of chemical reaction networks, and neural surrogates.
+
+The public API is re-exported here; see the README for a quick start.
+"""
+
+from . import models
+from ._version import __version__
+from .dsl import load, parse
+from .engines import ENGINES
+from .errors import ModelError, SimulationError
+from .network import Parameter, Reaction, ReactionNetwork, Species
+from .results import open_results, summary
+from .simulate import simulate
+
+#: Names accepted by ``simulate(method=...)``.
+METHODS = tuple(ENGINES)
+
+__all__ = [
+    "METHODS",
+    "ModelError",
+    "Parameter",
+    "Reaction",
+    "ReactionNetwork",
+    "SimulationError",
+    "Species",
+    "__version__",
+    "load",
+    "models",
+    "open_results",
+    "parse",
+    "simulate",
+    "summary",
+]

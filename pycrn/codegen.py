@@ -1,0 +1,162 @@
+"""Per-model code generation for the compiled engines, cached on disk.
+
+For a network and an engine, pycrn writes one self-contained Python module:
+the network's propensity kernels (``rates`` and ``fire``, with the
+dependency graph unrolled so that firing a reaction recomputes only the
+propensities it changes), the random-number functions and the engine's loop.
+Every function is compiled by numba in nopython mode with ``nogil`` (so
+ensembles run in parallel threads) and ``cache=True``.
+
+The module's file name is a hash of its own source, so a model is compiled
+once per machine: a second process, or a second run with other parameter
+values or initial counts (both are runtime arrays), loads the machine code
+from numba's cache. Changing pycrn, the engine or the model changes the
+source and therefore the file. The cache lives in ``$PYCRN_CACHE_DIR`` or
+``~/.cache/pycrn``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import math
+import os
+import sys
+import tempfile
+import textwrap
+import threading
+from pathlib import Path
+from types import ModuleType
+
+import numba
+
+from .network import ReactionNetwork
+from .engines import rng
+
+_MAX_FLOAT = "1.7976931348623157e308"
+_modules: dict[str, ModuleType] = {}
+_lock = threading.Lock()
+
+
+def cache_dir() -> Path:
+    """Directory holding generated modules and numba's cache for them."""
+    root = os.environ.get("PYCRN_CACHE_DIR")
+    path = Path(root) if root else Path.home() / ".cache" / "pycrn"
+    return path / f"jit-numba{numba.__version__}"
+
+
+def propensity_source(net: ReactionNetwork, j: int) -> str:
+    """Numba source of the propensity of reaction ``j`` in terms of ``x``, ``p`` and ``t``."""
+    r = net.reactions[j]
+    symbols = {name: f"float(x[{i}])" for i, name in enumerate(net.species_names)}
+    symbols.update({name: f"p[{k}]" for k, name in enumerate(net.parameter_names)})
+    symbols["t"] = "t"
+    expr = r.rate.to_source(symbols)
+    if r.mass_action:
+        terms = []
+        for name, nu in r.reactants:
+            xi = symbols[name]
+            if nu == 1:
+                terms.append(xi)
+            else:
+                falling = " * ".join(f"({xi} - {m}.0)" if m else xi for m in range(nu))
+                terms.append(f"({falling} / {float(math.factorial(nu))!r})")
+        if terms:
+            expr = f"{expr} * " + " * ".join(terms)
+    return expr
+
+
+def _kernel_source(net: ReactionNetwork) -> str:
+    """Source of ``rates`` and ``fire`` for ``net``."""
+    m = len(net.reactions)
+    S = net.stoichiometry
+    lines = [f"NUM_REACTIONS = {m}", f"NUM_SPECIES = {len(net.species)}", ""]
+    # rates: every propensity, validated.
+    lines.append("def rates(x, p, t, a):")
+    lines.append("    total = 0.0")
+    for j in range(m):
+        lines.append(f"    v = {propensity_source(net, j)}")
+        lines.append(f"    if not (v >= 0.0 and v <= {_MAX_FLOAT}):")
+        lines.append("        return np.nan")
+        lines.append(f"    a[{j}] = v")
+        lines.append("    total += v")
+    lines.append("    return total")
+    lines.append("")
+    # fire: state change plus the dependent propensities of each reaction.
+    lines.append("def fire(j, x, p, t, a):")
+    for j in range(m):
+        lines.append(f"    {'if' if j == 0 else 'elif'} j == {j}:")
+        changed = [(i, int(S[i, j])) for i in range(S.shape[0]) if S[i, j] != 0]
+        for i, nu in changed:
+            lines.append(f"        x[{i}] += {nu}")
+        if not net.reactions[j].mass_action:
+            # A general rate law may fire without its reactants; never let a
+            # count go negative silently.
+            for i, nu in changed:
+                if nu < 0:
+                    lines.append(f"        if x[{i}] < 0:")
+                    lines.append("            return np.nan")
+        lines.append("        d = 0.0")
+        for k in net.dependency_graph[j]:
+            lines.append(f"        v = {propensity_source(net, k)}")
+            lines.append(f"        if not (v >= 0.0 and v <= {_MAX_FLOAT}):")
+            lines.append("            return np.nan")
+            lines.append(f"        d += v - a[{k}]")
+            lines.append(f"        a[{k}] = v")
+        lines.append("        return d")
+    lines.append("    return 0.0")
+    return "\n".join(lines) + "\n"
+
+
+def _function_source(fn) -> str:
+    return textwrap.dedent(inspect.getsource(fn))
+
+
+def module_source(net: ReactionNetwork, engine: ModuleType) -> str:
+    """The complete generated module for ``net`` and ``engine``."""
+    decorator = "@numba.njit(cache=True, nogil=True, error_model='numpy')"
+    parts = [
+        f'"""pycrn generated kernels: engine {engine.NAME!r}, network {net.name or "(unnamed)"}."""',
+        "import math",
+        "import numba",
+        "import numpy as np",
+        "",
+        _kernel_source(net),
+    ]
+    functions = [*rng.SOURCES, *engine.SOURCES]
+    body = "\n".join(parts)
+    # Kernels are decorated after their definition so that one decorator line
+    # covers functions pasted from anywhere.
+    for fn in functions:
+        body += "\n" + (fn if isinstance(fn, str) else _function_source(fn))
+    names = ["rates", "fire", *(fn.__name__ for fn in functions if not isinstance(fn, str))]
+    body += "\n" + "\n".join(f"{n} = {decorator[1:]}({n})" for n in names) + "\n"
+    return body
+
+
+def load_module(net: ReactionNetwork, engine: ModuleType) -> ModuleType:
+    """The compiled-on-demand module for ``net`` and ``engine`` (generated and cached)."""
+    source = module_source(net, engine)
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    with _lock:
+        module = _modules.get(digest)
+        if module is not None:
+            return module
+        directory = cache_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        name = f"pycrn_{engine.NAME}_{digest}"
+        path = directory / f"{name}.py"
+        if not path.exists() or path.read_text() != source:
+            # Atomic replace: concurrent processes never see a partial file.
+            fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(source)
+            os.replace(tmp, path)
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        _modules[digest] = module
+        return module

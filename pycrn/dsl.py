@@ -1,0 +1,220 @@
+"""The network language: a Catalyst-like text format for reaction networks.
+
+One statement per line; ``#`` starts a comment::
+
+    @parameters beta=1e-4 nu=0.01        # defaults (a name alone: set at simulation)
+    @species S=999 I=1 R=0 Src=5 [boundary]
+    beta, S + I --> 2I                   # mass action: beta * S * I
+    nu, I --> R
+    (k1, k2), A <--> B                   # a reversible pair
+    hillr(P, v, K, 2), 0 => M            # '=>': the rate is the whole propensity
+
+``0`` or ``∅`` stands for nothing; ``2A`` (or ``2*A``) is stoichiometry 2,
+whose mass-action term is ``A(A-1)/2``. ``[boundary]`` after a species makes
+it a boundary species (used by rates, never changed by reactions).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+from .errors import ModelError
+from .network import Parameter, Reaction, ReactionNetwork, Species
+from .ratelaws import RateLaw
+
+# Longest arrows first, so that '<-->' is not read as '-->'.
+_ARROWS = [("<-->", True, True), ("<=>", True, False), ("-->", False, True), ("=>", False, False)]
+_DECL = re.compile(
+    r"\s*([A-Za-z_]\w*)(?:\(t\))?\s*(?:=\s*([^\s\[]+))?\s*(\[\s*[A-Za-z_]\w*\s*\])?"
+)
+_TERM = re.compile(r"^\s*(-?\d+)?\s*\*?\s*([A-Za-z_]\w*)\s*$")
+
+
+def parse(text: str, name: str = "") -> ReactionNetwork:
+    """Parse a network written in the network language.
+
+    Parameters
+    ----------
+    text
+        The model text (see the module docstring for the language).
+    name
+        Optional label for the network.
+
+    Returns
+    -------
+    ReactionNetwork
+
+    Raises
+    ------
+    ModelError
+        Naming the line and the problem, for syntax errors, unknown names,
+        bad stoichiometry or bad values.
+    """
+    if not isinstance(text, str):
+        raise ModelError(f"parse() expects the model text as a string, got {type(text).__name__}")
+    species: dict[str, Species] = {}
+    parameters: dict[str, Parameter] = {}
+    reactions: list[Reaction] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            if line.startswith("@"):
+                _directive(line, species, parameters)
+            else:
+                reactions.extend(_reaction(line, number))
+        except ModelError as exc:
+            raise ModelError(f"line {number}: {exc} in {raw.strip()!r}") from None
+    try:
+        return ReactionNetwork(species.values(), parameters.values(), reactions, name=name)
+    except ModelError as exc:
+        msg = str(exc)
+        if not msg.startswith("line "):
+            raise
+        # The network names the line; add its text.
+        number = int(msg.split()[1].rstrip(":"))
+        raise ModelError(f"{msg} in {text.splitlines()[number - 1].strip()!r}") from None
+
+
+def load(path: str | Path) -> ReactionNetwork:
+    """Read a network-language file (see :func:`parse`); the file stem names the network."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelError(f"model file {str(path)!r} does not exist") from None
+    except UnicodeDecodeError:
+        raise ModelError(f"model file {str(path)!r} is not UTF-8 text") from None
+    try:
+        return parse(text, name=path.stem)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from None
+
+
+def _directive(line: str, species: dict[str, Species], parameters: dict[str, Parameter]) -> None:
+    keyword, _, rest = line.partition(" ")
+    if keyword not in ("@species", "@parameters"):
+        raise ModelError(f"unknown directive {keyword!r} (known: @species, @parameters)")
+    pos = 0
+    rest = rest.strip()
+    if not rest:
+        raise ModelError(f"{keyword} declares nothing")
+    while pos < len(rest):
+        m = _DECL.match(rest, pos)
+        if not m or m.end() == pos:
+            raise ModelError(f"cannot read declaration at {rest[pos:]!r}")
+        pos = m.end()
+        while pos < len(rest) and rest[pos] in " ,\t":
+            pos += 1
+        ident, value, flag = m.group(1), m.group(2), m.group(3)
+        if keyword == "@species":
+            count = 0
+            if value is not None:
+                try:
+                    f = float(value)
+                except ValueError:
+                    raise ModelError(f"initial count of {ident!r} must be a number, got {value!r}") from None
+                if not f.is_integer() or f < 0:
+                    raise ModelError(f"initial count of {ident!r} must be a non-negative integer, got {value!r}")
+                count = int(f)
+            boundary = False
+            if flag is not None:
+                if flag.strip("[] \t") != "boundary":
+                    raise ModelError(f"unknown species flag {flag!r} (known: [boundary])")
+                boundary = True
+            if ident in species:
+                raise ModelError(f"species {ident!r} is declared twice")
+            species[ident] = Species(ident, count, boundary)
+        else:
+            if flag is not None:
+                raise ModelError(f"parameters take no flags, got {flag!r}")
+            val = None
+            if value is not None:
+                try:
+                    val = float(value)
+                except ValueError:
+                    raise ModelError(f"value of parameter {ident!r} must be a number, got {value!r}") from None
+                if not math.isfinite(val):
+                    raise ModelError(f"value of parameter {ident!r} is not finite")
+            if ident in parameters:
+                raise ModelError(f"parameter {ident!r} is declared twice")
+            parameters[ident] = Parameter(ident, val)
+
+
+def _reaction(line: str, number: int) -> list[Reaction]:
+    for arrow, reversible, mass_action in _ARROWS:
+        if arrow in line:
+            left, right = line.split(arrow, 1)
+            break
+    else:
+        raise ModelError("no reaction arrow (-->, <-->, =>, <=>) and not a @directive")
+    comma = _last_top_level_comma(left)
+    if comma is None:
+        raise ModelError("expected 'rate, reactants --> products' (missing comma after the rate)")
+    rate_text, lhs = left[:comma].strip(), left[comma + 1 :]
+    reactants, products = _side(lhs), _side(right)
+    if not rate_text:
+        raise ModelError("missing rate expression")
+    if reversible:
+        inner = rate_text
+        if not (inner.startswith("(") and inner.endswith(")")):
+            raise ModelError(f"a reversible reaction needs two rates, '(forward, backward)', got {rate_text!r}")
+        split = _last_top_level_comma(inner[1:-1])
+        if split is None:
+            raise ModelError(f"a reversible reaction needs two rates, '(forward, backward)', got {rate_text!r}")
+        forward, backward = inner[1:-1][:split], inner[1:-1][split + 1 :]
+        return [
+            Reaction.make(RateLaw.parse(forward), reactants, products, mass_action, number),
+            Reaction.make(RateLaw.parse(backward), products, reactants, mass_action, number),
+        ]
+    return [Reaction.make(RateLaw.parse(rate_text), reactants, products, mass_action, number)]
+
+
+def _last_top_level_comma(text: str) -> int | None:
+    depth, found = 0, None
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            found = i
+    return found
+
+
+def _side(text: str) -> dict[str, int]:
+    text = text.strip()
+    if text in ("", "0", "∅"):
+        return {}
+    counts: dict[str, int] = {}
+    for term in text.split("+"):
+        m = _TERM.match(term)
+        if not m:
+            raise ModelError(f"cannot read reaction term {term.strip()!r}")
+        nu = int(m.group(1)) if m.group(1) is not None else 1
+        if nu <= 0:
+            raise ModelError(f"stoichiometry of {m.group(2)!r} must be a positive integer, got {nu}")
+        counts[m.group(2)] = counts.get(m.group(2), 0) + nu
+    return counts
+
+
+def _number(value: float) -> str:
+    return repr(value) if not float(value).is_integer() or abs(value) >= 1e16 else str(int(value))
+
+
+def format_network(net: ReactionNetwork) -> str:
+    """Print ``net`` in the network language (:func:`parse` reads it back to an equal network)."""
+    lines = []
+    if net.name:
+        lines.append(f"# {net.name}")
+    if net.parameters:
+        decl = [p.name if p.value is None else f"{p.name}={p.value!r}" for p in net.parameters]
+        lines.append("@parameters " + " ".join(decl))
+    if net.species:
+        decl = [f"{s.name}={s.initial}" + (" [boundary]" if s.boundary else "") for s in net.species]
+        lines.append("@species " + " ".join(decl))
+    lines.extend(str(r) for r in net.reactions)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,153 @@
+"""The time loop shared by the exact SSAs (JumpProcesses' ``SSAStepper``).
+
+An exact aggregator module supplies two functions in the numba subset:
+
+``agg_setup(a)``
+    its auxiliary integer array (e.g. the search order), given the initial
+    propensities ``a``;
+``agg_select(a, r, aux)``
+    the reaction ``j`` with ``sum(a[:j]) <= r < sum(a[:j+1])`` in the
+    aggregator's own order (or ``-1`` if rounding left ``r`` past the end),
+    updating ``aux`` as the aggregator requires.
+
+The generated model module supplies ``rates(x, p, t, a)`` (fill all
+propensities, return their sum, or NaN if one is invalid) and
+``fire(j, x, p, t, a)`` (apply reaction ``j`` to ``x``, recompute the
+propensities the dependency graph says changed, return the change of their
+sum, or NaN if a propensity became invalid or a count negative).
+
+The total propensity is kept incrementally and recomputed exactly every
+``RESUM`` steps and whenever rounding could matter (selection past the end,
+a total that is not positive), so drift never biases the process.
+
+Status codes returned per trajectory: 0 finished, ``1 + j`` reaction ``j``
+produced an invalid propensity or a negative count, ``-1`` the initial
+propensities are invalid.
+"""
+
+from __future__ import annotations
+
+RESUM = 4096
+
+
+def _total(a):
+    s = 0.0
+    for j in range(a.shape[0]):
+        s += a[j]
+    return s
+
+
+def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t):
+    """Simulate ``x0.shape[0]`` trajectories, recording the state at ``save_times``.
+
+    ``out[q, i, k]`` receives the count of species ``q`` in trajectory ``i`` at
+    ``save_times[k]`` (right-continuous); species-major, so that each species
+    is one contiguous block of the results. The run of a trajectory stops after the last save time.
+    """
+    n = x0.shape[0]
+    nspecies = x0.shape[1]
+    nsave = save_times.shape[0]
+    tf = save_times[nsave - 1]
+    a = np.empty(NUM_REACTIONS, dtype=np.float64)  # noqa: F821
+    x = np.empty(nspecies, dtype=np.int64)
+    s = np.empty(4, dtype=np.uint64)
+    for i in range(n):
+        for q in range(nspecies):
+            x[q] = x0[i, q]
+        for q in range(4):
+            s[q] = seeds[i, q]
+        t = t0
+        total = rates(x, p, t, a)  # noqa: F821
+        nsteps = 0
+        code = 0
+        k = 0
+        if total != total:
+            code = -1
+            total = 0.0
+        aux = agg_setup(a)  # noqa: F821
+        while True:
+            if total > 0.0:
+                t_next = t + rng_exponential(s) / total  # noqa: F821
+            else:
+                t_next = np.inf
+            while k < nsave and save_times[k] < t_next:
+                for q in range(nspecies):
+                    out[q, i, k] = x[q]
+                k += 1
+            if k == nsave or t_next > tf or code != 0:
+                break
+            j = agg_select(a, rng_uniform(s) * total, aux)  # noqa: F821
+            if j < 0:
+                # Rounding put r past the end: resum and redraw this step.
+                total = _total(a)
+                continue
+            t = t_next
+            delta = fire(j, x, p, t, a)  # noqa: F821
+            if delta != delta:
+                code = 1 + j
+                break
+            total += delta
+            nsteps += 1
+            if total <= 0.0 or (nsteps & (RESUM - 1)) == 0:
+                total = _total(a)
+        status[i] = code
+        steps[i] = nsteps
+        final_t[i] = t
+        if code != 0:
+            # Leave the failing state where the caller can diagnose it.
+            for q in range(nspecies):
+                out[q, i, nsave - 1] = x[q]
+
+
+def simulate_events(x0, p, t0, tf, seed, capacity):
+    """Simulate one trajectory, recording the time and state after every jump.
+
+    Returns ``(times, states, count, status)``; the first record is ``t0``.
+    """
+    nspecies = x0.shape[0]
+    a = np.empty(NUM_REACTIONS, dtype=np.float64)  # noqa: F821
+    x = x0.copy()
+    s = seed.copy()
+    times = np.empty(capacity, dtype=np.float64)
+    states = np.empty((capacity, nspecies), dtype=np.int64)
+    t = t0
+    times[0] = t
+    states[0, :] = x
+    count = 1
+    code = 0
+    total = rates(x, p, t, a)  # noqa: F821
+    if total != total:
+        return times, states, count, -1
+    aux = agg_setup(a)  # noqa: F821
+    nsteps = 0
+    while total > 0.0:
+        t_next = t + rng_exponential(s) / total  # noqa: F821
+        if t_next > tf:
+            break
+        j = agg_select(a, rng_uniform(s) * total, aux)  # noqa: F821
+        if j < 0:
+            total = _total(a)
+            continue
+        t = t_next
+        delta = fire(j, x, p, t, a)  # noqa: F821
+        if delta != delta:
+            code = 1 + j
+            break
+        total += delta
+        nsteps += 1
+        if total <= 0.0 or (nsteps & (RESUM - 1)) == 0:
+            total = _total(a)
+        if count == times.shape[0]:
+            grown_t = np.empty(2 * count, dtype=np.float64)
+            grown_x = np.empty((2 * count, nspecies), dtype=np.int64)
+            grown_t[:count] = times
+            grown_x[:count] = states
+            times = grown_t
+            states = grown_x
+        times[count] = t
+        states[count, :] = x
+        count += 1
+    return times, states, count, code
+
+
+SOURCES = (f"RESUM = {RESUM}\n", _total, simulate_grid, simulate_events)

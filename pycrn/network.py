@@ -1,0 +1,376 @@
+"""Species, reactions and reaction networks.
+
+A :class:`ReactionNetwork` is an immutable description of a chemical reaction
+network: its species (with default initial counts), its parameters (with
+default values) and its reactions. It validates itself on construction, and
+derives what the engines need: the net stoichiometry matrix and the reaction
+dependency graph (which propensities change when a given reaction fires).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from .errors import ModelError
+from .ratelaws import FUNCTIONS, TIME, RateLaw
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Names that cannot be used for species or parameters.
+RESERVED = frozenset({TIME, "inf", "nan", "pi", *FUNCTIONS})
+
+
+def check_name(name: str, what: str) -> str:
+    """Return ``name`` if it is a valid identifier for a species or parameter."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ModelError(f"{what} name {name!r} is not a valid identifier")
+    if name in RESERVED:
+        raise ModelError(f"{what} name {name!r} is reserved")
+    return name
+
+
+@dataclass(frozen=True)
+class Species:
+    """A chemical species.
+
+    Parameters
+    ----------
+    name
+        Identifier used in reactions and in the results.
+    initial
+        Default initial copy number.
+    boundary
+        A boundary species is an input: reactions may use it in their rates,
+        but firing them does not change its count (SBML's boundaryCondition,
+        Catalyst's ``isbcspecies``).
+    """
+
+    name: str
+    initial: int = 0
+    boundary: bool = False
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A named constant used in rate expressions; ``value=None`` must be set at simulation."""
+
+    name: str
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """One reaction channel.
+
+    Parameters
+    ----------
+    rate
+        Rate expression (a number or a string in the rate language).
+    reactants, products
+        Mappings species name -> positive integer stoichiometric coefficient.
+    mass_action
+        If true (the ``-->`` arrow), the propensity is the rate expression
+        times the combinatorial mass-action term of the reactants,
+        ``prod_i C(x_i, nu_i)`` (so ``2A`` gives ``A(A-1)/2``). If false (the
+        ``=>`` arrow), the rate expression is the whole propensity.
+    line
+        Where the reaction was defined (for error messages), if known.
+    """
+
+    rate: RateLaw
+    reactants: tuple[tuple[str, int], ...] = ()
+    products: tuple[tuple[str, int], ...] = ()
+    mass_action: bool = True
+    line: int | None = field(default=None, compare=False)
+
+    @classmethod
+    def make(
+        cls,
+        rate: str | float | RateLaw,
+        reactants: Mapping[str, int] | Iterable[str] = (),
+        products: Mapping[str, int] | Iterable[str] = (),
+        mass_action: bool = True,
+        line: int | None = None,
+    ) -> Reaction:
+        """Build a reaction from a rate and reactant/product mappings or lists of names."""
+        law = rate if isinstance(rate, RateLaw) else RateLaw.parse(rate)
+        return cls(law, _side(reactants), _side(products), mass_action, line)
+
+    def net_change(self) -> dict[str, int]:
+        """Species name -> net change in count when the reaction fires (zeros dropped)."""
+        change: dict[str, int] = {}
+        for name, nu in self.reactants:
+            change[name] = change.get(name, 0) - nu
+        for name, nu in self.products:
+            change[name] = change.get(name, 0) + nu
+        return {k: v for k, v in change.items() if v != 0}
+
+    def rate_species(self, species: Iterable[str]) -> set[str]:
+        """The species the propensity depends on."""
+        used = set(self.rate.names) & set(species)
+        if self.mass_action:
+            used |= {name for name, _ in self.reactants}
+        return used
+
+    def __str__(self) -> str:
+        arrow = "-->" if self.mass_action else "=>"
+        return f"{self.rate}, {_format_side(self.reactants)} {arrow} {_format_side(self.products)}"
+
+
+def _side(side: Mapping[str, int] | Iterable[str]) -> tuple[tuple[str, int], ...]:
+    counts: dict[str, int] = {}
+    items = side.items() if isinstance(side, Mapping) else ((name, 1) for name in side)
+    for name, nu in items:
+        if isinstance(nu, bool) or not isinstance(nu, (int, np.integer)):
+            raise ModelError(f"stoichiometry of {name!r} must be an integer, got {nu!r}")
+        if nu <= 0:
+            raise ModelError(f"stoichiometry of {name!r} must be positive, got {nu}")
+        counts[name] = counts.get(name, 0) + int(nu)
+    return tuple(counts.items())
+
+
+def _format_side(side: tuple[tuple[str, int], ...]) -> str:
+    if not side:
+        return "0"
+    return " + ".join(name if nu == 1 else f"{nu}{name}" for name, nu in side)
+
+
+class ReactionNetwork:
+    """An immutable, validated reaction network.
+
+    Parameters
+    ----------
+    species
+        The species, in the order used for arrays and results. Species used
+        by a reaction but not listed are added (initial count 0) in order of
+        first use.
+    parameters
+        The parameters that rate expressions may use.
+    reactions
+        The reaction channels.
+    name
+        An optional label (used in results and plots).
+
+    Raises
+    ------
+    ModelError
+        For duplicate or reserved names, names used in a rate expression
+        that are neither species, parameters nor ``t``, or invalid counts or
+        values.
+    """
+
+    def __init__(
+        self,
+        species: Iterable[Species],
+        parameters: Iterable[Parameter],
+        reactions: Iterable[Reaction],
+        name: str = "",
+    ) -> None:
+        spec: dict[str, Species] = {}
+        for s in species:
+            check_name(s.name, "species")
+            if s.name in spec:
+                raise ModelError(f"species {s.name!r} is declared twice")
+            if isinstance(s.initial, bool) or not isinstance(s.initial, (int, np.integer)) or s.initial < 0:
+                raise ModelError(f"initial count of species {s.name!r} must be a non-negative integer, got {s.initial!r}")
+            spec[s.name] = s
+        pars: dict[str, Parameter] = {}
+        for p in parameters:
+            check_name(p.name, "parameter")
+            if p.name in pars:
+                raise ModelError(f"parameter {p.name!r} is declared twice")
+            if p.name in spec:
+                raise ModelError(f"{p.name!r} is declared both as a species and as a parameter")
+            if p.value is not None and not math.isfinite(p.value):
+                raise ModelError(f"parameter {p.name!r} has non-finite value {p.value!r}")
+            pars[p.name] = p
+        rxns = list(reactions)
+        for i, r in enumerate(rxns):
+            where = _where(r, i)
+            for sname, _ in r.reactants + r.products:
+                check_name(sname, "species")
+                if sname in pars:
+                    raise ModelError(f"{where}: {sname!r} is a parameter, not a species")
+                if sname not in spec:
+                    spec[sname] = Species(sname)
+            unknown = sorted(r.rate.names - set(spec) - set(pars) - {TIME})
+            if unknown:
+                raise ModelError(
+                    f"{where}: rate {str(r.rate)!r} uses unknown name(s) {', '.join(unknown)} "
+                    "(declare parameters with @parameters and species with @species)"
+                )
+        self._species = tuple(spec.values())
+        self._parameters = tuple(pars.values())
+        self._reactions = tuple(rxns)
+        self.name = name
+
+    # -- basic views -------------------------------------------------------
+    @property
+    def species(self) -> tuple[Species, ...]:
+        return self._species
+
+    @property
+    def parameters(self) -> tuple[Parameter, ...]:
+        return self._parameters
+
+    @property
+    def reactions(self) -> tuple[Reaction, ...]:
+        return self._reactions
+
+    @property
+    def species_names(self) -> list[str]:
+        return [s.name for s in self._species]
+
+    @property
+    def parameter_names(self) -> list[str]:
+        return [p.name for p in self._parameters]
+
+    @property
+    def depends_on_time(self) -> bool:
+        """Whether any rate expression uses ``t``."""
+        return any(r.rate.depends_on_time for r in self._reactions)
+
+    def species_index(self, name: str) -> int:
+        """Position of species ``name`` in arrays and results."""
+        try:
+            return self.species_names.index(name)
+        except ValueError:
+            raise ModelError(f"unknown species {name!r} (species: {', '.join(self.species_names)})") from None
+
+    # -- defaults and overrides ---------------------------------------------
+    def initial_state(self, u0: Mapping[str, int] | None = None) -> np.ndarray:
+        """Initial counts as an int64 array: the defaults, overridden by ``u0``."""
+        x = np.array([s.initial for s in self._species], dtype=np.int64)
+        for name, value in (u0 or {}).items():
+            if name not in self.species_names:
+                raise ModelError(f"u0: unknown species {name!r} (species: {', '.join(self.species_names)})")
+            if isinstance(value, bool) or not float(value).is_integer():
+                raise ModelError(f"u0: count of {name!r} must be an integer, got {value!r}")
+            if value < 0:
+                raise ModelError(f"u0: count of {name!r} must be non-negative, got {value!r}")
+            x[self.species_index(name)] = int(value)
+        return x
+
+    def parameter_values(self, params: Mapping[str, float] | None = None) -> np.ndarray:
+        """Parameter values as a float64 array: the defaults, overridden by ``params``."""
+        values = {p.name: p.value for p in self._parameters}
+        for name, value in (params or {}).items():
+            values[name] = self._checked_parameter(name, value, values)
+        missing = [k for k, v in values.items() if v is None]
+        if missing:
+            raise ModelError(f"params: no value given for parameter(s) {', '.join(missing)}")
+        return np.array(list(values.values()), dtype=np.float64)
+
+    @staticmethod
+    def _checked_parameter(name: str, value: object, known: Mapping[str, object]) -> float:
+        if name not in known:
+            names = ", ".join(known) or "none"
+            raise ModelError(f"params: unknown parameter {name!r} (parameters: {names})")
+        try:
+            v = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ModelError(f"params: value of {name!r} must be a number, got {value!r}") from None
+        if not math.isfinite(v):
+            raise ModelError(f"params: value of {name!r} is not finite ({value!r})")
+        return v
+
+    # -- structure ------------------------------------------------------------
+    @cached_property
+    def stoichiometry(self) -> np.ndarray:
+        """Net stoichiometry matrix, shape (species, reactions); boundary species rows are 0."""
+        S = np.zeros((len(self._species), len(self._reactions)), dtype=np.int64)
+        idx = {s.name: i for i, s in enumerate(self._species)}
+        for j, r in enumerate(self._reactions):
+            for name, nu in r.net_change().items():
+                if not self._species[idx[name]].boundary:
+                    S[idx[name], j] = nu
+        S.setflags(write=False)
+        return S
+
+    @cached_property
+    def reactant_matrix(self) -> np.ndarray:
+        """Reactant stoichiometry, shape (species, reactions)."""
+        R = np.zeros((len(self._species), len(self._reactions)), dtype=np.int64)
+        idx = {s.name: i for i, s in enumerate(self._species)}
+        for j, r in enumerate(self._reactions):
+            for name, nu in r.reactants:
+                R[idx[name], j] = nu
+        R.setflags(write=False)
+        return R
+
+    @cached_property
+    def rate_dependencies(self) -> tuple[tuple[int, ...], ...]:
+        """For each reaction, the indices of the species its propensity depends on."""
+        idx = {s.name: i for i, s in enumerate(self._species)}
+        return tuple(
+            tuple(sorted(idx[n] for n in r.rate_species(idx))) for r in self._reactions
+        )
+
+    @cached_property
+    def dependency_graph(self) -> tuple[tuple[int, ...], ...]:
+        """For each reaction j, the reactions whose propensity changes when j fires.
+
+        Reaction k is a dependent of j when j changes the count of a species
+        that k's propensity depends on.
+        """
+        S = self.stoichiometry
+        users: list[set[int]] = [set() for _ in self._species]
+        for k, deps in enumerate(self.rate_dependencies):
+            for i in deps:
+                users[i].add(k)
+        graph = []
+        for j in range(len(self._reactions)):
+            affected: set[int] = set()
+            for i in np.flatnonzero(S[:, j]):
+                affected |= users[i]
+            graph.append(tuple(sorted(affected)))
+        return tuple(graph)
+
+    # -- printing and comparison ------------------------------------------
+    def to_text(self) -> str:
+        """The network in the network language; :func:`pycrn.parse` reads it back."""
+        from .dsl import format_network
+
+        return format_network(self)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        label = f" {self.name!r}" if self.name else ""
+        return (
+            f"<ReactionNetwork{label}: {len(self._species)} species, "
+            f"{len(self._parameters)} parameters, {len(self._reactions)} reactions>"
+        )
+
+    def _key(self) -> tuple:
+        return (self._species, self._parameters, self._reactions)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ReactionNetwork):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def with_defaults(
+        self, u0: Mapping[str, int] | None = None, params: Mapping[str, float] | None = None
+    ) -> ReactionNetwork:
+        """A copy with new default initial counts and/or parameter values."""
+        x = self.initial_state(u0)
+        pv = {p.name: p.value for p in self._parameters}
+        for name, value in (params or {}).items():
+            pv[name] = self._checked_parameter(name, value, pv)
+        species = [Species(s.name, int(x[i]), s.boundary) for i, s in enumerate(self._species)]
+        parameters = [Parameter(p.name, pv[p.name]) for p in self._parameters]
+        return ReactionNetwork(species, parameters, self._reactions, self.name)
+
+
+def _where(r: Reaction, i: int) -> str:
+    return f"line {r.line}" if r.line is not None else f"reaction {i + 1}"
