@@ -155,6 +155,9 @@ class ReactionNetwork:
         The reaction channels.
     name
         An optional label (used in results and plots).
+    tspan
+        An optional default time span ``(t0, tf)`` for simulations (metadata:
+        not part of equality).
 
     Raises
     ------
@@ -170,6 +173,7 @@ class ReactionNetwork:
         parameters: Iterable[Parameter],
         reactions: Iterable[Reaction],
         name: str = "",
+        tspan: tuple[float, float] | None = None,
     ) -> None:
         spec: dict[str, Species] = {}
         for s in species:
@@ -208,6 +212,7 @@ class ReactionNetwork:
         self._parameters = tuple(pars.values())
         self._reactions = tuple(rxns)
         self.name = name
+        self.tspan = tspan
 
     # -- basic views -------------------------------------------------------
     @property
@@ -369,7 +374,7 @@ class ReactionNetwork:
             pv[name] = self._checked_parameter(name, value, pv)
         species = [Species(s.name, int(x[i]), s.boundary) for i, s in enumerate(self._species)]
         parameters = [Parameter(p.name, pv[p.name]) for p in self._parameters]
-        return ReactionNetwork(species, parameters, self._reactions, self.name)
+        return ReactionNetwork(species, parameters, self._reactions, self.name, self.tspan)
 
 
 def _where(r: Reaction, i: int) -> str:

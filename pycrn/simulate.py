@@ -46,7 +46,8 @@ def simulate(
     u0
         Initial counts overriding the network's defaults, e.g. ``{"S": 999}``.
     tspan
-        ``(t0, tf)``, the time interval, ``tf > t0``.
+        ``(t0, tf)``, the time interval, ``tf > t0``. Default: ``net.tspan``
+        (set for the built-in models).
     params
         Parameter values overriding the network's defaults.
     method
@@ -97,7 +98,7 @@ def simulate(
             f"method {method!r} needs time-homogeneous propensities, but the rate of reaction(s) "
             f"{which} depends on t; exact simulation of time-varying rates is not supported"
         )
-    t0, tf = _check_tspan(tspan)
+    t0, tf = _check_tspan(tspan if tspan is not None else net.tspan)
     n = _check_count(trajectories, "trajectories")
     x0 = net.initial_state(u0)
     p = net.parameter_values(params)

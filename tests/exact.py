@@ -1,0 +1,187 @@
+"""Exact reference answers and the statistical checks that compare simulations to them.
+
+Everything here is independent of pycrn's engines: propensities are written
+by hand as Python functions, and the chemical master equation is solved by
+finite state projection (FSP) with scipy.sparse and expm_multiply.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse, stats
+from scipy.sparse.linalg import expm_multiply
+
+DSMTS = Path(__file__).parent / "data" / "dsmts"
+
+# DSMTS bounds (Evans, Gillespie & Wilkinson 2008).
+Z_BOUND = 3.0
+Y_BOUND = 5.0
+
+
+# --------------------------------------------------------------------------
+# DSMTS-style tests
+# --------------------------------------------------------------------------
+def dsmts_statistics(samples: np.ndarray, mu: np.ndarray, sigma: np.ndarray):
+    """Z (mean) and Y (sd) statistics per time point; samples has shape (n, times).
+
+    Points where sigma == 0 must match exactly and get Z = Y = 0 when they do
+    (and +inf when they do not).
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    n = samples.shape[0]
+    mean = samples.mean(axis=0)
+    s2 = ((samples - mu) ** 2).mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.sqrt(n) * (mean - mu) / sigma
+        y = np.sqrt(n / 2) * (s2 / sigma**2 - 1.0)
+    exact = sigma == 0
+    mismatch = exact & (np.abs(samples - mu).max(axis=0) > 0)
+    z[exact] = np.where(mismatch[exact], np.inf, 0.0)
+    y[exact] = np.where(mismatch[exact], np.inf, 0.0)
+    return z, y
+
+
+def allowed_failures(points: int, bound: float, quantile: float = 0.999) -> int:
+    """How many of ``points`` statistics may exceed ``bound`` by chance.
+
+    For a correct simulator each statistic is approximately standard normal,
+    so it exceeds ``bound`` with probability ``2 (1 - Phi(bound))``; this is
+    the ``quantile`` of the binomial count of such exceedances. The Y
+    statistic is skewed for heavy-tailed counts; using the normal tail for it
+    is the DSMTS authors' convention.
+    """
+    p = 2 * stats.norm.sf(bound)
+    return int(stats.binom.ppf(quantile, points, p))
+
+
+def assert_dsmts(samples, mu, sigma, label: str, check_sd: bool = True) -> tuple[float, float]:
+    """Assert the DSMTS mean and sd tests over all time points; return max |Z|, max |Y|."""
+    z, y = dsmts_statistics(samples, mu, sigma)
+    points = int(np.sum(np.asarray(sigma) > 0))
+    zfail = int(np.sum(np.abs(z) >= Z_BOUND))
+    assert zfail <= allowed_failures(points, Z_BOUND), (
+        f"{label}: mean test fails at {zfail}/{points} times; Z = {np.round(z, 2)}"
+    )
+    if check_sd:
+        yfail = int(np.sum(np.abs(y) >= Y_BOUND))
+        assert yfail <= allowed_failures(points, Y_BOUND), (
+            f"{label}: sd test fails at {yfail}/{points} times; Y = {np.round(y, 2)}"
+        )
+    return float(np.nanmax(np.abs(z))), float(np.nanmax(np.abs(y)))
+
+
+def read_results(case: str) -> dict[str, np.ndarray]:
+    """The exact means and sds of a DSMTS case: {'time': ..., 'X-mean': ..., 'X-sd': ...}."""
+    path = DSMTS / case / f"{case}-results.csv"
+    data = np.genfromtxt(path, delimiter=",", names=True, deletechars="")
+    return {name: np.asarray(data[name], dtype=np.float64) for name in data.dtype.names}
+
+
+# --------------------------------------------------------------------------
+# Closed forms
+# --------------------------------------------------------------------------
+def birth_death_moments(x0: float, lam: float, mu: float, t: np.ndarray):
+    """Mean and sd of the linear birth-death process X -> 2X (lam), X -> 0 (mu)."""
+    r = lam - mu
+    growth = np.exp(r * t)
+    mean = x0 * growth
+    var = x0 * (lam + mu) / r * growth * (growth - 1.0)
+    return mean, np.sqrt(var)
+
+
+def immigration_death_moments(x0: float, alpha: float, mu: float, t: np.ndarray):
+    """Mean and sd of 0 -> X (alpha), X -> 0 (mu): binomial thinning of x0 plus Poisson."""
+    keep = np.exp(-mu * t)
+    mean = x0 * keep + alpha / mu * (1.0 - keep)
+    var = x0 * keep * (1.0 - keep) + alpha / mu * (1.0 - keep)
+    return mean, np.sqrt(var)
+
+
+# --------------------------------------------------------------------------
+# Finite state projection
+# --------------------------------------------------------------------------
+@dataclass
+class FSPModel:
+    """A CME on a box of states: stoichiometry vectors and hand-written propensities."""
+
+    changes: Sequence[Sequence[int]]
+    propensities: Sequence[Callable[[np.ndarray], np.ndarray]]  # state columns -> rates
+    bounds: Sequence[int]  # inclusive upper bound of each species
+
+
+def fsp_distribution(model: FSPModel, x0: Sequence[int], times: Sequence[float]):
+    """Joint distribution p[t, *state] of the projected CME; also the mass lost at each time."""
+    shape = tuple(b + 1 for b in model.bounds)
+    states = np.array(list(itertools.product(*(range(s) for s in shape))), dtype=np.int64)
+    index = np.ravel_multi_index(states.T, shape)
+    n = states.shape[0]
+    rows, cols, vals = [], [], []
+    out_rate = np.zeros(n)
+    for change, prop in zip(model.changes, model.propensities):
+        a = np.asarray(prop(states.T.astype(np.float64)), dtype=np.float64)
+        a = np.broadcast_to(a, (n,))
+        assert np.all(a >= 0), "propensity negative inside the box"
+        target = states + np.asarray(change)
+        inside = np.all((target >= 0) & (target < np.array(shape)), axis=1)
+        out_rate += a  # all outflow, including leaving the box (mass loss)
+        src = index[inside]
+        dst = np.ravel_multi_index(target[inside].T, shape)
+        rows.append(dst)
+        cols.append(src)
+        vals.append(a[inside])
+    rows.append(index)
+    cols.append(index)
+    vals.append(-out_rate)
+    A = sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+    )
+    p0 = np.zeros(n)
+    p0[np.ravel_multi_index(tuple(x0), shape)] = 1.0
+    times = np.asarray(times, dtype=np.float64)
+    assert times.size >= 2 and np.allclose(np.linspace(0.0, times[-1], times.size), times), (
+        "times must be linspace(0, T, k) with k >= 2"
+    )
+    P = expm_multiply(A, p0, start=0.0, stop=times[-1], num=times.size, endpoint=True)
+    lost = 1.0 - P.sum(axis=1)
+    return P.reshape((len(times), *shape)), lost
+
+
+def chi_square_pvalue(samples: np.ndarray, probs: np.ndarray, min_expected: float = 5.0) -> float:
+    """Pearson chi-square goodness-of-fit p-value of integer samples against probs[0..K].
+
+    Bins with small expected counts are pooled (from the tails inwards), and
+    the mass outside the projection is pooled with the last bin.
+    """
+    samples = np.asarray(samples, dtype=np.int64)
+    n = samples.size
+    probs = np.clip(np.asarray(probs, dtype=np.float64), 0.0, None)
+    k = probs.size
+    observed = np.bincount(np.clip(samples, 0, k - 1), minlength=k).astype(np.float64)
+    expected = probs / probs.sum() * n
+    # Pool adjacent bins until each pooled bin expects at least min_expected.
+    obs_b, exp_b = [], []
+    acc_o = acc_e = 0.0
+    for o, e in zip(observed, expected):
+        acc_o += o
+        acc_e += e
+        if acc_e >= min_expected:
+            obs_b.append(acc_o)
+            exp_b.append(acc_e)
+            acc_o = acc_e = 0.0
+    if acc_e > 0 or acc_o > 0:
+        if obs_b:
+            obs_b[-1] += acc_o
+            exp_b[-1] += acc_e
+        else:
+            obs_b.append(acc_o)
+            exp_b.append(acc_e)
+    obs_b, exp_b = np.array(obs_b), np.array(exp_b)
+    if obs_b.size < 2:
+        return 1.0
+    chi2 = float(np.sum((obs_b - exp_b) ** 2 / exp_b))
+    return float(stats.chi2.sf(chi2, obs_b.size - 1))
