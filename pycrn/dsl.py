@@ -151,6 +151,8 @@ def _reaction(line: str, number: int) -> list[Reaction]:
             break
     else:
         raise ModelError("no reaction arrow (-->, <-->, =>, <=>) and not a @directive")
+    if left.count("(") != left.count(")"):
+        raise ModelError("unbalanced parentheses in the rate expression")
     comma = _last_top_level_comma(left)
     if comma is None:
         raise ModelError("expected 'rate, reactants --> products' (missing comma after the rate)")
@@ -199,10 +201,6 @@ def _side(text: str) -> dict[str, int]:
             raise ModelError(f"stoichiometry of {m.group(2)!r} must be a positive integer, got {nu}")
         counts[m.group(2)] = counts.get(m.group(2), 0) + nu
     return counts
-
-
-def _number(value: float) -> str:
-    return repr(value) if not float(value).is_integer() or abs(value) >= 1e16 else str(int(value))
 
 
 def format_network(net: ReactionNetwork) -> str:

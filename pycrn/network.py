@@ -197,7 +197,10 @@ class ReactionNetwork:
         for i, r in enumerate(rxns):
             where = _where(r, i)
             for sname, _ in r.reactants + r.products:
-                check_name(sname, "species")
+                try:
+                    check_name(sname, "species")
+                except ModelError as exc:
+                    raise ModelError(f"{where}: {exc}") from None
                 if sname in pars:
                     raise ModelError(f"{where}: {sname!r} is a parameter, not a species")
                 if sname not in spec:

@@ -127,9 +127,9 @@ def simulate(
         if n != 1:
             raise ValueError(f"save='events' records a single trajectory; got trajectories={n}")
         states = seed_states(seq, 1)
-        times, xs, count, code = module.simulate_events(x0, p, t0, tf, states[0], _CAPACITY)
+        times, xs, count, code, x_end, t_end = module.simulate_events(x0, p, t0, tf, states[0], _CAPACITY)
         if code != 0:
-            _raise_failure(net, module, p, xs[count - 1], float(times[count - 1]), code)
+            _raise_failure(net, p, x_end, float(t_end), code)
         attrs["reactions_fired"] = int(count - 1)
         return make_dataset(net, xs[:count].T[:, None, :], times[:count], attrs)
 
@@ -143,7 +143,7 @@ def simulate(
     bad = np.flatnonzero(status)
     if bad.size:
         i = int(bad[0])
-        _raise_failure(net, module, p, out[:, i, -1], float(final_t[i]), int(status[i]), trajectory=i)
+        _raise_failure(net, p, out[:, i, -1], float(final_t[i]), int(status[i]), trajectory=i)
     attrs["reactions_fired"] = int(steps.sum())
     return make_dataset(net, out, save_times, attrs)
 
@@ -187,10 +187,9 @@ def _run_chunks(module, x0s, p, t0, save_times, seq, out, status, steps, final_t
             bar.close()
 
 
-def _raise_failure(net, module, p, x, t, code, trajectory=None) -> None:
+def _raise_failure(net, p, x, t, code, trajectory=None) -> None:
     """Turn an engine status code into a SimulationError naming the reaction and state."""
     x = np.asarray(x, dtype=np.int64).copy()
-    a = np.zeros(len(net.reactions))
     where = f" (trajectory {trajectory})" if trajectory is not None else ""
     state = _format_mapping(zip(net.species_names, x.tolist()))
     if any(v < 0 for v in x):
@@ -200,9 +199,8 @@ def _raise_failure(net, module, p, x, t, code, trajectory=None) -> None:
             f"reaction {j + 1} ({r}) fired at t={t:.6g}{where} and drove a count negative "
             f"(state {state}); its rate law must vanish when its reactants run out"
         )
-    module.rates(x, p, t, a)
     for j, r in enumerate(net.reactions):
-        v = a[j]
+        v = _propensity(net, j, x, p, t)
         if not (v >= 0.0 and math.isfinite(v)):
             kind = "NaN" if math.isnan(v) else ("infinite" if math.isinf(v) else "negative")
             raise SimulationError(
@@ -210,6 +208,18 @@ def _raise_failure(net, module, p, x, t, code, trajectory=None) -> None:
                 f"in state {state}"
             )
     raise SimulationError(f"simulation failed at t={t:.6g}{where} in state {state} (code {code})")
+
+
+def _propensity(net: ReactionNetwork, j: int, x: np.ndarray, p: np.ndarray, t: float) -> float:
+    """Propensity of reaction ``j`` evaluated in Python, with IEEE results for domain errors."""
+    source = codegen.propensity_source(net, j)
+    try:
+        with np.errstate(all="ignore"):
+            return float(eval(source, {"math": math, "x": x, "p": p, "t": t}))  # noqa: S307 (generated)
+    except ZeroDivisionError:
+        return math.inf
+    except (ValueError, OverflowError):
+        return math.nan
 
 
 def _check_tspan(tspan) -> tuple[float, float]:

@@ -102,7 +102,9 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t):
 def simulate_events(x0, p, t0, tf, seed, capacity):
     """Simulate one trajectory, recording the time and state after every jump.
 
-    Returns ``(times, states, count, status)``; the first record is ``t0``.
+    Returns ``(times, states, count, status, x, t)``: the first ``count``
+    records (the first at ``t0``), the status code, and the final state and
+    time (the failing ones if ``status != 0``).
     """
     nspecies = x0.shape[0]
     a = np.empty(NUM_REACTIONS, dtype=np.float64)  # noqa: F821
@@ -117,7 +119,7 @@ def simulate_events(x0, p, t0, tf, seed, capacity):
     code = 0
     total = rates(x, p, t, a)  # noqa: F821
     if total != total:
-        return times, states, count, -1
+        return times, states, count, -1, x, t
     aux = agg_setup(a)  # noqa: F821
     nsteps = 0
     while total > 0.0:
@@ -147,7 +149,7 @@ def simulate_events(x0, p, t0, tf, seed, capacity):
         times[count] = t
         states[count, :] = x
         count += 1
-    return times, states, count, code
+    return times, states, count, code, x, t
 
 
 SOURCES = (f"RESUM = {RESUM}\n", _total, simulate_grid, simulate_events)

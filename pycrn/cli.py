@@ -1,0 +1,131 @@
+"""The ``pycrn`` command: simulate, plot, list models."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import ModelError, SimulationError
+
+
+def _assignments(items: Sequence[str] | None, what: str, cast) -> dict:
+    out = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"{what} must look like NAME=VALUE, got {item!r}")
+        try:
+            out[name.strip()] = cast(value)
+        except ValueError:
+            raise ValueError(f"{what} {item!r}: {value!r} is not a number") from None
+    return out
+
+
+def _load_model(spec: str):
+    from . import models
+    from .dsl import load
+
+    path = Path(spec)
+    if path.exists():
+        return load(path)
+    if spec in models.names():
+        return models.get(spec)
+    raise ValueError(f"{spec!r} is neither a model file nor a built-in model (see 'pycrn models')")
+
+
+def _cmd_simulate(args) -> int:
+    from .simulate import simulate
+
+    net = _load_model(args.model)
+    tspan = tuple(args.tspan) if args.tspan else net.tspan
+    if tspan is None:
+        raise ValueError(f"model {args.model!r} has no default time span; pass --tspan T0 TF")
+    u0 = _assignments(args.u0, "--u0", int)
+    params = _assignments(args.param, "--param", float)
+    start = time.perf_counter()
+    ds = simulate(
+        net, u0=u0, tspan=tspan, params=params, method=args.method, saveat=args.saveat,
+        trajectories=args.trajectories, seed=args.seed, threads=args.threads,
+        progress=not args.quiet,
+    )
+    elapsed = time.perf_counter() - start
+    out = Path(args.output)
+    ds.to_netcdf(out)
+    if not args.quiet:
+        print(
+            f"{args.trajectories} trajectories of {net.name or args.model} with {args.method} in "
+            f"{elapsed:.2f} s ({ds.attrs['reactions_fired']:,} reactions) -> {out}"
+        )
+    return 0
+
+
+def _cmd_plot(args) -> int:
+    from .plotting import plot_ensemble
+    from .results import open_results
+
+    ds = open_results(args.results)
+    plot_ensemble(ds, args.output, species=args.species, samples=args.samples)
+    print(f"plot -> {args.output}")
+    return 0
+
+
+def _cmd_models(args) -> int:
+    from . import models
+
+    width = max(len(n) for n in models.names())
+    for name in models.names():
+        print(f"{name:<{width}}  {models.describe(name)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .engines import ENGINES
+
+    parser = argparse.ArgumentParser(prog="pycrn", description="Stochastic simulation of reaction networks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="simulate an ensemble and write it to netCDF")
+    sim.add_argument("model", help="a model file in the network language, or a built-in model name")
+    sim.add_argument("--tspan", nargs=2, type=float, metavar=("T0", "TF"), help="time span (default: the model's)")
+    sim.add_argument("--saveat", type=float, default=None, help="save step (default: 101 points)")
+    sim.add_argument("-n", "--trajectories", type=int, default=1000)
+    sim.add_argument("--seed", type=int, default=None)
+    sim.add_argument("--method", default="direct", choices=list(ENGINES))
+    sim.add_argument("--threads", type=int, default=None)
+    sim.add_argument("--u0", nargs="*", metavar="S=N", help="initial counts, e.g. --u0 S=990 I=10")
+    sim.add_argument("--param", nargs="*", metavar="K=V", help="parameter values, e.g. --param beta=2e-4")
+    sim.add_argument("-o", "--output", default="out.nc", help="netCDF file to write (default out.nc)")
+    sim.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    sim.set_defaults(func=_cmd_simulate)
+
+    plot = sub.add_parser("plot", help="plot ensemble mean ± sd and sample paths from a netCDF file")
+    plot.add_argument("results", help="netCDF file written by 'pycrn simulate'")
+    plot.add_argument("-o", "--output", default="out.png")
+    plot.add_argument("--species", nargs="*", default=None)
+    plot.add_argument("--samples", type=int, default=3)
+    plot.set_defaults(func=_cmd_plot)
+
+    lst = sub.add_parser("models", help="list the built-in models")
+    lst.set_defaults(func=_cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pycrn`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ModelError, SimulationError, ValueError, OSError) as exc:
+        print(f"pycrn: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pycrn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""The command line and the examples, run as a user would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pycrn
+from pycrn.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_cli_simulate_and_plot(tmp_path, capsys):
+    out = tmp_path / "sir.nc"
+    assert main(["simulate", "sir", "--tspan", "0", "50", "--saveat", "1", "-n", "200",
+                 "--seed", "1", "-o", str(out), "-q"]) == 0
+    ds = pycrn.open_results(out)
+    assert dict(ds.sizes) == {"trajectory": 200, "time": 51}
+    assert ds.attrs["seed"] == 1
+    png = tmp_path / "sir.png"
+    assert main(["plot", str(out), "-o", str(png)]) == 0
+    assert png.stat().st_size > 10_000
+
+
+def test_cli_model_file_params_and_u0(tmp_path):
+    model = tmp_path / "decay.crn"
+    model.write_text("@parameters k=1\n@species A=10\nk, A --> 0\n")
+    out = tmp_path / "d.nc"
+    assert main(["simulate", str(model), "--tspan", "0", "5", "-n", "10", "--u0", "A=3",
+                 "--param", "k=0.5", "-o", str(out), "-q", "--method", "sorting_direct"]) == 0
+    ds = pycrn.open_results(out)
+    assert int(ds["A"].isel(time=0).max()) == 3
+    assert ds.attrs["params"] == "k=0.5"
+    assert ds.attrs["method"] == "sorting_direct"
+
+
+def test_cli_errors_are_messages_not_tracebacks(tmp_path, capsys):
+    bad = tmp_path / "bad.crn"
+    bad.write_text("@parameters k=1\nk, A -> B\n")
+    assert main(["simulate", str(bad), "--tspan", "0", "1"]) == 2
+    assert "line 2: no reaction arrow" in capsys.readouterr().err
+    assert main(["simulate", "sir", "--tspan", "5", "1"]) == 2
+    assert "tf > t0" in capsys.readouterr().err
+    assert main(["simulate", "sir", "--param", "beta"]) == 2
+    assert "NAME=VALUE" in capsys.readouterr().err
+
+
+def test_cli_models_lists_library(capsys):
+    assert main(["models"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in pycrn.models.names())
+
+
+def test_console_script_entry_point():
+    result = subprocess.run([sys.executable, "-m", "pycrn.cli", "models"], capture_output=True, text=True, check=True)
+    assert "sir" in result.stdout
+
+
+def test_example_sir_ensemble(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "sir_ensemble.py"), "500", str(tmp_path)],
+        capture_output=True, text=True, check=True,
+    )
+    assert "mean infected peaks" in result.stdout
+    assert (tmp_path / "sir.nc").exists() and (tmp_path / "sir.png").exists()
+
+
+def test_example_toggle_switch_methods():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "toggle_switch_methods.py"), "500"],
+        capture_output=True, text=True, check=True,
+    )
+    assert "sorting_direct" in result.stdout
