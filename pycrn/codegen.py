@@ -1,9 +1,10 @@
 """Per-model code generation for the compiled engines, cached on disk.
 
 For a network and an engine, pycrn writes one self-contained Python module:
-the network's propensity kernels (``rates`` and ``fire``, with the
-dependency graph unrolled so that firing a reaction recomputes only the
-propensities it changes), the random-number functions and the engine's loop.
+the network's propensity kernels (``rates`` and ``fire``; for networks of
+more than :data:`DENSE_MAX_REACTIONS` reactions, ``fire`` unrolls the
+dependency graph so that firing a reaction recomputes only the propensities
+it changes), the random-number functions and the engine's loop.
 Every function is compiled by numba in nopython mode with ``nogil`` (so
 ensembles run in parallel threads) and ``cache=True``.
 
@@ -67,45 +68,87 @@ def propensity_source(net: ReactionNetwork, j: int) -> str:
     return expr
 
 
+def trusted_rate(net: ReactionNetwork, j: int) -> bool:
+    """Whether reaction j's propensity is valid by construction.
+
+    A mass-action propensity whose rate is a number or a single parameter is
+    a non-negative finite number whenever counts are non-negative and the
+    rate constant is (which :func:`check_rate_constants` checks once before
+    a run), so the kernels skip its per-step validity test.
+    """
+    r = net.reactions[j]
+    return r.mass_action and (r.rate.constant_value() is not None or r.rate.text in net.parameter_names)
+
+
+def _validated(lines: list[str], net: ReactionNetwork, j: int, indent: str) -> None:
+    lines.append(f"{indent}v = {propensity_source(net, j)}")
+    if not trusted_rate(net, j):
+        lines.append(f"{indent}if not (v >= 0.0 and v <= {_MAX_FLOAT}):")
+        lines.append(f"{indent}    return np.nan")
+
+
+#: Networks with at most this many reactions recompute every propensity after
+#: each firing, straight-line; larger ones recompute only the dependents the
+#: dependency graph names. Measured on dimerisation (4 reactions): 41 -> 54
+#: million reactions/s, because dispatching on the fired reaction is an
+#: unpredictable branch that costs more than a few multiplications.
+DENSE_MAX_REACTIONS = 8
+
+
 def _kernel_source(net: ReactionNetwork) -> str:
-    """Source of ``rates`` and ``fire`` for ``net``."""
+    """Source of ``rates`` and ``fire`` for ``net``.
+
+    ``rates(x, p, t, a)`` fills every propensity and returns their sum (NaN
+    if one is invalid). ``fire(j, x, p, t, a, total)`` applies reaction ``j``
+    to ``x``, updates the propensities that changed and returns the new total
+    (NaN if a propensity became invalid or a count negative).
+    """
     m = len(net.reactions)
     S = net.stoichiometry
-    lines = [f"NUM_REACTIONS = {m}", f"NUM_SPECIES = {len(net.species)}", ""]
-    # rates: every propensity, validated.
+    n = S.shape[0]
+    general = [j for j in range(m) if not net.reactions[j].mass_action]
+    lines = [f"NUM_REACTIONS = {m}", f"NUM_SPECIES = {n}", ""]
     lines.append("def rates(x, p, t, a):")
     lines.append("    total = 0.0")
     for j in range(m):
-        lines.append(f"    v = {propensity_source(net, j)}")
-        lines.append(f"    if not (v >= 0.0 and v <= {_MAX_FLOAT}):")
-        lines.append("        return np.nan")
+        _validated(lines, net, j, "    ")
         lines.append(f"    a[{j}] = v")
         lines.append("    total += v")
     lines.append("    return total")
     lines.append("")
-    # fire: state change plus the dependent propensities of each reaction.
-    lines.append("def fire(j, x, p, t, a):")
-    for j in range(m):
-        lines.append(f"    {'if' if j == 0 else 'elif'} j == {j}:")
-        changed = [(i, int(S[i, j])) for i in range(S.shape[0]) if S[i, j] != 0]
-        for i, nu in changed:
-            lines.append(f"        x[{i}] += {nu}")
-        if not net.reactions[j].mass_action:
+    if m <= DENSE_MAX_REACTIONS:
+        rows = ", ".join("[" + ", ".join(str(int(S[i, j])) for i in range(n)) + "]" for j in range(m))
+        lines.insert(2, f"STOICHIOMETRY = np.array([{rows}], dtype=np.int64).reshape({m}, {n})")
+        lines.append("def fire(j, x, p, t, a, total):")
+        for i in range(n):
+            if S[i].any():
+                lines.append(f"    x[{i}] += STOICHIOMETRY[j, {i}]")
+        if general:
             # A general rate law may fire without its reactants; never let a
             # count go negative silently.
+            decreasing = sorted({i for j in general for i in range(n) if S[i, j] < 0})
+            for i in decreasing:
+                lines.append(f"    if x[{i}] < 0:")
+                lines.append("        return np.nan")
+        lines.append("    return rates(x, p, t, a)")
+        return "\n".join(lines) + "\n"
+    lines.append("def fire(j, x, p, t, a, total):")
+    for j in range(m):
+        lines.append(f"    {'if' if j == 0 else 'elif'} j == {j}:")
+        changed = [(i, int(S[i, j])) for i in range(n) if S[i, j] != 0]
+        for i, nu in changed:
+            lines.append(f"        x[{i}] += {nu}")
+        if j in general:
             for i, nu in changed:
                 if nu < 0:
                     lines.append(f"        if x[{i}] < 0:")
                     lines.append("            return np.nan")
-        lines.append("        d = 0.0")
         for k in net.dependency_graph[j]:
-            lines.append(f"        v = {propensity_source(net, k)}")
-            lines.append(f"        if not (v >= 0.0 and v <= {_MAX_FLOAT}):")
-            lines.append("            return np.nan")
-            lines.append(f"        d += v - a[{k}]")
+            _validated(lines, net, k, "        ")
+            lines.append(f"        total += v - a[{k}]")
             lines.append(f"        a[{k}] = v")
-        lines.append("        return d")
-    lines.append("    return 0.0")
+        lines.append("        return total")
+    lines.append("    return total")
     return "\n".join(lines) + "\n"
 
 

@@ -102,6 +102,7 @@ def simulate(
     n = _check_count(trajectories, "trajectories")
     x0 = net.initial_state(u0)
     p = net.parameter_values(params)
+    _check_rate_constants(net, p)
     if save not in ("grid", "events"):
         raise ValueError(f"save must be 'grid' or 'events', got {save!r}")
     if seed is None:
@@ -208,6 +209,18 @@ def _raise_failure(net, p, x, t, code, trajectory=None) -> None:
                 f"in state {state}"
             )
     raise SimulationError(f"simulation failed at t={t:.6g}{where} in state {state} (code {code})")
+
+
+def _check_rate_constants(net: ReactionNetwork, p: np.ndarray) -> None:
+    """Mass-action rate constants must be non-negative (the kernels rely on it)."""
+    values = dict(zip(net.parameter_names, p.tolist()))
+    for j, r in enumerate(net.reactions):
+        if not codegen.trusted_rate(net, j):
+            continue
+        const = r.rate.constant_value()
+        value = const if const is not None else values[r.rate.text]
+        if value < 0:
+            raise ModelError(f"reaction {j + 1} ({r}): rate constant {r.rate} = {value!r} is negative")
 
 
 def _propensity(net: ReactionNetwork, j: int, x: np.ndarray, p: np.ndarray, t: float) -> float:

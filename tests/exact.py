@@ -46,33 +46,36 @@ def dsmts_statistics(samples: np.ndarray, mu: np.ndarray, sigma: np.ndarray):
     return z, y
 
 
-def allowed_failures(points: int, bound: float, quantile: float = 0.999) -> int:
-    """How many of ``points`` statistics may exceed ``bound`` by chance.
+#: Family-wise false-alarm probability of one DSMTS check over all its time points.
+FAMILYWISE_ALPHA = 1e-3
 
-    For a correct simulator each statistic is approximately standard normal,
-    so it exceeds ``bound`` with probability ``2 (1 - Phi(bound))``; this is
-    the ``quantile`` of the binomial count of such exceedances. The Y
-    statistic is skewed for heavy-tailed counts; using the normal tail for it
-    is the DSMTS authors' convention.
+
+def familywise_bound(points: int, per_point: float, alpha: float = FAMILYWISE_ALPHA) -> float:
+    """Bound on max_t |statistic| with family-wise false-alarm probability <= alpha.
+
+    The statistics at successive times share trajectories and are strongly
+    correlated, so one chance excursion fails many neighbouring points at
+    once; counting failures as if independent is wrong. Bonferroni's bound
+    holds under any correlation: each statistic is approximately standard
+    normal for a correct simulator, and P(max |Z| > c) <= points * 2 (1 -
+    Phi(c)). The DSMTS per-point bound is kept when it is the larger (the Y
+    statistic is skewed, and DSMTS chose 5 for it).
     """
-    p = 2 * stats.norm.sf(bound)
-    return int(stats.binom.ppf(quantile, points, p))
+    return max(per_point, float(stats.norm.isf(alpha / (2 * max(points, 1)))))
 
 
 def assert_dsmts(samples, mu, sigma, label: str, check_sd: bool = True) -> tuple[float, float]:
     """Assert the DSMTS mean and sd tests over all time points; return max |Z|, max |Y|."""
     z, y = dsmts_statistics(samples, mu, sigma)
     points = int(np.sum(np.asarray(sigma) > 0))
-    zfail = int(np.sum(np.abs(z) >= Z_BOUND))
-    assert zfail <= allowed_failures(points, Z_BOUND), (
-        f"{label}: mean test fails at {zfail}/{points} times; Z = {np.round(z, 2)}"
-    )
+    zmax = float(np.max(np.abs(z)))
+    ymax = float(np.max(np.abs(y)))
+    bound = familywise_bound(points, Z_BOUND)
+    assert zmax < bound, f"{label}: mean test max |Z| = {zmax:.2f} >= {bound:.2f}; Z = {np.round(z, 2)}"
     if check_sd:
-        yfail = int(np.sum(np.abs(y) >= Y_BOUND))
-        assert yfail <= allowed_failures(points, Y_BOUND), (
-            f"{label}: sd test fails at {yfail}/{points} times; Y = {np.round(y, 2)}"
-        )
-    return float(np.nanmax(np.abs(z))), float(np.nanmax(np.abs(y)))
+        bound = familywise_bound(points, Y_BOUND)
+        assert ymax < bound, f"{label}: sd test max |Y| = {ymax:.2f} >= {bound:.2f}; Y = {np.round(y, 2)}"
+    return zmax, ymax
 
 
 def read_results(case: str) -> dict[str, np.ndarray]:

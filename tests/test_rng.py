@@ -38,7 +38,7 @@ def draw(state, n, kind):
 namespace: dict = {}
 exec(  # noqa: S102
     "import math\nimport numpy as np\n"
-    + "".join(textwrap.dedent(inspect.getsource(f)) for f in rng.SOURCES)
+    + "".join(f if isinstance(f, str) else textwrap.dedent(inspect.getsource(f)) for f in rng.SOURCES)
     + _DRAW,
     namespace,
 )

@@ -10,7 +10,11 @@ Why not numpy's own Generator: the engines run thousands of trajectories in
 one nopython call, each with its own stream; a numpy Generator per trajectory
 cannot live inside that loop, while a 4-word state can, and xoshiro256++ is
 one of the fastest generators that pass BigCrush. Exponential waiting times
-use the inversion ``-log(1 - u)`` on 53-bit uniforms.
+use the ziggurat method of G. Marsaglia and W. W. Tsang ("The ziggurat
+method for generating random variables", J. Stat. Softw. 5(8), 2000) with
+256 layers on 53-bit integers, as numpy's ``standard_exponential`` does: one
+64-bit draw, a table look-up and a comparison in 98.9% of calls, instead of a
+logarithm. The tables are built below and frozen into the compiled code.
 
 The functions below are written in the numba subset and are pasted into each
 generated engine module (see :mod:`pycrn.codegen`).
@@ -124,9 +128,59 @@ def rng_uniform(s):
     return float(rng_next(s) >> np.uint64(11)) * 1.1102230246251565e-16
 
 
+def _ziggurat_exponential_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Marsaglia-Tsang tables for the standard exponential, 256 layers, 53-bit draws."""
+    m = 2.0**53
+    r = 7.69711747013104972  # start of the tail
+    v = 3.949659822581572e-3  # area of each layer
+    ke = np.zeros(256, dtype=np.uint64)
+    we = np.zeros(256)
+    fe = np.zeros(256)
+    q = v / np.exp(-r)
+    ke[0] = np.uint64((r / q) * m)
+    ke[1] = 0
+    we[0] = q / m
+    we[255] = r / m
+    fe[0] = 1.0
+    fe[255] = np.exp(-r)
+    de = te = r
+    for i in range(254, 0, -1):
+        de = -np.log(v / de + np.exp(-de))
+        ke[i + 1] = np.uint64((de / te) * m)
+        te = de
+        fe[i] = np.exp(-de)
+        we[i] = de / m
+    return ke, we, fe
+
+
+ZIGGURAT_R = 7.69711747013104972
+ZIG_KE, ZIG_WE, ZIG_FE = _ziggurat_exponential_tables()
+
+
 def rng_exponential(s):
-    """Standard exponential variate, by inversion of a uniform in (0, 1]."""
-    return -math.log(1.0 - rng_uniform(s))  # noqa: F821  (math is imported by the generated module)
+    """Standard exponential variate by the ziggurat method (Marsaglia & Tsang 2000)."""
+    while True:
+        ri = rng_next(s) >> np.uint64(3)
+        idx = ri & np.uint64(0xFF)
+        ri = ri >> np.uint64(8)
+        x = float(ri) * ZIG_WE[idx]  # noqa: F821 (tables injected into the generated module)
+        if ri < ZIG_KE[idx]:  # noqa: F821
+            return x  # 98.9% of calls
+        if idx == 0:
+            # The tail beyond r is again exponential (memoryless): shift it.
+            return ZIGGURAT_R - math.log(1.0 - rng_uniform(s))  # noqa: F821
+        if (ZIG_FE[idx - 1] - ZIG_FE[idx]) * rng_uniform(s) + ZIG_FE[idx] < math.exp(-x):  # noqa: F821
+            return x
 
 
-SOURCES = (rng_next, rng_uniform, rng_exponential)
+def tables_source() -> str:
+    """Source defining the ziggurat tables as module constants of a generated module."""
+    return (
+        f"ZIGGURAT_R = {ZIGGURAT_R!r}\n"
+        f"ZIG_KE = np.array({[int(v) for v in ZIG_KE]!r}, dtype=np.uint64)\n"
+        f"ZIG_WE = np.array({ZIG_WE.tolist()!r})\n"
+        f"ZIG_FE = np.array({ZIG_FE.tolist()!r})\n"
+    )
+
+
+SOURCES = (tables_source(), rng_next, rng_uniform, rng_exponential)

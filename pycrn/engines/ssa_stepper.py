@@ -12,9 +12,9 @@ An exact aggregator module supplies two functions in the numba subset:
 
 The generated model module supplies ``rates(x, p, t, a)`` (fill all
 propensities, return their sum, or NaN if one is invalid) and
-``fire(j, x, p, t, a)`` (apply reaction ``j`` to ``x``, recompute the
-propensities the dependency graph says changed, return the change of their
-sum, or NaN if a propensity became invalid or a count negative).
+``fire(j, x, p, t, a, total)`` (apply reaction ``j`` to ``x``, recompute the
+propensities that changed, return the new total, or NaN if a propensity
+became invalid or a count negative); see :mod:`pycrn.codegen`.
 
 The total propensity is kept incrementally and recomputed exactly every
 ``RESUM`` steps and whenever rounding could matter (selection past the end,
@@ -42,12 +42,12 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t):
 
     ``out[q, i, k]`` receives the count of species ``q`` in trajectory ``i`` at
     ``save_times[k]`` (right-continuous); species-major, so that each species
-    is one contiguous block of the results. The run of a trajectory stops after the last save time.
+    is one contiguous block of the results. A trajectory stops at the last save
+    time.
     """
     n = x0.shape[0]
     nspecies = x0.shape[1]
     nsave = save_times.shape[0]
-    tf = save_times[nsave - 1]
     a = np.empty(NUM_REACTIONS, dtype=np.float64)  # noqa: F821
     x = np.empty(nspecies, dtype=np.int64)
     s = np.empty(4, dtype=np.uint64)
@@ -65,28 +65,33 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t):
             code = -1
             total = 0.0
         aux = agg_setup(a)  # noqa: F821
+        next_save = save_times[0]
         while True:
             if total > 0.0:
                 t_next = t + rng_exponential(s) / total  # noqa: F821
             else:
                 t_next = np.inf
-            while k < nsave and save_times[k] < t_next:
-                for q in range(nspecies):
-                    out[q, i, k] = x[q]
-                k += 1
-            if k == nsave or t_next > tf or code != 0:
-                break
+            if next_save < t_next:
+                # Record every save time the current state covers.
+                while next_save < t_next:
+                    for q in range(nspecies):
+                        out[q, i, k] = x[q]
+                    k += 1
+                    if k == nsave:
+                        break
+                    next_save = save_times[k]
+                if k == nsave or code != 0:
+                    break
             j = agg_select(a, rng_uniform(s) * total, aux)  # noqa: F821
             if j < 0:
                 # Rounding put r past the end: resum and redraw this step.
                 total = _total(a)
                 continue
             t = t_next
-            delta = fire(j, x, p, t, a)  # noqa: F821
-            if delta != delta:
+            total = fire(j, x, p, t, a, total)  # noqa: F821
+            if total != total:
                 code = 1 + j
                 break
-            total += delta
             nsteps += 1
             if total <= 0.0 or (nsteps & (RESUM - 1)) == 0:
                 total = _total(a)
@@ -131,11 +136,10 @@ def simulate_events(x0, p, t0, tf, seed, capacity):
             total = _total(a)
             continue
         t = t_next
-        delta = fire(j, x, p, t, a)  # noqa: F821
-        if delta != delta:
+        total = fire(j, x, p, t, a, total)  # noqa: F821
+        if total != total:
             code = 1 + j
             break
-        total += delta
         nsteps += 1
         if total <= 0.0 or (nsteps & (RESUM - 1)) == 0:
             total = _total(a)
