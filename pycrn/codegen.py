@@ -50,9 +50,7 @@ def cache_dir() -> Path:
 def propensity_source(net: ReactionNetwork, j: int) -> str:
     """Numba source of the propensity of reaction ``j`` in terms of ``x``, ``p`` and ``t``."""
     r = net.reactions[j]
-    symbols = {name: f"float(x[{i}])" for i, name in enumerate(net.species_names)}
-    symbols.update({name: f"p[{k}]" for k, name in enumerate(net.parameter_names)})
-    symbols["t"] = "t"
+    symbols = _symbols(net)
     expr = r.rate.to_source(symbols)
     if r.mass_action:
         terms = []
@@ -77,7 +75,12 @@ def trusted_rate(net: ReactionNetwork, j: int) -> bool:
     a run), so the kernels skip its per-step validity test.
     """
     r = net.reactions[j]
-    return r.mass_action and (r.rate.constant_value() is not None or r.rate.text in net.parameter_names)
+    # Parameters that events reassign are checked at every use instead.
+    assigned = {target for ev in net.events for target, _ in ev.assignments}
+    return r.mass_action and (
+        r.rate.constant_value() is not None
+        or (r.rate.text in net.parameter_names and r.rate.text not in assigned)
+    )
 
 
 def _validated(lines: list[str], net: ReactionNetwork, j: int, indent: str) -> None:
@@ -152,6 +155,65 @@ def _kernel_source(net: ReactionNetwork) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _symbols(net: ReactionNetwork) -> dict[str, str]:
+    symbols = {name: f"float(x[{i}])" for i, name in enumerate(net.species_names)}
+    symbols.update({name: f"p[{k}]" for k, name in enumerate(net.parameter_names)})
+    symbols["t"] = "t"
+    return symbols
+
+
+def _event_source(net: ReactionNetwork) -> str:
+    """Source of the event kernels.
+
+    ``event_times(p, out)``: the firing time of each time event (inf for
+    state events). ``event_triggers(x, p, t, out)``: the value of each state
+    event's trigger. ``apply_event(e, x, p, t)``: evaluate event ``e``'s
+    assignments on the current values, then assign them; returns 1 if a
+    species would get a negative or non-integer count or a parameter a
+    non-finite value, else 0.
+    """
+    events = net.events
+    symbols = _symbols(net)
+    species = {n: i for i, n in enumerate(net.species_names)}
+    params = {n: k for k, n in enumerate(net.parameter_names)}
+    is_time = [ev.trigger.time_threshold() is not None for ev in events]
+    flags = ", ".join("True" if f else "False" for f in is_time)
+    initial = ", ".join("True" if ev.initial_value else "False" for ev in events)
+    lines = [
+        f"NUM_EVENTS = {len(events)}",
+        f"NUM_STATE_EVENTS = {sum(1 for f in is_time if not f)}",
+        f"TIME_EVENT = np.array([{flags}], dtype=np.bool_)",
+        f"INITIAL_VALUE = np.array([{initial}], dtype=np.bool_)",
+        "",
+        "def event_times(p, out):",
+    ]
+    for e, ev in enumerate(events):
+        threshold = ev.trigger.time_threshold()
+        lines.append(f"    out[{e}] = {threshold.to_source(symbols) if threshold is not None else 'np.inf'}")
+    lines.append("    return")
+    lines += ["", "def event_triggers(x, p, t, out):"]
+    for e, ev in enumerate(events):
+        lines.append(f"    out[{e}] = {'False' if is_time[e] else ev.trigger.to_source(symbols)}")
+    lines.append("    return")
+    lines += ["", "def apply_event(e, x, p, t):"]
+    for e, ev in enumerate(events):
+        lines.append(f"    {'if' if e == 0 else 'elif'} e == {e}:")
+        for q, (_, expr) in enumerate(ev.assignments):
+            lines.append(f"        v{q} = {expr.to_source(symbols)}")
+        for q, (target, _) in enumerate(ev.assignments):
+            if target in species:
+                lines.append(f"        if not (v{q} >= 0.0 and v{q} <= 9.0e18 and v{q} == math.floor(v{q})):")
+                lines.append("            return 1")
+                lines.append(f"        x[{species[target]}] = int(v{q})")
+            else:
+                lines.append(f"        if not (v{q} >= -{_MAX_FLOAT} and v{q} <= {_MAX_FLOAT}):")
+                lines.append("            return 1")
+                lines.append(f"        p[{params[target]}] = v{q}")
+        lines.append("        return 0")
+    lines.append("    return 0")
+    return "\n".join(lines) + "\n"
+
+
 def _function_source(fn) -> str:
     return textwrap.dedent(inspect.getsource(fn))
 
@@ -166,6 +228,7 @@ def module_source(net: ReactionNetwork, engine: ModuleType) -> str:
         "import numpy as np",
         "",
         _kernel_source(net),
+        _event_source(net),
     ]
     functions = [*rng.SOURCES, *engine.SOURCES]
     body = "\n".join(parts)
@@ -173,7 +236,8 @@ def module_source(net: ReactionNetwork, engine: ModuleType) -> str:
     # covers functions pasted from anywhere.
     for fn in functions:
         body += "\n" + (fn if isinstance(fn, str) else _function_source(fn))
-    names = ["rates", "fire", *(fn.__name__ for fn in functions if not isinstance(fn, str))]
+    names = ["rates", "fire", "event_times", "event_triggers", "apply_event"]
+    names += [fn.__name__ for fn in functions if not isinstance(fn, str)]
     body += "\n" + "\n".join(f"{n} = {decorator[1:]}({n})" for n in names) + "\n"
     return body
 

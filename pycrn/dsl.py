@@ -12,6 +12,13 @@ One statement per line; ``#`` starts a comment::
 ``0`` or ``∅`` stands for nothing; ``2A`` (or ``2*A``) is stoichiometry 2,
 whose mass-action term is ``A(A-1)/2``. ``[boundary]`` after a species makes
 it a boundary species (used by rates, never changed by reactions).
+
+Events and derived outputs::
+
+    @event t >= 25: X = 50, k1 = 2 * k1        # a time event, fired exactly at t = 25
+    @event P2 > 30 and X < 5: P2 = 0           # a state event, when the condition becomes true
+    @event(initial=true) X > 3: X = 0          # not fired if already true at the start
+    @observable total = P + 2 * P2             # recorded in the results as a float variable
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import re
 from pathlib import Path
 
 from .errors import ModelError
-from .network import Parameter, Reaction, ReactionNetwork, Species
+from .network import Event, Parameter, Reaction, ReactionNetwork, Species
 from .ratelaws import RateLaw
 
 # Longest arrows first, so that '<-->' is not read as '-->'.
@@ -57,19 +64,27 @@ def parse(text: str, name: str = "") -> ReactionNetwork:
     species: dict[str, Species] = {}
     parameters: dict[str, Parameter] = {}
     reactions: list[Reaction] = []
+    events: list[Event] = []
+    observables: list[tuple[str, RateLaw]] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
         try:
-            if line.startswith("@"):
+            if line.startswith("@event"):
+                events.append(_event(line, number))
+            elif line.startswith("@observable"):
+                observables.append(_observable(line))
+            elif line.startswith("@"):
                 _directive(line, species, parameters)
             else:
                 reactions.extend(_reaction(line, number))
         except ModelError as exc:
             raise ModelError(f"line {number}: {exc} in {raw.strip()!r}") from None
     try:
-        return ReactionNetwork(species.values(), parameters.values(), reactions, name=name)
+        return ReactionNetwork(
+            species.values(), parameters.values(), reactions, name=name, events=events, observables=observables
+        )
     except ModelError as exc:
         msg = str(exc)
         if not msg.startswith("line "):
@@ -144,6 +159,49 @@ def _directive(line: str, species: dict[str, Species], parameters: dict[str, Par
             parameters[ident] = Parameter(ident, val)
 
 
+_EVENT = re.compile(r"^@event(?:\(\s*initial\s*=\s*(true|false)\s*\))?\s+(.*)$", re.IGNORECASE)
+
+
+def _event(line: str, number: int) -> Event:
+    m = _EVENT.match(line)
+    if not m or ":" not in m.group(2):
+        raise ModelError("expected '@event CONDITION: TARGET = EXPR, ...'")
+    condition, _, body = m.group(2).partition(":")
+    assignments: dict[str, str] = {}
+    for part in _split_top_level(body):
+        target, eq, expr = part.partition("=")
+        target = target.strip()
+        if not eq or not re.fullmatch(r"[A-Za-z_]\w*", target) or not expr.strip():
+            raise ModelError(f"event assignment {part.strip()!r} must look like 'NAME = EXPR'")
+        if target in assignments:
+            raise ModelError(f"event assigns {target!r} twice")
+        assignments[target] = expr.strip()
+    initial = (m.group(1) or "false").lower() == "true"
+    return Event.make(condition.strip(), assignments, initial_value=initial, line=number)
+
+
+def _observable(line: str) -> tuple[str, RateLaw]:
+    rest = line[len("@observable") :].strip()
+    name, eq, expr = rest.partition("=")
+    if not eq or not re.fullmatch(r"[A-Za-z_]\w*", name.strip()):
+        raise ModelError("expected '@observable NAME = EXPR'")
+    return name.strip(), RateLaw.parse(expr.strip())
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p for p in parts if p.strip()]
+
+
 def _reaction(line: str, number: int) -> list[Reaction]:
     for arrow, reversible, mass_action in _ARROWS:
         if arrow in line:
@@ -215,4 +273,6 @@ def format_network(net: ReactionNetwork) -> str:
         decl = [f"{s.name}={s.initial}" + (" [boundary]" if s.boundary else "") for s in net.species]
         lines.append("@species " + " ".join(decl))
     lines.extend(str(r) for r in net.reactions)
+    lines.extend(str(e) for e in net.events)
+    lines.extend(f"@observable {k} = {v}" for k, v in net.observables)
     return "\n".join(lines) + "\n"

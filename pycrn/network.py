@@ -18,7 +18,7 @@ from functools import cached_property
 import numpy as np
 
 from .errors import ModelError
-from .ratelaws import FUNCTIONS, TIME, RateLaw
+from .ratelaws import FUNCTIONS, TIME, Condition, RateLaw
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Names that cannot be used for species or parameters.
@@ -122,6 +122,61 @@ class Reaction:
         return f"{self.rate}, {_format_side(self.reactants)} {arrow} {_format_side(self.products)}"
 
 
+@dataclass(frozen=True)
+class Event:
+    """A discrete event: when ``trigger`` becomes true, apply ``assignments``.
+
+    Parameters
+    ----------
+    trigger
+        A condition (e.g. ``"t >= 25"`` or ``"P2 > 30"``). A trigger of the
+        form ``t >= T`` (or ``t > T``) with ``T`` free of species is a time
+        event, fired exactly at ``T``; any other trigger must not use ``t``
+        and is a state event, checked after every jump (exact for a pure jump
+        process, whose state changes only at jumps).
+    assignments
+        Target (species or parameter) -> expression, all evaluated with the
+        values just before the event, then assigned together. Species must
+        receive non-negative whole numbers.
+    initial_value
+        The trigger's value "just before" the start (SBML's
+        ``initialValue``): with ``False`` (the default) a trigger already
+        true at ``t0`` fires at ``t0``; with ``True`` it fires only when it
+        becomes true later.
+    name
+        Optional label (not part of equality).
+    """
+
+    trigger: Condition
+    assignments: tuple[tuple[str, RateLaw], ...]
+    initial_value: bool = False
+    name: str = field(default="", compare=False)
+    line: int | None = field(default=None, compare=False)
+
+    @classmethod
+    def make(
+        cls,
+        trigger: str | Condition,
+        assignments: Mapping[str, str | float | RateLaw],
+        initial_value: bool = False,
+        name: str = "",
+        line: int | None = None,
+    ) -> Event:
+        """Build an event from a trigger text and a mapping target -> expression."""
+        cond = trigger if isinstance(trigger, Condition) else Condition.parse(trigger)
+        if not assignments:
+            raise ModelError(f"event {name or str(cond)!r} assigns nothing")
+        assigned = tuple(
+            (target, v if isinstance(v, RateLaw) else RateLaw.parse(v)) for target, v in assignments.items()
+        )
+        return cls(cond, assigned, bool(initial_value), name, line)
+
+    def __str__(self) -> str:
+        flag = "(initial=true)" if self.initial_value else ""
+        body = ", ".join(f"{k} = {v}" for k, v in self.assignments)
+        return f"@event{flag} {self.trigger}: {body}"
+
+
 def _side(side: Mapping[str, int] | Iterable[str]) -> tuple[tuple[str, int], ...]:
     counts: dict[str, int] = {}
     items = side.items() if isinstance(side, Mapping) else ((name, 1) for name in side)
@@ -158,6 +213,11 @@ class ReactionNetwork:
     tspan
         An optional default time span ``(t0, tf)`` for simulations (metadata:
         not part of equality).
+    events
+        Discrete events (see :class:`Event`).
+    observables
+        Derived outputs, name -> expression of species, parameters and ``t``
+        (e.g. SBML assignment rules), recorded as float variables in results.
 
     Raises
     ------
@@ -174,6 +234,8 @@ class ReactionNetwork:
         reactions: Iterable[Reaction],
         name: str = "",
         tspan: tuple[float, float] | None = None,
+        events: Iterable[Event] = (),
+        observables: Mapping[str, str | RateLaw] | Iterable[tuple[str, str | RateLaw]] = (),
     ) -> None:
         spec: dict[str, Species] = {}
         for s in species:
@@ -211,9 +273,40 @@ class ReactionNetwork:
                     f"{where}: rate {str(r.rate)!r} uses unknown name(s) {', '.join(unknown)} "
                     "(declare parameters with @parameters and species with @species)"
                 )
+        known = set(spec) | set(pars) | {TIME}
+        evs = tuple(events)
+        for i, ev in enumerate(evs):
+            where = f"line {ev.line}" if ev.line is not None else f"event {ev.name or i + 1}"
+            unknown = sorted(ev.trigger.names - known)
+            if unknown:
+                raise ModelError(f"{where}: trigger {str(ev.trigger)!r} uses unknown name(s) {', '.join(unknown)}")
+            if TIME in ev.trigger.names and ev.trigger.time_threshold() is None:
+                raise ModelError(
+                    f"{where}: trigger {str(ev.trigger)!r} mixes t with other conditions; "
+                    "use 't >= T' for a time event or a condition on the state without t"
+                )
+            for target, expr in ev.assignments:
+                if target not in spec and target not in pars:
+                    raise ModelError(f"{where}: assignment to unknown species or parameter {target!r}")
+                unknown = sorted(expr.names - known)
+                if unknown:
+                    raise ModelError(f"{where}: assignment {target} = {expr} uses unknown name(s) {', '.join(unknown)}")
+        obs = tuple(
+            (k, v if isinstance(v, RateLaw) else RateLaw.parse(v))
+            for k, v in (observables.items() if isinstance(observables, Mapping) else observables)
+        )
+        for oname, expr in obs:
+            check_name(oname, "observable")
+            if oname in known:
+                raise ModelError(f"observable {oname!r} clashes with a species or parameter")
+            unknown = sorted(expr.names - known)
+            if unknown:
+                raise ModelError(f"observable {oname} = {expr} uses unknown name(s) {', '.join(unknown)}")
         self._species = tuple(spec.values())
         self._parameters = tuple(pars.values())
         self._reactions = tuple(rxns)
+        self._events = evs
+        self._observables = obs
         self.name = name
         self.tspan = tspan
 
@@ -229,6 +322,14 @@ class ReactionNetwork:
     @property
     def reactions(self) -> tuple[Reaction, ...]:
         return self._reactions
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        return self._events
+
+    @property
+    def observables(self) -> tuple[tuple[str, RateLaw], ...]:
+        return self._observables
 
     @property
     def species_names(self) -> list[str]:
@@ -353,11 +454,13 @@ class ReactionNetwork:
         label = f" {self.name!r}" if self.name else ""
         return (
             f"<ReactionNetwork{label}: {len(self._species)} species, "
-            f"{len(self._parameters)} parameters, {len(self._reactions)} reactions>"
+            f"{len(self._parameters)} parameters, {len(self._reactions)} reactions"
+            + (f", {len(self._events)} events" if self._events else "")
+            + ">"
         )
 
     def _key(self) -> tuple:
-        return (self._species, self._parameters, self._reactions)
+        return (self._species, self._parameters, self._reactions, self._events, self._observables)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ReactionNetwork):
@@ -377,7 +480,9 @@ class ReactionNetwork:
             pv[name] = self._checked_parameter(name, value, pv)
         species = [Species(s.name, int(x[i]), s.boundary) for i, s in enumerate(self._species)]
         parameters = [Parameter(p.name, pv[p.name]) for p in self._parameters]
-        return ReactionNetwork(species, parameters, self._reactions, self.name, self.tspan)
+        return ReactionNetwork(
+            species, parameters, self._reactions, self.name, self.tspan, self._events, self._observables
+        )
 
 
 def _where(r: Reaction, i: int) -> str:

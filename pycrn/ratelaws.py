@@ -34,6 +34,9 @@ FUNCTIONS: dict[str, int | None] = {
     "log": 1,
     "sqrt": 1,
     "abs": 1,
+    "floor": 1,
+    "ceil": 1,
+    "pow": 2,
     "min": None,
     "max": None,
     "hill": 4,
@@ -46,6 +49,7 @@ FUNCTIONS: dict[str, int | None] = {
 TIME = "t"
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+_COMPARE = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 
 
 def _expand(name: str, args: list[str]) -> str:
@@ -62,6 +66,8 @@ def _expand(name: str, args: list[str]) -> str:
     if name == "mmr":
         x, v, k = args
         return f"({v} * {k} / ({k} + {x}))"
+    if name == "pow":
+        return f"({args[0]} ** {args[1]})"
     return f"{name}({', '.join(args)})"
 
 
@@ -84,9 +90,12 @@ class RateLaw:
     tree: ast.expr = field(repr=False, compare=False)
     names: frozenset[str] = field(compare=False)
 
+    #: Whether comparisons and ``and``/``or``/``not`` are allowed (see :class:`Condition`).
+    BOOLEAN = False
+
     @classmethod
     def parse(cls, text: str | float | int) -> RateLaw:
-        """Parse ``text`` into a :class:`RateLaw`, raising :class:`ModelError` if invalid."""
+        """Parse ``text``, raising :class:`ModelError` if invalid."""
         if isinstance(text, bool):
             raise ModelError(f"rate expression must be a number or a string, not {text!r}")
         if isinstance(text, (int, float)):
@@ -101,7 +110,10 @@ class RateLaw:
         except SyntaxError as exc:
             raise ModelError(f"rate expression {source!r} is not valid: {exc.msg}") from None
         names: set[str] = set()
-        _check(tree, source, names)
+        if cls.BOOLEAN:
+            _check_condition(tree, source, names)
+        else:
+            _check(tree, source, names)
         canonical = ast.unparse(tree).replace("**", "^")
         return cls(canonical, tree, frozenset(names))
 
@@ -130,6 +142,44 @@ class RateLaw:
         namespace = {"np": np}
         exec(f"def f({', '.join(order)}):\n    return {body}\n", namespace)  # noqa: S102
         return namespace["f"]
+
+
+class Condition(RateLaw):
+    """A boolean expression for event triggers: comparisons of rate expressions
+    (``< <= > >= == !=``) combined with ``and``, ``or`` and ``not``."""
+
+    BOOLEAN = True
+
+    def time_threshold(self) -> RateLaw | None:
+        """For a trigger ``t >= T`` or ``t > T`` (T free of ``t``), the expression T; else None."""
+        node = self.tree
+        if (
+            isinstance(node, ast.Compare)
+            and len(node.ops) == 1
+            and isinstance(node.ops[0], (ast.GtE, ast.Gt))
+            and isinstance(node.left, ast.Name)
+            and node.left.id == TIME
+        ):
+            threshold = RateLaw.parse(ast.unparse(node.comparators[0]))
+            if not threshold.depends_on_time:
+                return threshold
+        return None
+
+
+def _check_condition(node: ast.AST, source: str, names: set[str]) -> None:
+    if isinstance(node, ast.BoolOp):
+        for v in node.values:
+            _check_condition(v, source, names)
+        return
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        _check_condition(node.operand, source, names)
+        return
+    if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
+        _check(node.left, source, names)
+        for c in node.comparators:
+            _check(c, source, names)
+        return
+    raise ModelError(f"condition {source!r}: expected a comparison such as 'X > 30' or 't >= 25'")
 
 
 def _check(node: ast.AST, source: str, names: set[str]) -> None:
@@ -171,6 +221,20 @@ def _check(node: ast.AST, source: str, names: set[str]) -> None:
 
 
 def _render(node: ast.expr, symbols: Mapping[str, str], numpy: bool = False) -> str:
+    if isinstance(node, ast.BoolOp):
+        op = " and " if isinstance(node.op, ast.And) else " or "
+        if numpy:
+            op = " & " if isinstance(node.op, ast.And) else " | "
+        return "(" + op.join(_render(v, symbols, numpy) for v in node.values) + ")"
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        inner = _render(node.operand, symbols, numpy)
+        return f"(~{inner})" if numpy else f"(not {inner})"
+    if isinstance(node, ast.Compare):
+        parts = [_render(node.left, symbols, numpy)]
+        for op, c in zip(node.ops, node.comparators):
+            parts.append(_COMPARE[type(op)])
+            parts.append(_render(c, symbols, numpy))
+        return "(" + " ".join(parts) + ")"
     if isinstance(node, ast.Constant):
         return repr(float(node.value))
     if isinstance(node, ast.Name):
@@ -190,8 +254,8 @@ def _render(node: ast.expr, symbols: Mapping[str, str], numpy: bool = False) -> 
         for a in args[1:]:
             out = f"{fn}({out}, {a})"
         return out
-    if numpy and name in ("exp", "log", "sqrt", "abs"):
+    if numpy and name in ("exp", "log", "sqrt", "abs", "floor", "ceil"):
         return f"np.{name}({args[0]})"
-    if not numpy and name in ("exp", "log", "sqrt"):
+    if not numpy and name in ("exp", "log", "sqrt", "floor", "ceil"):
         return f"math.{name}({args[0]})"
     return _expand(name, args)

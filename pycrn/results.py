@@ -30,6 +30,25 @@ def make_dataset(net: ReactionNetwork, states: np.ndarray, times: np.ndarray, at
     return ds
 
 
+def add_observables(ds: xr.Dataset, net: ReactionNetwork, p: np.ndarray) -> xr.Dataset:
+    """Add the network's observables (derived outputs) as float variables over (trajectory, time).
+
+    Parameters enter with the values the run started from.
+    """
+    if not net.observables:
+        return ds
+    args = {name: ds[name].values.astype(np.float64) for name in net.species_names}
+    args.update(dict(zip(net.parameter_names, p.tolist())))
+    args["t"] = ds["time"].values[None, :]
+    order = list(args)
+    for name, law in net.observables:
+        with np.errstate(all="ignore"):
+            value = np.broadcast_to(law.to_numpy(order)(**args), (ds.sizes["trajectory"], ds.sizes["time"]))
+        ds[name] = (("trajectory", "time"), np.array(value, dtype=np.float64))
+        ds[name].attrs["observable"] = str(law)
+    return ds
+
+
 def _is_flat_numeric(value) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value)
 

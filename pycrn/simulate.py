@@ -17,7 +17,7 @@ from .engines import ENGINES
 from .engines.rng import seed_states
 from .errors import ModelError, SimulationError
 from .network import ReactionNetwork
-from .results import make_dataset
+from .results import add_observables, make_dataset
 
 #: Default number of saved points when ``saveat`` is not given.
 DEFAULT_POINTS = 101
@@ -132,7 +132,7 @@ def simulate(
         if code != 0:
             _raise_failure(net, p, x_end, float(t_end), code)
         attrs["reactions_fired"] = int(count - 1)
-        return make_dataset(net, xs[:count].T[:, None, :], times[:count], attrs)
+        return add_observables(make_dataset(net, xs[:count].T[:, None, :], times[:count], attrs), net, p)
 
     save_times = _check_saveat(saveat, t0, tf)
     out = np.zeros((x0.size, n, save_times.size), dtype=np.int64)
@@ -146,7 +146,7 @@ def simulate(
         i = int(bad[0])
         _raise_failure(net, p, out[:, i, -1], float(final_t[i]), int(status[i]), trajectory=i)
     attrs["reactions_fired"] = int(steps.sum())
-    return make_dataset(net, out, save_times, attrs)
+    return add_observables(make_dataset(net, out, save_times, attrs), net, p)
 
 
 def _run_chunks(module, x0s, p, t0, save_times, seq, out, status, steps, final_t, nthreads, progress):
@@ -189,11 +189,21 @@ def _run_chunks(module, x0s, p, t0, save_times, seq, out, status, steps, final_t
 
 
 def _raise_failure(net, p, x, t, code, trajectory=None) -> None:
-    """Turn an engine status code into a SimulationError naming the reaction and state."""
+    """Turn an engine status code into a SimulationError naming the reaction or event and state."""
     x = np.asarray(x, dtype=np.int64).copy()
     where = f" (trajectory {trajectory})" if trajectory is not None else ""
     state = _format_mapping(zip(net.species_names, x.tolist()))
-    if any(v < 0 for v in x):
+    if code == -1000:
+        raise SimulationError(
+            f"events keep triggering one another at t={t:.6g}{where} (more than 100 rounds) in state {state}"
+        )
+    if code <= -2:
+        ev = net.events[-code - 2]
+        raise SimulationError(
+            f"event {-code - 1} ({ev}) at t={t:.6g}{where} assigned an invalid value: species need "
+            f"non-negative whole numbers, parameters finite numbers (state before: {state})"
+        )
+    if code > 0 and any(v < 0 for v in x):
         j = code - 1
         r = net.reactions[j]
         raise SimulationError(

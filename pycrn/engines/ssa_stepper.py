@@ -28,6 +28,8 @@ propensities are invalid.
 from __future__ import annotations
 
 RESUM = 4096
+#: Rounds of state events triggering one another at one instant before giving up.
+MAX_CASCADE = 100
 
 
 def _total(a):
@@ -37,13 +39,66 @@ def _total(a):
     return s
 
 
+def _events_start(p, t, ev_time, ev_done, prev):
+    """Reset the event bookkeeping of a trajectory starting at ``t``."""
+    event_times(p, ev_time)  # noqa: F821
+    for e in range(NUM_EVENTS):  # noqa: F821
+        prev[e] = INITIAL_VALUE[e]  # noqa: F821
+        # A time trigger already true at the start fires only if its
+        # initial value is false (SBML trigger semantics).
+        ev_done[e] = (not TIME_EVENT[e]) or (INITIAL_VALUE[e] and ev_time[e] <= t)  # noqa: F821
+
+
+def _next_event_time(ev_time, ev_done):
+    m = np.inf  # noqa: F821
+    for e in range(NUM_EVENTS):  # noqa: F821
+        if not ev_done[e] and ev_time[e] < m:
+            m = ev_time[e]
+    return m
+
+
+def _fire_events(x, p, t, ev_time, ev_done, prev, trig):
+    """Fire the time events due at ``t``, then state events whose trigger became true.
+
+    State events may trigger one another; rounds repeat until none fires.
+    Returns ``(code, fired)``: code 0, ``-(2 + e)`` if event ``e`` made an
+    invalid assignment, ``-1000`` for a runaway cascade.
+    """
+    fired = False
+    for e in range(NUM_EVENTS):  # noqa: F821
+        if not ev_done[e] and ev_time[e] <= t:
+            ev_done[e] = True
+            fired = True
+            if apply_event(e, x, p, t) != 0:  # noqa: F821
+                return -(2 + e), fired
+    if NUM_STATE_EVENTS == 0:  # noqa: F821
+        return 0, fired
+    for _ in range(MAX_CASCADE):
+        event_triggers(x, p, t, trig)  # noqa: F821
+        now = False
+        for e in range(NUM_EVENTS):  # noqa: F821
+            if TIME_EVENT[e]:  # noqa: F821
+                continue
+            if trig[e] and not prev[e]:
+                now = True
+                if apply_event(e, x, p, t) != 0:  # noqa: F821
+                    return -(2 + e), True
+            prev[e] = trig[e]
+        if not now:
+            return 0, fired
+        fired = True
+    return -1000, fired
+
+
 def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t):
     """Simulate ``x0.shape[0]`` trajectories, recording the state at ``save_times``.
 
     ``out[q, i, k]`` receives the count of species ``q`` in trajectory ``i`` at
     ``save_times[k]`` (right-continuous); species-major, so that each species
     is one contiguous block of the results. A trajectory stops at the last save
-    time.
+    time. Events are exact: a time event ends the current waiting time (the
+    exponential clock is memoryless, so drawing afresh afterwards is exact),
+    state events are checked after every jump.
     """
     n = x0.shape[0]
     nspecies = x0.shape[1]
@@ -51,19 +106,33 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t):
     a = np.empty(NUM_REACTIONS, dtype=np.float64)  # noqa: F821
     x = np.empty(nspecies, dtype=np.int64)
     s = np.empty(4, dtype=np.uint64)
+    pl = np.empty(p.shape[0], dtype=np.float64)
+    ev_time = np.empty(NUM_EVENTS, dtype=np.float64)  # noqa: F821
+    ev_done = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
+    prev = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
+    trig = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
     for i in range(n):
         for q in range(nspecies):
             x[q] = x0[i, q]
         for q in range(4):
             s[q] = seeds[i, q]
+        for q in range(p.shape[0]):
+            pl[q] = p[q]
         t = t0
-        total = rates(x, p, t, a)  # noqa: F821
         nsteps = 0
         code = 0
         k = 0
-        if total != total:
+        next_ev = np.inf
+        if NUM_EVENTS > 0:  # noqa: F821
+            _events_start(pl, t, ev_time, ev_done, prev)
+            code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+            next_ev = _next_event_time(ev_time, ev_done)
+        total = rates(x, pl, t, a)  # noqa: F821
+        if total != total and code == 0:
             code = -1
+        if code != 0:
             total = 0.0
+            next_ev = np.inf
         aux = agg_setup(a)  # noqa: F821
         next_save = save_times[0]
         while True:
@@ -71,6 +140,23 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t):
                 t_next = t + rng_exponential(s) / total  # noqa: F821
             else:
                 t_next = np.inf
+            if next_ev < t_next and next_ev <= save_times[nsave - 1]:
+                # A time event comes first: save the state before it, apply it.
+                while next_save < next_ev:
+                    for q in range(nspecies):
+                        out[q, i, k] = x[q]
+                    k += 1
+                    next_save = save_times[k]
+                t = next_ev
+                code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+                if code != 0:
+                    break
+                next_ev = _next_event_time(ev_time, ev_done)
+                total = rates(x, pl, t, a)  # noqa: F821
+                if total != total:
+                    code = -1
+                    break
+                continue
             if next_save < t_next:
                 # Record every save time the current state covers.
                 while next_save < t_next:
@@ -88,11 +174,21 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t):
                 total = _total(a)
                 continue
             t = t_next
-            total = fire(j, x, p, t, a, total)  # noqa: F821
+            total = fire(j, x, pl, t, a, total)  # noqa: F821
             if total != total:
                 code = 1 + j
                 break
             nsteps += 1
+            if NUM_STATE_EVENTS > 0:  # noqa: F821
+                code, fired = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+                if code != 0:
+                    break
+                if fired:
+                    total = rates(x, pl, t, a)  # noqa: F821
+                    if total != total:
+                        code = -1
+                        break
+                    continue
             if total <= 0.0 or (nsteps & (RESUM - 1)) == 0:
                 total = _total(a)
         status[i] = code
@@ -105,7 +201,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t):
 
 
 def simulate_events(x0, p, t0, tf, seed, capacity):
-    """Simulate one trajectory, recording the time and state after every jump.
+    """Simulate one trajectory, recording the time and state after every jump and event.
 
     Returns ``(times, states, count, status, x, t)``: the first ``count``
     records (the first at ``t0``), the status code, and the final state and
@@ -115,34 +211,67 @@ def simulate_events(x0, p, t0, tf, seed, capacity):
     a = np.empty(NUM_REACTIONS, dtype=np.float64)  # noqa: F821
     x = x0.copy()
     s = seed.copy()
+    pl = p.copy()
+    ev_time = np.empty(NUM_EVENTS, dtype=np.float64)  # noqa: F821
+    ev_done = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
+    prev = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
+    trig = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
     times = np.empty(capacity, dtype=np.float64)
     states = np.empty((capacity, nspecies), dtype=np.int64)
     t = t0
+    code = 0
+    next_ev = np.inf
+    if NUM_EVENTS > 0:  # noqa: F821
+        _events_start(pl, t, ev_time, ev_done, prev)
+        code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+        next_ev = _next_event_time(ev_time, ev_done)
     times[0] = t
     states[0, :] = x
     count = 1
-    code = 0
-    total = rates(x, p, t, a)  # noqa: F821
+    if code != 0:
+        return times, states, count, code, x, t
+    total = rates(x, pl, t, a)  # noqa: F821
     if total != total:
         return times, states, count, -1, x, t
     aux = agg_setup(a)  # noqa: F821
     nsteps = 0
-    while total > 0.0:
-        t_next = t + rng_exponential(s) / total  # noqa: F821
-        if t_next > tf:
-            break
-        j = agg_select(a, rng_uniform(s) * total, aux)  # noqa: F821
-        if j < 0:
-            total = _total(a)
-            continue
-        t = t_next
-        total = fire(j, x, p, t, a, total)  # noqa: F821
-        if total != total:
-            code = 1 + j
-            break
-        nsteps += 1
-        if total <= 0.0 or (nsteps & (RESUM - 1)) == 0:
-            total = _total(a)
+    while True:
+        if total > 0.0:
+            t_next = t + rng_exponential(s) / total  # noqa: F821
+        else:
+            t_next = np.inf
+        changed = False
+        if next_ev < t_next and next_ev <= tf:
+            t = next_ev
+            code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+            if code != 0:
+                break
+            next_ev = _next_event_time(ev_time, ev_done)
+            changed = True
+        else:
+            if t_next > tf:
+                break
+            j = agg_select(a, rng_uniform(s) * total, aux)  # noqa: F821
+            if j < 0:
+                total = _total(a)
+                continue
+            t = t_next
+            total = fire(j, x, pl, t, a, total)  # noqa: F821
+            if total != total:
+                code = 1 + j
+                break
+            nsteps += 1
+            if NUM_STATE_EVENTS > 0:  # noqa: F821
+                code, changed = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+                if code != 0:
+                    break
+            if total <= 0.0 or (nsteps & (RESUM - 1)) == 0:
+                total = _total(a)
+        if changed:
+            total = rates(x, pl, t, a)  # noqa: F821
+            if total != total:
+                code = -1
+                break
         if count == times.shape[0]:
             grown_t = np.empty(2 * count, dtype=np.float64)
             grown_x = np.empty((2 * count, nspecies), dtype=np.int64)
@@ -156,4 +285,12 @@ def simulate_events(x0, p, t0, tf, seed, capacity):
     return times, states, count, code, x, t
 
 
-SOURCES = (f"RESUM = {RESUM}\n", _total, simulate_grid, simulate_events)
+SOURCES = (
+    f"RESUM = {RESUM}\nMAX_CASCADE = {MAX_CASCADE}\n",
+    _total,
+    _events_start,
+    _next_event_time,
+    _fire_events,
+    simulate_grid,
+    simulate_events,
+)
