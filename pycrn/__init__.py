@@ -8,8 +8,9 @@ from ._version import __version__
 from .dsl import load, parse
 from .engines import ENGINES
 from .errors import ModelError, SimulationError
-from .network import Parameter, Reaction, ReactionNetwork, Species
+from .network import Event, Parameter, Reaction, ReactionNetwork, Species
 from .results import open_results, summary
+from .sbml import load_sbml
 from .simulate import simulate
 
 #: Names accepted by ``simulate(method=...)``.
@@ -17,6 +18,7 @@ METHODS = tuple(ENGINES)
 
 __all__ = [
     "METHODS",
+    "Event",
     "ModelError",
     "Parameter",
     "Reaction",
@@ -25,6 +27,7 @@ __all__ = [
     "Species",
     "__version__",
     "load",
+    "load_sbml",
     "models",
     "open_results",
     "parse",

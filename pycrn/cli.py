@@ -29,6 +29,10 @@ def _load_model(spec: str):
     from .dsl import load
 
     path = Path(spec)
+    if path.exists() and path.suffix.lower() in (".xml", ".sbml"):
+        from .sbml import load_sbml
+
+        return load_sbml(path)
     if path.exists():
         return load(path)
     if spec in models.names():
@@ -72,6 +76,19 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _cmd_conformance(args) -> int:
+    from .conformance import format_table, run_suite
+
+    results = []
+    for method in args.method:
+        results += run_suite(args.directory, n=args.trajectories, method=method, seed=args.seed,
+                             cases=args.cases, threads=args.threads)
+    print(format_table(results))
+    failed = [f"{r.case}/{r.method}" for r in results if not r.passed]
+    print(f"\n{len(results) - len(failed)}/{len(results)} passed" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
 def _cmd_models(args) -> int:
     from . import models
 
@@ -88,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="simulate an ensemble and write it to netCDF")
-    sim.add_argument("model", help="a model file in the network language, or a built-in model name")
+    sim.add_argument("model", help="a model file (network language, or SBML .xml), or a built-in model name")
     sim.add_argument("--tspan", nargs=2, type=float, metavar=("T0", "TF"), help="time span (default: the model's)")
     sim.add_argument("--saveat", type=float, default=None, help="save step (default: 101 points)")
     sim.add_argument("-n", "--trajectories", type=int, default=1000)
@@ -107,6 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--species", nargs="*", default=None)
     plot.add_argument("--samples", type=int, default=3)
     plot.set_defaults(func=_cmd_plot)
+
+    conf = sub.add_parser("conformance", help="run the DSMTS stochastic conformance cases in a folder")
+    conf.add_argument("directory", help="folder of case folders NNNNN/ (SBML, settings, results)")
+    conf.add_argument("-n", "--trajectories", type=int, default=10_000)
+    conf.add_argument("--method", nargs="+", default=["direct"], choices=list(ENGINES))
+    conf.add_argument("--seed", type=int, default=1)
+    conf.add_argument("--cases", nargs="*", default=None, help="only these cases, e.g. 00001 00028")
+    conf.add_argument("--threads", type=int, default=None)
+    conf.set_defaults(func=_cmd_conformance)
 
     lst = sub.add_parser("models", help="list the built-in models")
     lst.set_defaults(func=_cmd_models)

@@ -171,7 +171,7 @@ def _event(line: str, number: int) -> Event:
     for part in _split_top_level(body):
         target, eq, expr = part.partition("=")
         target = target.strip()
-        if not eq or not re.fullmatch(r"[A-Za-z_]\w*", target) or not expr.strip():
+        if not eq or not re.fullmatch(r"[A-Za-z_]\w*", target) or not expr.strip() or expr.lstrip().startswith("="):
             raise ModelError(f"event assignment {part.strip()!r} must look like 'NAME = EXPR'")
         if target in assignments:
             raise ModelError(f"event assigns {target!r} twice")

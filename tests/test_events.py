@@ -1,0 +1,108 @@
+"""Events in the exact SSAs: time and state triggers, exactness, semantics, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.linalg import expm
+
+import pycrn
+from exact import assert_dsmts, chi_square_pvalue, immigration_death_moments
+from pycrn import ModelError, SimulationError
+
+METHODS = ["direct", "sorting_direct"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_time_event_resets_state_exactly(method):
+    """Immigration-death with X set to 50 at t = 25 (DSMTS 00028's model, in the language)."""
+    net = pycrn.parse("@parameters a=1 mu=0.1\n@species X=0\na, 0 --> X\nmu, X --> 0\n@event t >= 25: X = 50")
+    times = np.arange(0.0, 51.0)
+    ds = pycrn.simulate(net, tspan=(0, 50), saveat=times, trajectories=10_000, seed=31, method=method)
+    before = times < 25
+    mean, sd = immigration_death_moments(0, 1.0, 0.1, times)
+    after_mean, after_sd = immigration_death_moments(50, 1.0, 0.1, np.clip(times - 25, 0, None))
+    mean = np.where(before, mean, after_mean)
+    sd = np.where(before, sd, after_sd)
+    assert_dsmts(ds["X"].values, mean, sd, f"time event/{method}")
+    # Right-continuous saving: at t = 25 exactly the event has happened.
+    assert (ds["X"].sel(time=25.0) == 50).all()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_state_event_matches_master_equation(method):
+    """Pure death k A with a refill event 'A < 3: A = 10': the generator sends 3 -> 10."""
+    k = 0.7
+    net = pycrn.parse(f"@parameters k={k}\n@species A=10\nk, A --> 0\n@event A < 3: A = 10")
+    states = np.arange(3, 11)  # reachable counts
+    Q = np.zeros((8, 8))
+    for i, a in enumerate(states):
+        target = 10 if a - 1 < 3 else a - 1
+        Q[i, i] -= k * a
+        Q[i, list(states).index(target)] += k * a
+    times = [0.5, 1.5, 4.0]
+    ds = pycrn.simulate(net, tspan=(0, 4), saveat=times, trajectories=10_000, seed=32, method=method)
+    p0 = np.zeros(8)
+    p0[-1] = 1.0
+    for col, t in enumerate(times):
+        probs = p0 @ expm(Q * t)
+        full = np.zeros(11)
+        full[3:] = probs
+        p = chi_square_pvalue(ds["A"].values[:, col], full)
+        assert p > 1e-3, f"state event, t={t}: chi-square p = {p:.2e}"
+
+
+def test_event_changes_parameter_and_records_observable():
+    net = pycrn.parse(
+        "@parameters k=1\n@species A=0\nk, 0 --> A\n@event t >= 10: k = 0\n@observable double = 2 * A"
+    )
+    ds = pycrn.simulate(net, tspan=(0, 20), saveat=[10.0, 20.0], trajectories=200, seed=3)
+    np.testing.assert_array_equal(ds["A"].values[:, 0], ds["A"].values[:, 1])  # no births after t = 10
+    np.testing.assert_array_equal(ds["double"].values, 2 * ds["A"].values)
+    assert abs(ds["A"].values[:, 0].mean() - 10) < 5 * np.sqrt(10 / 200)
+
+
+def test_initial_value_semantics():
+    fires = pycrn.parse("@species A=5\n1, A --> 0\n@event A > 3: A = 100")
+    ds = pycrn.simulate(fires, tspan=(0, 0.001), saveat=[0.0], trajectories=3, seed=1)
+    assert (ds["A"].values == 100).all()  # true at t0 with initial value false: fires at t0
+    quiet = pycrn.parse("@species A=5\n1, A --> 0\n@event(initial=true) A > 3: A = 100")
+    ds = pycrn.simulate(quiet, tspan=(0, 0.001), saveat=[0.0], trajectories=3, seed=1)
+    assert (ds["A"].values == 5).all()
+
+
+def test_events_in_save_events_mode():
+    net = pycrn.parse("@species A=0 B=0\n1, 0 --> A\n@event A >= 3: A = 0, B = B + 1")
+    ev = pycrn.simulate(net, tspan=(0, 30), save="events", seed=4)
+    assert ev["A"].values.max() <= 2
+    assert ev["B"].values[0, -1] >= 1
+
+
+@pytest.mark.parametrize(
+    ("model", "error", "message"),
+    [
+        ("@species A=1\n1, A --> 0\n@event A < 1: A = -1", SimulationError, r"event 1 .* assigned an invalid value"),
+        ("@species A=1\n1, 0 --> A\n@event A > 3: A = A / 3", SimulationError, r"event 1 .* assigned an invalid value"),
+        ("@species A=1\n1, 0 --> A\n@event A > 1: A = 0\n@event A < 1: A = 5", SimulationError, r"keep triggering one another"),
+    ],
+)
+def test_event_errors(model, error, message):
+    net = pycrn.parse(model)
+    with pytest.raises(error, match=message):
+        pycrn.simulate(net, tspan=(0, 50), trajectories=2, seed=1)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("@species A=1\n1, A --> 0\n@event t >= 1 and A > 0: A = 0", r"line 3: trigger .* mixes t"),
+        ("@species A=1\n1, A --> 0\n@event A > 0: Q = 0", r"line 3: assignment to unknown species or parameter 'Q'"),
+        ("@species A=1\n1, A --> 0\n@event A + 1: A = 0", r"line 3: condition 'A \+ 1': expected a comparison"),
+        ("@species A=1\n1, A --> 0\n@event A > 0 A = 0", r"line 3: expected '@event CONDITION"),
+        ("@species A=1\n1, A --> 0\n@event A > 0: A == 0", r"line 3: .*must look like 'NAME = EXPR'"),
+        ("@species A=1\n1, A --> 0\n@observable A = 2", r"observable 'A' clashes"),
+    ],
+)
+def test_event_language_errors(text, message):
+    with pytest.raises(ModelError, match=message):
+        pycrn.parse(text)
