@@ -51,7 +51,9 @@ def simulate(
     params
         Parameter values overriding the network's defaults.
     method
-        The engine: ``"direct"`` or ``"sorting_direct"`` (see ``pycrn.METHODS``).
+        The engine (see ``pycrn.METHODS``): ``"direct"`` or ``"sorting_direct"``
+        (exact SSAs), or ``"ode"`` (deterministic reaction rate equations: one
+        trajectory of float values).
     saveat
         A step (the state is saved at ``t0, t0+step, ...`` and at ``tf``) or an
         array of increasing times within ``tspan``. The saved state at time
@@ -113,7 +115,6 @@ def simulate(
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     nthreads = _check_count(threads, "threads") if threads is not None else (os.cpu_count() or 1)
 
-    module = codegen.load_module(net, engine)
     attrs = {
         "method": method,
         "seed": str(seq.entropy) if seed is None else int(seed),
@@ -122,6 +123,17 @@ def simulate(
         "u0": _format_mapping(zip(net.species_names, x0.tolist())),
         "tspan": [t0, tf],
     }
+    if getattr(engine, "DETERMINISTIC", False):
+        if n != 1:
+            raise ValueError(f"method {method!r} is deterministic: trajectories must be 1, got {n}")
+        if save != "grid":
+            raise ValueError(f"method {method!r} saves on a grid only (save='grid')")
+        save_times = _check_saveat(saveat, t0, tf)
+        attrs["seed"] = "none (deterministic)"
+        states = engine.solve(net, x0, p, t0, save_times)
+        return add_observables(make_dataset(net, states, save_times, attrs), net, p)
+
+    module = codegen.load_module(net, engine)
     if save == "events":
         if saveat is not None:
             raise ValueError("saveat cannot be combined with save='events'")

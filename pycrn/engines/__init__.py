@@ -1,18 +1,22 @@
 """Simulation engines: one module per algorithm, all of the same shape.
 
 Each engine module opens with the paper it implements and defines ``NAME``,
-``EXACT``, ``SUPPORTS_TIME`` and ``SOURCES``: the functions (numba subset)
-that :mod:`pycrn.codegen` pastes into a generated module together with the
-network's kernels. Adding an engine is one new module and one line below.
+``EXACT`` and ``SUPPORTS_TIME``, and either ``SOURCES`` (stochastic engines:
+the functions, in the numba subset, that :mod:`pycrn.codegen` pastes into a
+generated module together with the network's kernels, providing
+``simulate_grid`` and ``simulate_events``) or ``solve`` (deterministic
+engines, ``DETERMINISTIC = True``). Adding an engine is one new module and
+one line below.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from . import direct, sorting_direct
+from . import direct, ode, sorting_direct
 
 ENGINES: dict[str, ModuleType] = {
     direct.NAME: direct,
     sorting_direct.NAME: sorting_direct,
+    ode.NAME: ode,
 }
