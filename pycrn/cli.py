@@ -53,16 +53,16 @@ def _cmd_simulate(args) -> int:
     ds = simulate(
         net, u0=u0, tspan=tspan, params=params, method=args.method, saveat=args.saveat,
         trajectories=args.trajectories, seed=args.seed, threads=args.threads,
-        progress=not args.quiet,
+        progress=not args.quiet, dt=args.dt, tau_epsilon=args.tau_epsilon,
     )
     elapsed = time.perf_counter() - start
     out = Path(args.output)
     ds.to_netcdf(out)
     if not args.quiet:
-        print(
-            f"{args.trajectories} trajectories of {net.name or args.model} with {args.method} in "
-            f"{elapsed:.2f} s ({ds.attrs['reactions_fired']:,} reactions) -> {out}"
-        )
+        work = (f", {ds.attrs['reactions_fired']:,} reactions" if "reactions_fired" in ds.attrs
+                else f", {ds.attrs['steps']:,} steps" if "steps" in ds.attrs else "")
+        print(f"{ds.sizes['trajectory']} trajectories of {net.name or args.model} with {args.method} in "
+              f"{elapsed:.2f} s{work} -> {out}")
     return 0
 
 
@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--threads", type=int, default=None)
     sim.add_argument("--u0", nargs="*", metavar="S=N", help="initial counts, e.g. --u0 S=990 I=10")
     sim.add_argument("--param", nargs="*", metavar="K=V", help="parameter values, e.g. --param beta=2e-4")
+    sim.add_argument("--dt", type=float, default=None, help="fixed step of simple_tau_leaping")
+    sim.add_argument("--tau-epsilon", type=float, default=0.03, help="error control of tau_leaping")
     sim.add_argument("-o", "--output", default="out.nc", help="netCDF file to write (default out.nc)")
     sim.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     sim.set_defaults(func=_cmd_simulate)

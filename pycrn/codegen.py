@@ -33,7 +33,7 @@ from types import ModuleType
 import numba
 
 from .network import ReactionNetwork
-from .engines import rng
+from .engines import poisson, rng
 
 _MAX_FLOAT = "1.7976931348623157e308"
 _modules: dict[str, ModuleType] = {}
@@ -230,7 +230,9 @@ def module_source(net: ReactionNetwork, engine: ModuleType) -> str:
         _kernel_source(net),
         _event_source(net),
     ]
-    functions = [*rng.SOURCES, *engine.SOURCES]
+    if hasattr(engine, "constants_source"):
+        parts.append(engine.constants_source(net))
+    functions = [*rng.SOURCES, *poisson.SOURCES, *engine.SOURCES]
     body = "\n".join(parts)
     # Kernels are decorated after their definition so that one decorator line
     # covers functions pasted from anywhere.

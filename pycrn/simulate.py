@@ -36,6 +36,8 @@ def simulate(
     threads: int | None = None,
     progress: bool | None = None,
     save: Literal["grid", "events"] = "grid",
+    tau_epsilon: float = 0.03,
+    dt: float | None = None,
 ) -> xr.Dataset:
     """Simulate a reaction network and return the trajectories as an xarray Dataset.
 
@@ -52,8 +54,9 @@ def simulate(
         Parameter values overriding the network's defaults.
     method
         The engine (see ``pycrn.METHODS``): ``"direct"`` or ``"sorting_direct"``
-        (exact SSAs), or ``"ode"`` (deterministic reaction rate equations: one
-        trajectory of float values).
+        (exact SSAs), ``"tau_leaping"`` (adaptive, never negative),
+        ``"simple_tau_leaping"`` (fixed ``dt``), or ``"ode"`` (deterministic
+        reaction rate equations: one trajectory of float values).
     saveat
         A step (the state is saved at ``t0, t0+step, ...`` and at ``tf``) or an
         array of increasing times within ``tspan``. The saved state at time
@@ -70,8 +73,13 @@ def simulate(
     progress
         Show a progress bar (default: only on a terminal, for large runs).
     save
-        ``"grid"`` (at ``saveat``) or ``"events"``: every jump of a single
-        trajectory, with the jump times as the ``time`` coordinate.
+        ``"grid"`` (at ``saveat``) or ``"events"``: every jump (for
+        tau-leaping: every leap) of a single trajectory, with the jump times
+        as the ``time`` coordinate.
+    tau_epsilon
+        Error control of ``tau_leaping`` (Cao-Gillespie-Petzold epsilon), in (0, 1).
+    dt
+        The fixed step of ``simple_tau_leaping`` (required there).
 
     Returns
     -------
@@ -114,6 +122,15 @@ def simulate(
     else:
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     nthreads = _check_count(threads, "threads") if threads is not None else (os.cpu_count() or 1)
+    opts = np.zeros(1)
+    if method == "tau_leaping":
+        if not (isinstance(tau_epsilon, (int, float)) and 0 < tau_epsilon < 1):
+            raise ValueError(f"tau_epsilon must be a number in (0, 1), got {tau_epsilon!r}")
+        opts[0] = tau_epsilon
+    if method == "simple_tau_leaping":
+        if dt is None or not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+            raise ValueError(f"method 'simple_tau_leaping' needs a positive step dt=..., got {dt!r}")
+        opts[0] = dt
 
     attrs = {
         "method": method,
@@ -140,10 +157,12 @@ def simulate(
         if n != 1:
             raise ValueError(f"save='events' records a single trajectory; got trajectories={n}")
         states = seed_states(seq, 1)
-        times, xs, count, code, x_end, t_end = module.simulate_events(x0, p, t0, tf, states[0], _CAPACITY)
+        times, xs, count, code, x_end, t_end = module.simulate_events(x0, p, t0, tf, states[0], _CAPACITY, opts)
         if code != 0:
             _raise_failure(net, p, x_end, float(t_end), code)
-        attrs["reactions_fired"] = int(count - 1)
+        attrs["steps"] = int(count - 1)
+        if engine.EXACT:
+            attrs["reactions_fired"] = int(count - 1)
         return add_observables(make_dataset(net, xs[:count].T[:, None, :], times[:count], attrs), net, p)
 
     save_times = _check_saveat(saveat, t0, tf)
@@ -152,16 +171,18 @@ def simulate(
     steps = np.zeros(n, dtype=np.int64)
     final_t = np.zeros(n, dtype=np.float64)
     x0s = np.broadcast_to(x0, (n, x0.size))
-    _run_chunks(module, x0s, p, t0, save_times, seq, out, status, steps, final_t, nthreads, progress)
+    _run_chunks(module, x0s, p, t0, save_times, seq, out, status, steps, final_t, nthreads, progress, opts)
     bad = np.flatnonzero(status)
     if bad.size:
         i = int(bad[0])
         _raise_failure(net, p, out[:, i, -1], float(final_t[i]), int(status[i]), trajectory=i)
-    attrs["reactions_fired"] = int(steps.sum())
+    attrs["steps"] = int(steps.sum())
+    if engine.EXACT:
+        attrs["reactions_fired"] = int(steps.sum())
     return add_observables(make_dataset(net, out, save_times, attrs), net, p)
 
 
-def _run_chunks(module, x0s, p, t0, save_times, seq, out, status, steps, final_t, nthreads, progress):
+def _run_chunks(module, x0s, p, t0, save_times, seq, out, status, steps, final_t, nthreads, progress, opts):
     """Run trajectories in chunks over a thread pool (the kernels release the GIL)."""
     n = x0s.shape[0]
     size = max(1, min(2048, math.ceil(n / (4 * nthreads))))
@@ -171,7 +192,7 @@ def _run_chunks(module, x0s, p, t0, save_times, seq, out, status, steps, final_t
         seeds = seed_states(seq, hi - lo, start=lo)
         module.simulate_grid(
             np.ascontiguousarray(x0s[lo:hi]), p, t0, save_times, seeds,
-            out[:, lo:hi], status[lo:hi], steps[lo:hi], final_t[lo:hi],
+            out[:, lo:hi], status[lo:hi], steps[lo:hi], final_t[lo:hi], opts,
         )
         return hi - lo
 
@@ -205,6 +226,11 @@ def _raise_failure(net, p, x, t, code, trajectory=None) -> None:
     x = np.asarray(x, dtype=np.int64).copy()
     where = f" (trajectory {trajectory})" if trajectory is not None else ""
     state = _format_mapping(zip(net.species_names, x.tolist()))
+    if code == -3000:
+        raise SimulationError(
+            f"simple tau-leaping drove a count negative at t={t:.6g}{where} (state {state}); "
+            "use a smaller dt, or method='tau_leaping', which prevents it"
+        )
     if code == -1000:
         raise SimulationError(
             f"events keep triggering one another at t={t:.6g}{where} (more than 100 rounds) in state {state}"

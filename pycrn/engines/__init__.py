@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import direct, ode, sorting_direct
+from . import direct, ode, simple_tau_leaping, sorting_direct, tau_leaping
 
 ENGINES: dict[str, ModuleType] = {
     direct.NAME: direct,
     sorting_direct.NAME: sorting_direct,
+    tau_leaping.NAME: tau_leaping,
+    simple_tau_leaping.NAME: simple_tau_leaping,
     ode.NAME: ode,
 }

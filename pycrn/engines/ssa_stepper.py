@@ -90,13 +90,14 @@ def _fire_events(x, p, t, ev_time, ev_done, prev, trig):
     return -1000, fired
 
 
-def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t):
+def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opts):
     """Simulate ``x0.shape[0]`` trajectories, recording the state at ``save_times``.
 
     ``out[q, i, k]`` receives the count of species ``q`` in trajectory ``i`` at
     ``save_times[k]`` (right-continuous); species-major, so that each species
     is one contiguous block of the results. A trajectory stops at the last save
-    time. Events are exact: a time event ends the current waiting time (the
+    time. ``opts`` (engine options) is unused by the exact SSAs. Events are
+    exact: a time event ends the current waiting time (the
     exponential clock is memoryless, so drawing afresh afterwards is exact),
     state events are checked after every jump.
     """
@@ -200,7 +201,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t):
                 out[q, i, nsave - 1] = x[q]
 
 
-def simulate_events(x0, p, t0, tf, seed, capacity):
+def simulate_events(x0, p, t0, tf, seed, capacity, opts):
     """Simulate one trajectory, recording the time and state after every jump and event.
 
     Returns ``(times, states, count, status, x, t)``: the first ``count``

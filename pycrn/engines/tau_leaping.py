@@ -1,0 +1,311 @@
+"""Explicit Poisson tau-leaping with adaptive step size.
+
+Y. Cao, D. T. Gillespie, L. R. Petzold, "Efficient step size selection for
+the tau-leaping simulation method", J. Chem. Phys. 124:044109 (2006), with
+the critical-reaction scheme of "Avoiding negative populations in explicit
+Poisson tau-leaping", J. Chem. Phys. 123:054104 (2005).
+
+Each step: reactions that could exhaust a reactant within ``N_CRITICAL``
+firings are *critical*; the leap ``tau'`` bounds the expected relative change
+of every reactant species by ``epsilon`` (the ``g_i`` of the 2006 paper,
+from the highest order of the reactions consuming species i); critical
+reactions fire at most once per leap, at an exponential time with their
+total propensity. A leap that would make a count negative is halved and
+redrawn, so counts never go negative. When ``tau'`` is below ``10 / a0`` the
+leap would gain nothing and ``N_EXACT`` exact SSA steps run instead.
+
+Saving and events: leaps are shortened to land exactly on save times and
+time events; state events are checked after each leap (approximate, like the
+leap itself). ``epsilon`` (default 0.03) is the ``tau_epsilon`` argument of
+:func:`pycrn.simulate`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import ssa_stepper
+
+NAME = "tau_leaping"
+EXACT = False
+SUPPORTS_TIME = False
+N_CRITICAL = 10
+N_EXACT = 100
+MAX_HALVINGS = 60
+
+
+def constants_source(net) -> str:
+    """Per-model constants: stoichiometry by reaction, and each species' highest reactant order."""
+    S = net.stoichiometry  # species x reactions
+    R = net.reactant_matrix
+    m, n = S.shape[1], S.shape[0]
+    order = R.sum(axis=0)
+    hor = np.zeros(n, dtype=np.int64)
+    horc = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        for j in range(m):
+            if R[i, j] > 0 and (order[j] > hor[i] or (order[j] == hor[i] and R[i, j] > horc[i])):
+                hor[i], horc[i] = order[j], R[i, j]
+    rows = ", ".join("[" + ", ".join(str(int(S[i, j])) for i in range(n)) + "]" for j in range(m))
+    return (
+        f"NU = np.array([{rows}], dtype=np.int64).reshape({m}, {n})\n"
+        f"HOR = np.array({hor.tolist()!r}, dtype=np.int64)\n"
+        f"HORC = np.array({horc.tolist()!r}, dtype=np.int64)\n"
+        f"N_CRITICAL = {N_CRITICAL}\nN_EXACT = {N_EXACT}\nMAX_HALVINGS = {MAX_HALVINGS}\n"
+    )
+
+
+def _g(i, xi):
+    """Cao-Gillespie-Petzold's g_i: the relative propensity change per relative change of x_i."""
+    h = HOR[i]  # noqa: F821
+    c = HORC[i]  # noqa: F821
+    if h <= 1:
+        return 1.0
+    if h == 2:
+        if c == 1 or xi < 2.0:
+            return 2.0
+        return 2.0 + 1.0 / (xi - 1.0)
+    if c == 1 or xi < 3.0:
+        return float(h)
+    if c == 2:
+        return 1.5 * (2.0 + 1.0 / (xi - 1.0))
+    return 3.0 + 1.0 / (xi - 1.0) + 2.0 / (xi - 2.0)
+
+
+def _critical(x, a, crit):
+    """Flag reactions that could exhaust a reactant within N_CRITICAL firings; return their total."""
+    a0c = 0.0
+    for j in range(a.shape[0]):
+        crit[j] = False
+        if a[j] <= 0.0:
+            continue
+        L = 1 << 62
+        for i in range(x.shape[0]):
+            if NU[j, i] < 0:  # noqa: F821
+                v = x[i] // (-NU[j, i])  # noqa: F821
+                if v < L:
+                    L = v
+        if L < N_CRITICAL:  # noqa: F821
+            crit[j] = True
+            a0c += a[j]
+    return a0c
+
+
+def _leap(x, a, crit, eps):
+    """tau' of the 2006 paper from the non-critical reactions."""
+    tau = np.inf  # noqa: F821
+    for i in range(x.shape[0]):
+        if HOR[i] == 0:  # noqa: F821
+            continue
+        mu = 0.0
+        var = 0.0
+        for j in range(a.shape[0]):
+            if not crit[j] and NU[j, i] != 0:  # noqa: F821
+                mu += NU[j, i] * a[j]  # noqa: F821
+                var += NU[j, i] * NU[j, i] * a[j]  # noqa: F821
+        bound = eps * x[i] / _g(i, float(x[i]))
+        if bound < 1.0:
+            bound = 1.0
+        if mu != 0.0:
+            tau = min(tau, bound / abs(mu))
+        if var > 0.0:
+            tau = min(tau, bound * bound / var)
+    return tau
+
+
+def _advance(x, pl, t, t_stop, a, total, crit, xn, s, eps):
+    """One leap (or a burst of exact steps) from t, not beyond t_stop.
+
+    Returns ``(t, steps, code)``; ``code`` is 0, or ``1 + j`` if reaction j
+    cannot fire without a negative count, or -1 for an invalid propensity.
+    """
+    a0c = _critical(x, a, crit)
+    tau1 = _leap(x, a, crit, eps)
+    if tau1 < 10.0 / total:
+        # Leaping would gain nothing: exact SSA steps.
+        steps = 0
+        for _ in range(N_EXACT):  # noqa: F821
+            t_next = t + rng_exponential(s) / total  # noqa: F821
+            if t_next > t_stop:
+                return t_stop, steps, 0
+            r = rng_uniform(s) * total  # noqa: F821
+            acc = 0.0
+            j = a.shape[0] - 1
+            for q in range(a.shape[0]):
+                acc += a[q]
+                if r < acc:
+                    j = q
+                    break
+            t = t_next
+            total = fire(j, x, pl, t, a, total)  # noqa: F821
+            steps += 1
+            if total != total:
+                return t, steps, 1 + j
+            if total <= 0.0:
+                return t_stop, steps, 0
+        return t, steps, 0
+    for _ in range(MAX_HALVINGS):  # noqa: F821
+        tau2 = rng_exponential(s) / a0c if a0c > 0.0 else np.inf  # noqa: F821
+        tau = min(tau1, tau2, t_stop - t)
+        for i in range(x.shape[0]):
+            xn[i] = x[i]
+        jc = -1
+        if tau2 <= tau1 and tau2 <= t_stop - t:
+            r = rng_uniform(s) * a0c  # noqa: F821
+            acc = 0.0
+            for j in range(a.shape[0]):
+                if crit[j]:
+                    jc = j
+                    acc += a[j]
+                    if r < acc:
+                        break
+            for i in range(x.shape[0]):
+                xn[i] += NU[jc, i]  # noqa: F821
+        for j in range(a.shape[0]):
+            if crit[j] or a[j] <= 0.0:
+                continue
+            k = rng_poisson(s, a[j] * tau)  # noqa: F821
+            if k > 0:
+                for i in range(x.shape[0]):
+                    xn[i] += k * NU[j, i]  # noqa: F821
+        ok = True
+        for i in range(x.shape[0]):
+            if xn[i] < 0:
+                ok = False
+        if ok:
+            for i in range(x.shape[0]):
+                x[i] = xn[i]
+            return t + tau, 1, 0
+        tau1 = 0.5 * tau1
+    # Only a rate law that stays positive without its reactants gets here.
+    return t, 0, 1 + (jc if jc >= 0 else 0)
+
+
+def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opts):
+    """Tau-leaping ensemble on the save grid (same contract as the SSA stepper); opts[0] = epsilon."""
+    n = x0.shape[0]
+    nspecies = x0.shape[1]
+    nsave = save_times.shape[0]
+    eps = opts[0]
+    a = np.empty(NUM_REACTIONS, dtype=np.float64)  # noqa: F821
+    crit = np.empty(NUM_REACTIONS, dtype=np.bool_)  # noqa: F821
+    x = np.empty(nspecies, dtype=np.int64)
+    xn = np.empty(nspecies, dtype=np.int64)
+    s = np.empty(4, dtype=np.uint64)
+    pl = np.empty(p.shape[0], dtype=np.float64)
+    ev_time = np.empty(NUM_EVENTS, dtype=np.float64)  # noqa: F821
+    ev_done = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
+    prev = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
+    trig = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
+    for i in range(n):
+        for q in range(nspecies):
+            x[q] = x0[i, q]
+        for q in range(4):
+            s[q] = seeds[i, q]
+        for q in range(p.shape[0]):
+            pl[q] = p[q]
+        t = t0
+        code = 0
+        nsteps = 0
+        next_ev = np.inf
+        if NUM_EVENTS > 0:  # noqa: F821
+            _events_start(pl, t, ev_time, ev_done, prev)
+            code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+            next_ev = _next_event_time(ev_time, ev_done)
+        k = 0
+        while k < nsave and code == 0:
+            if next_ev <= t:
+                # Events first: the saved state is right-continuous.
+                code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+                next_ev = _next_event_time(ev_time, ev_done)
+                continue
+            while k < nsave and save_times[k] <= t:
+                for q in range(nspecies):
+                    out[q, i, k] = x[q]
+                k += 1
+            if k == nsave:
+                break
+            t_stop = min(save_times[k], next_ev)
+            total = rates(x, pl, t, a)  # noqa: F821
+            if total != total:
+                code = -1
+                break
+            if total <= 0.0:
+                t = t_stop
+                continue
+            t, taken, code = _advance(x, pl, t, t_stop, a, total, crit, xn, s, eps)
+            nsteps += taken
+            if code == 0 and NUM_STATE_EVENTS > 0:  # noqa: F821
+                code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+        status[i] = code
+        steps[i] = nsteps
+        final_t[i] = t
+        if code != 0:
+            for q in range(nspecies):
+                out[q, i, nsave - 1] = x[q]
+
+
+def simulate_events(x0, p, t0, tf, seed, capacity, opts):
+    """One tau-leaping trajectory recorded after every leap (and event)."""
+    x = x0.copy()
+    times = np.empty(capacity, dtype=np.float64)
+    states = np.empty((capacity, x0.shape[0]), dtype=np.int64)
+    times[0] = t0
+    states[0, :] = x
+    count = 1
+    t = t0
+    code = 0
+    a = np.empty(NUM_REACTIONS, dtype=np.float64)  # noqa: F821
+    crit = np.empty(NUM_REACTIONS, dtype=np.bool_)  # noqa: F821
+    xn = np.empty(x0.shape[0], dtype=np.int64)
+    s = seed.copy()
+    pl = p.copy()
+    ev_time = np.empty(NUM_EVENTS, dtype=np.float64)  # noqa: F821
+    ev_done = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
+    prev = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
+    trig = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
+    next_ev = np.inf
+    if NUM_EVENTS > 0:  # noqa: F821
+        _events_start(pl, t, ev_time, ev_done, prev)
+        code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+        next_ev = _next_event_time(ev_time, ev_done)
+    while t < tf and code == 0:
+        if next_ev <= t:
+            code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+            next_ev = _next_event_time(ev_time, ev_done)
+        else:
+            total = rates(x, pl, t, a)  # noqa: F821
+            if total != total:
+                code = -1
+                break
+            if total <= 0.0:
+                t = min(tf, next_ev)
+            else:
+                t, _, code = _advance(x, pl, t, min(tf, next_ev), a, total, crit, xn, s, opts[0])
+                if code == 0 and NUM_STATE_EVENTS > 0:  # noqa: F821
+                    code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+        if count == times.shape[0]:
+            grown_t = np.empty(2 * count, dtype=np.float64)
+            grown_x = np.empty((2 * count, x0.shape[0]), dtype=np.int64)
+            grown_t[:count] = times
+            grown_x[:count] = states
+            times = grown_t
+            states = grown_x
+        times[count] = t
+        states[count, :] = x
+        count += 1
+    return times, states, count, code, x, t
+
+
+SOURCES = (
+    ssa_stepper._events_start,
+    ssa_stepper._next_event_time,
+    ssa_stepper._fire_events,
+    f"MAX_CASCADE = {ssa_stepper.MAX_CASCADE}\n",
+    _g,
+    _critical,
+    _leap,
+    _advance,
+    simulate_grid,
+    simulate_events,
+)
