@@ -37,8 +37,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import pycrn  # noqa: E402
 from peers import GillesPy2, Rebop, RebopBare  # noqa: E402
+
+import pycrn  # noqa: E402
 
 WORKLOADS = {
     "sir": dict(model="sir", tspan=(0.0, 250.0), saveat=1.0, trajectories=10_000),
@@ -104,7 +105,7 @@ def main() -> None:
             kw = dict(tspan=work["tspan"], saveat=work["saveat"], trajectories=n, method=method)
             pycrn.simulate(net, **{**kw, "trajectories": 10}, seed=0)  # compile (cached on disk)
             for threads in (1, 2):
-                med, all_t, ds = timed(lambda: pycrn.simulate(net, **kw, seed=1, threads=threads), args.repeats)
+                med, all_t, ds = timed(lambda net=net, kw=kw, threads=threads: pycrn.simulate(net, **kw, seed=1, threads=threads), args.repeats)
                 rows.append(
                     dict(tool=f"pycrn {method}", threads=threads, median_s=med, times_s=all_t,
                          reactions=ds.attrs["reactions_fired"], first_call=fc,
@@ -115,7 +116,7 @@ def main() -> None:
             peer = PEERS[pname](net, work["tspan"], npoints)
             setup = time.perf_counter() - t
             peer.run(min(n, 10), seed=7)  # warm-up
-            med, all_t, out = timed(lambda: peer.run(n, seed=1), args.repeats)
+            med, all_t, out = timed(lambda peer=peer, n=n: peer.run(n, seed=1), args.repeats)
             rows.append(dict(tool=pname, threads=1, median_s=med, times_s=all_t, setup_s=setup,
                              compile_s=peer.compile_s, mean_final=float(peer.to_array(out)[0, :, -1].mean())))
         ref = {r["tool"]: r["median_s"] for r in rows if r["threads"] == 1 and not r["tool"].startswith("pycrn")}

@@ -32,8 +32,8 @@ from types import ModuleType
 
 import numba
 
-from .network import ReactionNetwork
 from .engines import poisson, rng
+from .network import ReactionNetwork
 
 _MAX_FLOAT = "1.7976931348623157e308"
 _modules: dict[str, ModuleType] = {}

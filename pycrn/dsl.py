@@ -203,12 +203,11 @@ def _split_top_level(text: str) -> list[str]:
 
 
 def _reaction(line: str, number: int) -> list[Reaction]:
-    for arrow, reversible, mass_action in _ARROWS:
-        if arrow in line:
-            left, right = line.split(arrow, 1)
-            break
-    else:
+    found = next((spec for spec in _ARROWS if spec[0] in line), None)
+    if found is None:
         raise ModelError("no reaction arrow (-->, <-->, =>, <=>) and not a @directive")
+    arrow, reversible, mass_action = found
+    left, right = line.split(arrow, 1)
     if left.count("(") != left.count(")"):
         raise ModelError("unbalanced parentheses in the rate expression")
     comma = _last_top_level_comma(left)

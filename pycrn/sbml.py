@@ -211,7 +211,7 @@ class _Importer:
 
     # -- model -------------------------------------------------------------------
     def _refuse_unsupported(self) -> None:
-        sb, m = self.sb, self.model
+        m = self.model
         for i in range(m.getNumRules()):
             rule = m.getRule(i)
             if rule.isRate():
@@ -221,7 +221,7 @@ class _Importer:
                 )
             if rule.isAlgebraic():
                 raise ModelError("algebraic rule: algebraic constraints are not supported")
-        for i in range(m.getNumConstraints()):
+        if m.getNumConstraints():
             raise ModelError("constraint: SBML constraints are not supported")
         for i in range(m.getNumEvents()):
             ev = m.getEvent(i)
@@ -233,7 +233,6 @@ class _Importer:
             r = m.getReaction(i)
             if r.isSetFast() and r.getFast():
                 raise ModelError(f"reaction {r.getId()}: fast reactions are not supported")
-        del sb
 
     def network(self) -> ReactionNetwork:
         sb, m = self.sb, self.model

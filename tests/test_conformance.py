@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from exact import DSMTS
+
 from pycrn import conformance
 from pycrn.cli import main
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from exact import assert_dsmts, chi_square_pvalue, immigration_death_moments
 from scipy.linalg import expm
 
 import pycrn
-from exact import assert_dsmts, chi_square_pvalue, immigration_death_moments
 from pycrn import ModelError, SimulationError
 
 METHODS = ["direct", "sorting_direct"]

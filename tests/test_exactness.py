@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import pycrn
 from exact import (
     FSPModel,
     assert_dsmts,
@@ -23,6 +21,8 @@ from exact import (
     immigration_death_moments,
     read_results,
 )
+
+import pycrn
 
 N = 10_000
 EXACT_METHODS = ["direct", "sorting_direct"]

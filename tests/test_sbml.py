@@ -6,9 +6,9 @@ import textwrap
 
 import numpy as np
 import pytest
+from exact import DSMTS
 
 import pycrn
-from exact import DSMTS
 from pycrn import ModelError
 
 CASES = sorted(p.name for p in DSMTS.iterdir() if p.is_dir())

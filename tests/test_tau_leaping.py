@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from exact import assert_dsmts, immigration_death_moments, read_results
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_exactness import DSMTS_CASES
 
 import pycrn
-from exact import assert_dsmts, immigration_death_moments, read_results
 from pycrn import SimulationError
-
-from test_exactness import DSMTS_CASES
 
 N = 10_000
 

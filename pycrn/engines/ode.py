@@ -150,7 +150,7 @@ def solve(
         t_stop = min(next_time_event, tf)
         if t_stop > t:
             roots = []
-            for g, direction, e in state_events:
+            for g, direction, _ in state_events:
                 fn = (lambda gg: (lambda tt, yy: gg(tt, yy, p)))(g)
                 fn.terminal = True
                 fn.direction = direction

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 _MASK32 = np.uint64(0xFFFFFFFF)
 _INIT_A, _MULT_A = 0x43B0D7E5, 0x931E8875
 _INIT_B, _MULT_B = 0x8B51F9DD, 0x58F38DED
