@@ -90,6 +90,33 @@ def _fire_events(x, p, t, ev_time, ev_done, prev, trig):
     return -1000, fired
 
 
+def _start_trajectory(x0i, seed, p, x, s, pl, t, ev_time, ev_done, prev, trig):
+    """Load a trajectory's initial state, stream and parameters; fire events due at the start.
+
+    Returns ``(code, next_event_time)``.
+    """
+    for q in range(x.shape[0]):
+        x[q] = x0i[q]
+    for q in range(4):
+        s[q] = seed[q]
+    for q in range(p.shape[0]):
+        pl[q] = p[q]
+    if NUM_EVENTS == 0:  # noqa: F821
+        return 0, np.inf
+    _events_start(pl, t, ev_time, ev_done, prev)
+    code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+    return code, _next_event_time(ev_time, ev_done)
+
+
+def _grow(times, states, count):
+    """Double the capacity of an event record."""
+    grown_t = np.empty(2 * count, dtype=np.float64)
+    grown_x = np.empty((2 * count, states.shape[1]), dtype=np.int64)
+    grown_t[:count] = times[:count]
+    grown_x[:count] = states[:count]
+    return grown_t, grown_x
+
+
 def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opts):
     """Simulate ``x0.shape[0]`` trajectories, recording the state at ``save_times``.
 
@@ -113,21 +140,10 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
     prev = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
     trig = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
     for i in range(n):
-        for q in range(nspecies):
-            x[q] = x0[i, q]
-        for q in range(4):
-            s[q] = seeds[i, q]
-        for q in range(p.shape[0]):
-            pl[q] = p[q]
         t = t0
         nsteps = 0
-        code = 0
         k = 0
-        next_ev = np.inf
-        if NUM_EVENTS > 0:  # noqa: F821
-            _events_start(pl, t, ev_time, ev_done, prev)
-            code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
-            next_ev = _next_event_time(ev_time, ev_done)
+        code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)
         total = rates(x, pl, t, a)  # noqa: F821
         if total != total and code == 0:
             code = -1
@@ -210,9 +226,9 @@ def simulate_events(x0, p, t0, tf, seed, capacity, opts):
     """
     nspecies = x0.shape[0]
     a = np.empty(NUM_REACTIONS, dtype=np.float64)  # noqa: F821
-    x = x0.copy()
-    s = seed.copy()
-    pl = p.copy()
+    x = np.empty(nspecies, dtype=np.int64)
+    s = np.empty(4, dtype=np.uint64)
+    pl = np.empty(p.shape[0], dtype=np.float64)
     ev_time = np.empty(NUM_EVENTS, dtype=np.float64)  # noqa: F821
     ev_done = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
     prev = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
@@ -220,12 +236,7 @@ def simulate_events(x0, p, t0, tf, seed, capacity, opts):
     times = np.empty(capacity, dtype=np.float64)
     states = np.empty((capacity, nspecies), dtype=np.int64)
     t = t0
-    code = 0
-    next_ev = np.inf
-    if NUM_EVENTS > 0:  # noqa: F821
-        _events_start(pl, t, ev_time, ev_done, prev)
-        code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
-        next_ev = _next_event_time(ev_time, ev_done)
+    code, next_ev = _start_trajectory(x0, seed, p, x, s, pl, t, ev_time, ev_done, prev, trig)
     times[0] = t
     states[0, :] = x
     count = 1
@@ -274,24 +285,20 @@ def simulate_events(x0, p, t0, tf, seed, capacity, opts):
                 code = -1
                 break
         if count == times.shape[0]:
-            grown_t = np.empty(2 * count, dtype=np.float64)
-            grown_x = np.empty((2 * count, nspecies), dtype=np.int64)
-            grown_t[:count] = times
-            grown_x[:count] = states
-            times = grown_t
-            states = grown_x
+            times, states = _grow(times, states, count)
         times[count] = t
         states[count, :] = x
         count += 1
     return times, states, count, code, x, t
 
 
-SOURCES = (
-    f"RESUM = {RESUM}\nMAX_CASCADE = {MAX_CASCADE}\n",
-    _total,
+#: Event handling and trajectory set-up, shared with the leaping engines.
+EVENT_SOURCES = (
+    f"MAX_CASCADE = {MAX_CASCADE}\n",
     _events_start,
     _next_event_time,
     _fire_events,
-    simulate_grid,
-    simulate_events,
+    _start_trajectory,
+    _grow,
 )
+SOURCES = (f"RESUM = {RESUM}\n", _total, *EVENT_SOURCES, simulate_grid, simulate_events)

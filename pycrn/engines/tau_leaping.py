@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ssa_stepper
+from . import leap_stepper
 
 NAME = "tau_leaping"
 EXACT = False
@@ -113,8 +113,8 @@ def _leap(x, a, crit, eps):
     return tau
 
 
-def _advance(x, pl, t, t_stop, a, total, crit, xn, s, eps):
-    """One leap (or a burst of exact steps) from t, not beyond t_stop.
+def advance(x, pl, t, t_stop, a, total, crit, xn, s, eps):
+    """One leap (or a burst of exact steps) from t, not beyond t_stop (see leap_stepper).
 
     Returns ``(t, steps, code)``; ``code`` is 0, or ``1 + j`` if reaction j
     cannot fire without a negative count, or -1 for an invalid propensity.
@@ -181,131 +181,4 @@ def _advance(x, pl, t, t_stop, a, total, crit, xn, s, eps):
     return t, 0, 1 + (jc if jc >= 0 else 0)
 
 
-def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opts):
-    """Tau-leaping ensemble on the save grid (same contract as the SSA stepper); opts[0] = epsilon."""
-    n = x0.shape[0]
-    nspecies = x0.shape[1]
-    nsave = save_times.shape[0]
-    eps = opts[0]
-    a = np.empty(NUM_REACTIONS, dtype=np.float64)  # noqa: F821
-    crit = np.empty(NUM_REACTIONS, dtype=np.bool_)  # noqa: F821
-    x = np.empty(nspecies, dtype=np.int64)
-    xn = np.empty(nspecies, dtype=np.int64)
-    s = np.empty(4, dtype=np.uint64)
-    pl = np.empty(p.shape[0], dtype=np.float64)
-    ev_time = np.empty(NUM_EVENTS, dtype=np.float64)  # noqa: F821
-    ev_done = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
-    prev = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
-    trig = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
-    for i in range(n):
-        for q in range(nspecies):
-            x[q] = x0[i, q]
-        for q in range(4):
-            s[q] = seeds[i, q]
-        for q in range(p.shape[0]):
-            pl[q] = p[q]
-        t = t0
-        code = 0
-        nsteps = 0
-        next_ev = np.inf
-        if NUM_EVENTS > 0:  # noqa: F821
-            _events_start(pl, t, ev_time, ev_done, prev)
-            code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
-            next_ev = _next_event_time(ev_time, ev_done)
-        k = 0
-        while k < nsave and code == 0:
-            if next_ev <= t:
-                # Events first: the saved state is right-continuous.
-                code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
-                next_ev = _next_event_time(ev_time, ev_done)
-                continue
-            while k < nsave and save_times[k] <= t:
-                for q in range(nspecies):
-                    out[q, i, k] = x[q]
-                k += 1
-            if k == nsave:
-                break
-            t_stop = min(save_times[k], next_ev)
-            total = rates(x, pl, t, a)  # noqa: F821
-            if total != total:
-                code = -1
-                break
-            if total <= 0.0:
-                t = t_stop
-                continue
-            t, taken, code = _advance(x, pl, t, t_stop, a, total, crit, xn, s, eps)
-            nsteps += taken
-            if code == 0 and NUM_STATE_EVENTS > 0:  # noqa: F821
-                code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
-        status[i] = code
-        steps[i] = nsteps
-        final_t[i] = t
-        if code != 0:
-            for q in range(nspecies):
-                out[q, i, nsave - 1] = x[q]
-
-
-def simulate_events(x0, p, t0, tf, seed, capacity, opts):
-    """One tau-leaping trajectory recorded after every leap (and event)."""
-    x = x0.copy()
-    times = np.empty(capacity, dtype=np.float64)
-    states = np.empty((capacity, x0.shape[0]), dtype=np.int64)
-    times[0] = t0
-    states[0, :] = x
-    count = 1
-    t = t0
-    code = 0
-    a = np.empty(NUM_REACTIONS, dtype=np.float64)  # noqa: F821
-    crit = np.empty(NUM_REACTIONS, dtype=np.bool_)  # noqa: F821
-    xn = np.empty(x0.shape[0], dtype=np.int64)
-    s = seed.copy()
-    pl = p.copy()
-    ev_time = np.empty(NUM_EVENTS, dtype=np.float64)  # noqa: F821
-    ev_done = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
-    prev = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
-    trig = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
-    next_ev = np.inf
-    if NUM_EVENTS > 0:  # noqa: F821
-        _events_start(pl, t, ev_time, ev_done, prev)
-        code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
-        next_ev = _next_event_time(ev_time, ev_done)
-    while t < tf and code == 0:
-        if next_ev <= t:
-            code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
-            next_ev = _next_event_time(ev_time, ev_done)
-        else:
-            total = rates(x, pl, t, a)  # noqa: F821
-            if total != total:
-                code = -1
-                break
-            if total <= 0.0:
-                t = min(tf, next_ev)
-            else:
-                t, _, code = _advance(x, pl, t, min(tf, next_ev), a, total, crit, xn, s, opts[0])
-                if code == 0 and NUM_STATE_EVENTS > 0:  # noqa: F821
-                    code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
-        if count == times.shape[0]:
-            grown_t = np.empty(2 * count, dtype=np.float64)
-            grown_x = np.empty((2 * count, x0.shape[0]), dtype=np.int64)
-            grown_t[:count] = times
-            grown_x[:count] = states
-            times = grown_t
-            states = grown_x
-        times[count] = t
-        states[count, :] = x
-        count += 1
-    return times, states, count, code, x, t
-
-
-SOURCES = (
-    ssa_stepper._events_start,
-    ssa_stepper._next_event_time,
-    ssa_stepper._fire_events,
-    f"MAX_CASCADE = {ssa_stepper.MAX_CASCADE}\n",
-    _g,
-    _critical,
-    _leap,
-    _advance,
-    simulate_grid,
-    simulate_events,
-)
+SOURCES = (_g, _critical, _leap, advance, *leap_stepper.SOURCES)
