@@ -9,7 +9,7 @@ from .dsl import load, parse
 from .engines import ENGINES
 from .errors import ModelError, SimulationError
 from .network import Event, Parameter, Reaction, ReactionNetwork, Species
-from .results import open_results, summary
+from .results import open_results, save_results, summary
 from .sbml import load_sbml
 from .simulate import simulate
 
@@ -31,6 +31,7 @@ __all__ = [
     "models",
     "open_results",
     "parse",
+    "save_results",
     "simulate",
     "summary",
 ]

@@ -56,8 +56,10 @@ def _cmd_simulate(args) -> int:
         progress=not args.quiet, dt=args.dt, tau_epsilon=args.tau_epsilon,
     )
     elapsed = time.perf_counter() - start
+    from .results import save_results
+
     out = Path(args.output)
-    ds.to_netcdf(out)
+    save_results(ds, out)
     if not args.quiet:
         work = (f", {ds.attrs['reactions_fired']:,} reactions" if "reactions_fired" in ds.attrs
                 else f", {ds.attrs['steps']:,} steps" if "steps" in ds.attrs else "")

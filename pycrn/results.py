@@ -67,6 +67,12 @@ def summary(ds: xr.Dataset) -> xr.Dataset:
     return xr.Dataset(out, attrs=ds.attrs)
 
 
+def save_results(ds: xr.Dataset, path: str | Path, complevel: int = 4) -> None:
+    """Write ``ds`` to netCDF with zlib compression of every variable (counts compress well)."""
+    encoding = {name: {"zlib": True, "complevel": complevel} for name in ds.data_vars}
+    ds.to_netcdf(path, encoding=encoding)
+
+
 def open_results(path: str | Path) -> xr.Dataset:
     """Open a Dataset saved with ``Dataset.to_netcdf`` (loaded into memory)."""
     with xr.open_dataset(path) as ds:

@@ -97,6 +97,10 @@ def test_netcdf_round_trip(tmp_path):
     back = pycrn.open_results(path)
     xr.testing.assert_identical(ds, back)
     assert pycrn.parse(back.attrs["model"]) == SIR
+    small = tmp_path / "sir_zlib.nc"
+    pycrn.save_results(ds, small)
+    xr.testing.assert_identical(ds, pycrn.open_results(small))
+    assert small.stat().st_size < path.stat().st_size / 2
 
 
 def test_summary_mean_and_sd():
