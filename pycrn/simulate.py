@@ -106,7 +106,7 @@ def simulate(
         which = [i + 1 for i, r in enumerate(net.reactions) if r.rate.depends_on_time]
         raise ModelError(
             f"method {method!r} needs time-homogeneous propensities, but the rate of reaction(s) "
-            f"{which} depends on t; exact simulation of time-varying rates is not supported"
+            f"{which} depends on t; time-varying rates are supported by method='ode' only"
         )
     t0, tf = _check_tspan(tspan if tspan is not None else net.tspan)
     n = _check_count(trajectories, "trajectories")

@@ -29,10 +29,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
     xn = np.empty(nspecies, dtype=np.int64)
     s = np.empty(4, dtype=np.uint64)
     pl = np.empty(p.shape[0], dtype=np.float64)
-    ev_time = np.empty(NUM_EVENTS, dtype=np.float64)  # noqa: F821
-    ev_done = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
-    prev = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
-    trig = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
+    ev_time, ev_done, prev, trig = _event_work()
     for i in range(n):
         t = t0
         code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)
@@ -79,10 +76,7 @@ def simulate_events(x0, p, t0, tf, seed, capacity, opts):
     xn = np.empty(nspecies, dtype=np.int64)
     s = np.empty(4, dtype=np.uint64)
     pl = np.empty(p.shape[0], dtype=np.float64)
-    ev_time = np.empty(NUM_EVENTS, dtype=np.float64)  # noqa: F821
-    ev_done = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
-    prev = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
-    trig = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
+    ev_time, ev_done, prev, trig = _event_work()
     times = np.empty(capacity, dtype=np.float64)
     states = np.empty((capacity, nspecies), dtype=np.int64)
     t = t0

@@ -90,6 +90,16 @@ def _fire_events(x, p, t, ev_time, ev_done, prev, trig):
     return -1000, fired
 
 
+def _event_work():
+    """Work arrays of the event bookkeeping: firing times, fired flags, previous and current trigger values."""
+    return (
+        np.empty(NUM_EVENTS, dtype=np.float64),  # noqa: F821
+        np.empty(NUM_EVENTS, dtype=np.bool_),  # noqa: F821
+        np.empty(NUM_EVENTS, dtype=np.bool_),  # noqa: F821
+        np.empty(NUM_EVENTS, dtype=np.bool_),  # noqa: F821
+    )
+
+
 def _start_trajectory(x0i, seed, p, x, s, pl, t, ev_time, ev_done, prev, trig):
     """Load a trajectory's initial state, stream and parameters; fire events due at the start.
 
@@ -135,10 +145,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
     x = np.empty(nspecies, dtype=np.int64)
     s = np.empty(4, dtype=np.uint64)
     pl = np.empty(p.shape[0], dtype=np.float64)
-    ev_time = np.empty(NUM_EVENTS, dtype=np.float64)  # noqa: F821
-    ev_done = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
-    prev = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
-    trig = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
+    ev_time, ev_done, prev, trig = _event_work()
     for i in range(n):
         t = t0
         nsteps = 0
@@ -229,10 +236,7 @@ def simulate_events(x0, p, t0, tf, seed, capacity, opts):
     x = np.empty(nspecies, dtype=np.int64)
     s = np.empty(4, dtype=np.uint64)
     pl = np.empty(p.shape[0], dtype=np.float64)
-    ev_time = np.empty(NUM_EVENTS, dtype=np.float64)  # noqa: F821
-    ev_done = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
-    prev = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
-    trig = np.empty(NUM_EVENTS, dtype=np.bool_)  # noqa: F821
+    ev_time, ev_done, prev, trig = _event_work()
     times = np.empty(capacity, dtype=np.float64)
     states = np.empty((capacity, nspecies), dtype=np.int64)
     t = t0
@@ -298,6 +302,7 @@ EVENT_SOURCES = (
     _events_start,
     _next_event_time,
     _fire_events,
+    _event_work,
     _start_trajectory,
     _grow,
 )
