@@ -18,6 +18,7 @@ source and therefore the file. The cache lives in ``$PYCRN_CACHE_DIR`` or
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import inspect
@@ -214,7 +215,9 @@ def _event_source(net: ReactionNetwork) -> str:
     return "\n".join(lines) + "\n"
 
 
+@functools.cache
 def _function_source(fn) -> str:
+    # inspect.getsource re-reads the file: cached, it was most of simulate()'s fixed cost.
     return textwrap.dedent(inspect.getsource(fn))
 
 
