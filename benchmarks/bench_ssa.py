@@ -6,19 +6,21 @@ Workloads (issue #2):
 * ``dimerisation``: 0 -> A (100), A -> 0 (1), 2A -> B (0.001), B -> 2A (0.1),
   10,000 trajectories to t = 100, saved every 1.0;
 * ``gene_cascade``: 24 species and 48 reactions with Hill-repressed
-  transcription (the dependency graph matters), 1,000 trajectories to t = 100.
+  transcription (the dependency graph matters), 200 trajectories to t = 100
+  (rebop evaluates its string rate laws at about 1 M reactions/s).
 
 rebop is timed twice: ``rebop`` keeps each trajectory's result (what a user
 needs), ``rebop-bare`` discards them (the loop alone, its floor; ratios
-against it are the strict comparison). For every tool: one-time cost (pycrn: numba compilation in a fresh process
-with an empty cache, then a fresh process with a warm cache; GillesPy2: C++
-build) reported apart from the steady-state time, the median of
-``--repeats`` runs. Ratios are pycrn's steady-state time over the peer's.
+against it are the strict comparison). For every tool the one-time cost
+(pycrn: numba compilation, in a fresh process with an empty cache and then
+with a warm cache; GillesPy2: its C++ build) is reported apart from the
+steady-state time, the median of ``--repeats`` runs. Ratios are pycrn's
+steady-state time over the peer's.
 
 Usage::
 
     python benchmarks/bench_ssa.py [--repeats 3] [--scale 1.0] [--only sir,dimerisation]
-        [--peers rebop,gillespy2] [--json benchmarks/results/ssa.json]
+        [--peers rebop-bare,rebop,gillespy2] [--json benchmarks/results/ssa.json]
 """
 
 from __future__ import annotations
