@@ -35,6 +35,7 @@ import numba
 
 from .engines import poisson, rng
 from .network import ReactionNetwork
+from .ratelaws import symbol_table
 
 _MAX_FLOAT = "1.7976931348623157e308"
 _modules: dict[str, ModuleType] = {}
@@ -157,10 +158,7 @@ def _kernel_source(net: ReactionNetwork) -> str:
 
 
 def _symbols(net: ReactionNetwork) -> dict[str, str]:
-    symbols = {name: f"float(x[{i}])" for i, name in enumerate(net.species_names)}
-    symbols.update({name: f"p[{k}]" for k, name in enumerate(net.parameter_names)})
-    symbols["t"] = "t"
-    return symbols
+    return symbol_table(net.species_names, net.parameter_names, "float(x[{i}])")
 
 
 def _event_source(net: ReactionNetwork) -> str:

@@ -124,10 +124,10 @@ def run_case(folder: str | Path, n: int = 10_000, method: str = "direct", seed: 
     zex = yex = points = 0
     exempt = case in SD_EXEMPT
     passed = True
+    sizes = dict(zip(net.parameter_names, net.parameter_values()))
     for var in variables:
         values = ds[var].values.astype(np.float64)
         if var in concentration:
-            sizes = dict(zip(net.parameter_names, net.parameter_values()))
             values = values / sizes[net.species_compartment[var]]
         mu = np.asarray(data[f"{var}-mean"], dtype=np.float64)
         sigma = np.asarray(data[f"{var}-sd"], dtype=np.float64)

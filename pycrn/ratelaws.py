@@ -166,6 +166,15 @@ class Condition(RateLaw):
         return None
 
 
+def symbol_table(species: list[str], parameters: list[str], species_code: str) -> dict[str, str]:
+    """Names -> code for rendering expressions: species by ``species_code.format(i=...)``,
+    parameters as ``p[k]``, time as ``t``."""
+    table = {name: species_code.format(i=i) for i, name in enumerate(species)}
+    table.update({name: f"p[{k}]" for k, name in enumerate(parameters)})
+    table[TIME] = "t"
+    return table
+
+
 def _check_condition(node: ast.AST, source: str, names: set[str]) -> None:
     if isinstance(node, ast.BoolOp):
         for v in node.values:

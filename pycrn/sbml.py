@@ -360,7 +360,8 @@ class _Importer:
             raise ModelError(f"initial assignments to {', '.join(pending)} cannot be evaluated (circular or undefined)")
 
     def _stoichiometry(self, ref, rid: str) -> int:
-        if ref.isSetStoichiometryMath() if hasattr(ref, "isSetStoichiometryMath") else False:
+        # stoichiometryMath exists in Level 2 only.
+        if getattr(ref, "isSetStoichiometryMath", lambda: False)():
             raise ModelError(f"reaction {rid}: stoichiometryMath is not supported")
         nu = ref.getStoichiometry()
         if not math.isfinite(nu):
