@@ -53,7 +53,7 @@ def _cmd_simulate(args) -> int:
     ds = simulate(
         net, u0=u0, tspan=tspan, params=params, method=args.method, saveat=args.saveat,
         trajectories=args.trajectories, seed=args.seed, threads=args.threads,
-        progress=not args.quiet, dt=args.dt, tau_epsilon=args.tau_epsilon,
+        progress=not args.quiet, dt=args.dt, tau_epsilon=args.tau_epsilon, volume=args.volume,
     )
     elapsed = time.perf_counter() - start
     from .results import save_results
@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--param", nargs="*", metavar="K=V", help="parameter values, e.g. --param beta=2e-4")
     sim.add_argument("--dt", type=float, default=None, help="fixed step of simple_tau_leaping")
     sim.add_argument("--tau-epsilon", type=float, default=0.03, help="error control of tau_leaping")
+    sim.add_argument("--volume", type=float, default=None,
+                     help="reaction volume: an order-o mass-action rate is divided by volume^(o-1)")
     sim.add_argument("-o", "--output", default="out.nc", help="netCDF file to write (default out.nc)")
     sim.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     sim.set_defaults(func=_cmd_simulate)

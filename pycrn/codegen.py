@@ -223,7 +223,8 @@ def module_source(net: ReactionNetwork, engine: ModuleType) -> str:
     """The complete generated module for ``net`` and ``engine``."""
     decorator = "@numba.njit(cache=True, nogil=True, error_model='numpy')"
     parts = [
-        f'"""pycrn generated kernels: engine {engine.NAME!r}, network {net.name or "(unnamed)"}."""',
+        # No names in the source: networks of the same shape share one compiled module.
+        f'"""pycrn generated kernels for engine {engine.NAME!r}."""',
         "import math",
         "import numba",
         "import numpy as np",
@@ -241,6 +242,7 @@ def module_source(net: ReactionNetwork, engine: ModuleType) -> str:
         body += "\n" + (fn if isinstance(fn, str) else _function_source(fn))
     names = ["rates", "fire", "event_times", "event_triggers", "apply_event"]
     names += [fn.__name__ for fn in functions if not isinstance(fn, str)]
+    names += list(getattr(engine, "GENERATED_FUNCTIONS", ()))
     body += "\n" + "\n".join(f"{n} = {decorator[1:]}({n})" for n in names) + "\n"
     return body
 

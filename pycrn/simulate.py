@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,8 @@ from . import codegen
 from .engines import ENGINES
 from .engines.rng import seed_states
 from .errors import ModelError, SimulationError
-from .network import ReactionNetwork
+from .network import Parameter, Reaction, ReactionNetwork
+from .ratelaws import RateLaw
 from .results import add_observables, make_dataset
 
 #: Default number of saved points when ``saveat`` is not given.
@@ -38,6 +40,7 @@ def simulate(
     save: Literal["grid", "events"] = "grid",
     tau_epsilon: float = 0.03,
     dt: float | None = None,
+    volume: float | None = None,
 ) -> xr.Dataset:
     """Simulate a reaction network and return the trajectories as an xarray Dataset.
 
@@ -54,9 +57,10 @@ def simulate(
         Parameter values overriding the network's defaults.
     method
         The engine (see ``pycrn.METHODS``): ``"direct"`` or ``"sorting_direct"``
-        (exact SSAs), ``"tau_leaping"`` (adaptive, never negative),
-        ``"simple_tau_leaping"`` (fixed ``dt``), or ``"ode"`` (deterministic
-        reaction rate equations: one trajectory of float values).
+        (exact SSAs), ``"batched"`` (exact, sub-linear for large populations
+        of mass-action networks), ``"tau_leaping"`` (adaptive, never
+        negative), ``"simple_tau_leaping"`` (fixed ``dt``), or ``"ode"``
+        (deterministic reaction rate equations: one trajectory of float values).
     saveat
         A step (the state is saved at ``t0, t0+step, ...`` and at ``tf``) or an
         array of increasing times within ``tspan``. The saved state at time
@@ -80,6 +84,13 @@ def simulate(
         Error control of ``tau_leaping`` (Cao-Gillespie-Petzold epsilon), in (0, 1).
     dt
         The fixed step of ``simple_tau_leaping`` (required there).
+    volume
+        The reaction volume, in the sense of the batched-algorithm paper: the
+        propensity of a mass-action reaction with ``o`` reactants is divided
+        by ``volume ** (o - 1)`` (so ``2 A --> B`` at rate ``k`` in volume
+        ``V`` has propensity ``k A (A-1) / 2 / V``, and ``0 --> A`` has
+        ``k V``). General rate laws (``=>``) are left as written. Applies to
+        every method. Default: no scaling (volume 1).
 
     Returns
     -------
@@ -108,11 +119,20 @@ def simulate(
             f"method {method!r} needs time-homogeneous propensities, but the rate of reaction(s) "
             f"{which} depends on t; time-varying rates are supported by method='ode' only"
         )
+    if hasattr(engine, "check_network"):
+        engine.check_network(net)
     t0, tf = _check_tspan(tspan if tspan is not None else net.tspan)
     n = _check_count(trajectories, "trajectories")
     x0 = net.initial_state(u0)
     p = net.parameter_values(params)
     _check_rate_constants(net, p)
+    model_text = net.to_text()
+    if volume is not None:
+        if isinstance(volume, bool) or not isinstance(volume, (int, float, np.integer, np.floating)) or not (
+            math.isfinite(volume) and volume > 0
+        ):
+            raise ValueError(f"volume must be a positive finite number, got {volume!r}")
+        net, p = _in_volume(net, p, float(volume))
     if save not in ("grid", "events"):
         raise ValueError(f"save must be 'grid' or 'events', got {save!r}")
     if seed is None:
@@ -131,15 +151,20 @@ def simulate(
         if dt is None or not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
             raise ValueError(f"method 'simple_tau_leaping' needs a positive step dt=..., got {dt!r}")
         opts[0] = dt
+    if method == "batched":
+        opts[0] = engine.MIN_REACTIONS_PER_BATCH
 
     attrs = {
         "method": method,
         "seed": str(seq.entropy) if seed is None else int(seed),
-        "model": net.to_text(),
+        "model": model_text,
         "params": _format_mapping(zip(net.parameter_names, p.tolist())),
         "u0": _format_mapping(zip(net.species_names, x0.tolist())),
         "tspan": [t0, tf],
     }
+    if volume is not None:
+        attrs["volume"] = float(volume)
+        attrs["params"] = _format_mapping(zip(net.parameter_names[:-1], p[:-1].tolist()))
     if getattr(engine, "DETERMINISTIC", False):
         if n != 1:
             raise ValueError(f"method {method!r} is deterministic: trajectories must be 1, got {n}")
@@ -152,6 +177,8 @@ def simulate(
 
     module = codegen.load_module(net, engine)
     if save == "events":
+        if not hasattr(module, "simulate_events"):
+            raise ValueError(f"method {method!r} does not record individual reactions; use save='grid'")
         if saveat is not None:
             raise ValueError("saveat cannot be combined with save='events'")
         if n != 1:
@@ -168,7 +195,7 @@ def simulate(
     save_times = _check_saveat(saveat, t0, tf)
     out = np.zeros((x0.size, n, save_times.size), dtype=np.int64)
     status = np.zeros(n, dtype=np.int64)
-    steps = np.zeros(n, dtype=np.int64)
+    steps = np.zeros((n, 2), dtype=np.int64)
     final_t = np.zeros(n, dtype=np.float64)
     x0s = np.broadcast_to(x0, (n, x0.size))
     _run_chunks(module, x0s, p, t0, save_times, seq, out, status, steps, final_t, nthreads, progress, opts)
@@ -176,10 +203,39 @@ def simulate(
     if bad.size:
         i = int(bad[0])
         _raise_failure(net, p, out[:, i, -1], float(final_t[i]), int(status[i]), trajectory=i)
-    attrs["steps"] = int(steps.sum())
+    attrs["steps"] = int(steps[:, 0].sum())
     if engine.EXACT:
-        attrs["reactions_fired"] = int(steps.sum())
+        attrs["reactions_fired"] = int(steps[:, 0].sum())
+    if hasattr(engine, "COUNTER"):
+        attrs[engine.COUNTER] = int(steps[:, 1].sum())
     return add_observables(make_dataset(net, out, save_times, attrs), net, p)
+
+
+#: The parameter that carries ``volume`` into the compiled kernels.
+VOLUME_PARAMETER = "pycrn_volume"
+
+
+def _in_volume(net: ReactionNetwork, p: np.ndarray, volume: float) -> tuple[ReactionNetwork, np.ndarray]:
+    """The network with each mass-action rate divided by ``volume^(order-1)``, and its parameter vector.
+
+    The volume is a runtime parameter, so other volumes reuse the compiled kernels.
+    """
+    return _volume_network(net), np.append(p, volume)
+
+
+@functools.lru_cache(maxsize=64)
+def _volume_network(net: ReactionNetwork) -> ReactionNetwork:
+    if VOLUME_PARAMETER in net.parameter_names or VOLUME_PARAMETER in net.species_names:
+        raise ModelError(f"the name {VOLUME_PARAMETER!r} is reserved for the volume argument")
+    reactions = []
+    for r in net.reactions:
+        order = sum(nu for _, nu in r.reactants)
+        if r.mass_action and order != 1:
+            law = RateLaw.parse(f"({r.rate.text}) * {VOLUME_PARAMETER} ^ {1 - order}")
+            r = Reaction(law, r.reactants, r.products, r.mass_action, r.line)
+        reactions.append(r)
+    params = [*net.parameters, Parameter(VOLUME_PARAMETER, 1.0)]
+    return ReactionNetwork(net.species, params, reactions, net.name, net.tspan, net.events, net.observables)
 
 
 def _run_chunks(module, x0s, p, t0, save_times, seq, out, status, steps, final_t, nthreads, progress, opts):

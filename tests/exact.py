@@ -188,3 +188,44 @@ def chi_square_pvalue(samples: np.ndarray, probs: np.ndarray, min_expected: floa
         return 1.0
     chi2 = float(np.sum((obs_b - exp_b) ** 2 / exp_b))
     return float(stats.chi2.sf(chi2, obs_b.size - 1))
+
+
+def check_against_fsp(ds, P, species_axes, times, label, p_min: float = 1e-3):
+    """Chi-square test of each species' marginal, and mean/sd tests, at each time > 0."""
+    for name, axis in species_axes.items():
+        other = tuple(a for a in range(1, P.ndim) if a != axis)
+        marg = P.sum(axis=other)  # (times, states of this species)
+        values = np.arange(marg.shape[1])
+        mu = marg @ values
+        sd = np.sqrt(np.maximum(marg @ values**2 - mu**2, 0.0))
+        samples = ds[name].values
+        assert_dsmts(samples, mu, sd, f"{label}/{name}")
+        for k in range(1, len(times)):
+            p = chi_square_pvalue(samples[:, k], marg[k])
+            assert p > p_min, f"{label}/{name} at t={times[k]}: chi-square p = {p:.2e}"
+
+
+# The mass-action DSMTS cases (../shared/sbml-stochastic), in the network language.
+# 00024: Source is a boundary species and the SBML kinetic law is the whole
+# propensity (Alpha, not Alpha * Source), hence '=>'.
+DSMTS_CASES = {
+    "00001": "@parameters Lambda=0.1 Mu=0.11\n@species X=100\nLambda, X --> 2X\nMu, X --> 0",
+    "00002": "@parameters Lambda=0.1 Mu=0.11\n@species X=100\nLambda, X --> 2X\nMu, X --> 0",
+    "00003": "@parameters Lambda=1 Mu=1.1\n@species X=100\nLambda, X --> 2X\nMu, X --> 0",
+    "00004": "@parameters Lambda=0.1 Mu=0.11\n@species X=10\nLambda, X --> 2X\nMu, X --> 0",
+    "00005": "@parameters Lambda=0.1 Mu=0.11\n@species X=10000\nLambda, X --> 2X\nMu, X --> 0",
+    "00006": "@parameters Lambda=0.1 Mu=0.11\n@species X=100 Sink=0 [boundary]\nLambda, X --> 2X\nMu, X --> Sink",
+    "00007": "@parameters Lambda=0.1 Mu=0.11\n@species X=100 Sink=0\nLambda, X --> 2X\nMu, X --> Sink",
+    "00008": "@parameters Lambda=0.1 Mu=0.11\n@species X=100\nLambda, X --> 2X\nMu, X --> 0",
+    "00009": "@parameters Lambda=0.1 Mu=0.11\n@species X=100\nLambda, X --> 2X\nMu, X --> 0",
+    "00012": "@parameters Lambda=0.1 Mu=0.11\n@species X=100\nLambda * X * 0.5 * 2, X => 2X\nMu, X --> 0",
+    "00020": "@parameters Alpha=1 Mu=0.1\n@species X=0\nAlpha, 0 --> X\nMu, X --> 0",
+    "00021": "@parameters Alpha=10 Mu=0.1\n@species X=0\nAlpha, 0 --> X\nMu, X --> 0",
+    "00022": "@parameters Alpha=5 Mu=0.1\n@species X=0\nAlpha, 0 --> X\nMu, X --> 0",
+    "00023": "@parameters Alpha=1000 Mu=0.1\n@species X=0\nAlpha, 0 --> X\nMu, X --> 0",
+    "00024": "@parameters Alpha=10 Mu=0.1\n@species X=0 Source=0 [boundary] Sink=0 [boundary]\nAlpha, Source => X\nMu, X --> Sink",
+    "00025": "@parameters Alpha=10 Mu=0.1\n@species X=0 Source=0 [boundary] Sink=0\nAlpha, Source => X\nMu, X --> Sink",
+    "00030": "@parameters k1=0.001 k2=0.01\n@species P=100 P2=0\nk1, 2P --> P2\nk2, P2 --> 2P",
+    "00031": "@parameters k1=0.0002 k2=0.004\n@species P=1000 P2=0\nk1, 2P --> P2\nk2, P2 --> 2P",
+    "00037": "@parameters Alpha=1 Mu=0.2\n@species X=0\nAlpha, 0 --> 5X\nMu, X --> 0",
+}

@@ -73,3 +73,18 @@ def test_example_toggle_switch_methods():
         capture_output=True, text=True, check=True,
     )
     assert "sorting_direct" in result.stdout
+
+
+def test_example_large_populations():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "large_populations.py"), "1e5"],
+        capture_output=True, text=True, check=True,
+    )
+    for method in ("batched", "direct", "tau_leaping", "ode"):
+        assert method in result.stdout
+    # Every method lands near the deterministic state R/n = 0.90, F/n = 0.36 at this size.
+    rows = [line.split() for line in result.stdout.splitlines() if "R/n =" in line]
+    assert len(rows) == 4
+    for row in rows:
+        r = float(row[row.index("R/n") + 2])
+        assert abs(r - 0.8997) < 0.02, row

@@ -13,10 +13,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from exact import (
+    DSMTS_CASES,
     FSPModel,
     assert_dsmts,
     birth_death_moments,
-    chi_square_pvalue,
+    check_against_fsp,
     fsp_distribution,
     immigration_death_moments,
     read_results,
@@ -37,7 +38,7 @@ def kernel(request, monkeypatch):
 TIMES = np.arange(0.0, 51.0)
 # Goodness of fit is rejected below this p-value. With ~30 chi-square tests
 # in the suite the chance of a false alarm at a given seed is about 3%.
-P_MIN = 1e-3
+P_MIN = 1e-3  # also the default of exact.check_against_fsp
 
 
 @pytest.mark.parametrize("method", EXACT_METHODS)
@@ -56,21 +57,6 @@ def test_immigration_death_closed_form(method):
     )
     mean, sd = immigration_death_moments(30, 1.0, 0.1, TIMES)
     assert_dsmts(ds["X"].values, mean, sd, f"immigration-death/{method}")
-
-
-def _check_against_fsp(ds, P, species_axes, times, label):
-    """Chi-square test of each species' marginal, and mean/sd tests, at each time > 0."""
-    for name, axis in species_axes.items():
-        other = tuple(a for a in range(1, P.ndim) if a != axis)
-        marg = P.sum(axis=other)  # (times, states of this species)
-        values = np.arange(marg.shape[1])
-        mu = marg @ values
-        sd = np.sqrt(np.maximum(marg @ values**2 - mu**2, 0.0))
-        samples = ds[name].values
-        assert_dsmts(samples, mu, sd, f"{label}/{name}")
-        for k in range(1, len(times)):
-            p = chi_square_pvalue(samples[:, k], marg[k])
-            assert p > P_MIN, f"{label}/{name} at t={times[k]}: chi-square p = {p:.2e}"
 
 
 @pytest.mark.parametrize("method", EXACT_METHODS)
@@ -101,7 +87,7 @@ def test_hill_repressed_gene_fsp(method, kernel):
     P, lost = fsp_distribution(fsp, (0, 0), times)
     assert lost.max() < 1e-8
     ds = pycrn.simulate(net, tspan=(0, 6), saveat=times, trajectories=N, seed=21, method=method)
-    _check_against_fsp(ds, P, {"M": 1, "P": 2}, times, f"hill/{method}/{kernel}")
+    check_against_fsp(ds, P, {"M": 1, "P": 2}, times, f"hill/{method}/{kernel}")
 
 
 @pytest.mark.parametrize("method", EXACT_METHODS)
@@ -135,7 +121,7 @@ def test_bimolecular_fsp(method, kernel):
     P, lost = fsp_distribution(fsp, (0, 0, 0), times)
     assert lost.max() < 1e-8
     ds = pycrn.simulate(net, tspan=(0, 4), saveat=times, trajectories=N, seed=22, method=method)
-    _check_against_fsp(ds, P, {"A": 1, "B": 2, "C": 3}, times, f"bimolecular/{method}/{kernel}")
+    check_against_fsp(ds, P, {"A": 1, "B": 2, "C": 3}, times, f"bimolecular/{method}/{kernel}")
 
 
 @pytest.mark.parametrize("method", EXACT_METHODS)
@@ -152,33 +138,7 @@ def test_dimerisation_fsp(method, kernel):
     P, lost = fsp_distribution(fsp, (40, 0), times)
     assert lost.max() < 1e-12
     ds = pycrn.simulate(net, tspan=(0, 3), saveat=times, trajectories=N, seed=23, method=method)
-    _check_against_fsp(ds, P, {"A": 1, "B": 2}, times, f"dimerisation/{method}/{kernel}")
-
-
-# The mass-action DSMTS cases (../shared/sbml-stochastic), in the network language.
-# 00024: Source is a boundary species and the SBML kinetic law is the whole
-# propensity (Alpha, not Alpha * Source), hence '=>'.
-DSMTS_CASES = {
-    "00001": "@parameters Lambda=0.1 Mu=0.11\n@species X=100\nLambda, X --> 2X\nMu, X --> 0",
-    "00002": "@parameters Lambda=0.1 Mu=0.11\n@species X=100\nLambda, X --> 2X\nMu, X --> 0",
-    "00003": "@parameters Lambda=1 Mu=1.1\n@species X=100\nLambda, X --> 2X\nMu, X --> 0",
-    "00004": "@parameters Lambda=0.1 Mu=0.11\n@species X=10\nLambda, X --> 2X\nMu, X --> 0",
-    "00005": "@parameters Lambda=0.1 Mu=0.11\n@species X=10000\nLambda, X --> 2X\nMu, X --> 0",
-    "00006": "@parameters Lambda=0.1 Mu=0.11\n@species X=100 Sink=0 [boundary]\nLambda, X --> 2X\nMu, X --> Sink",
-    "00007": "@parameters Lambda=0.1 Mu=0.11\n@species X=100 Sink=0\nLambda, X --> 2X\nMu, X --> Sink",
-    "00008": "@parameters Lambda=0.1 Mu=0.11\n@species X=100\nLambda, X --> 2X\nMu, X --> 0",
-    "00009": "@parameters Lambda=0.1 Mu=0.11\n@species X=100\nLambda, X --> 2X\nMu, X --> 0",
-    "00012": "@parameters Lambda=0.1 Mu=0.11\n@species X=100\nLambda * X * 0.5 * 2, X => 2X\nMu, X --> 0",
-    "00020": "@parameters Alpha=1 Mu=0.1\n@species X=0\nAlpha, 0 --> X\nMu, X --> 0",
-    "00021": "@parameters Alpha=10 Mu=0.1\n@species X=0\nAlpha, 0 --> X\nMu, X --> 0",
-    "00022": "@parameters Alpha=5 Mu=0.1\n@species X=0\nAlpha, 0 --> X\nMu, X --> 0",
-    "00023": "@parameters Alpha=1000 Mu=0.1\n@species X=0\nAlpha, 0 --> X\nMu, X --> 0",
-    "00024": "@parameters Alpha=10 Mu=0.1\n@species X=0 Source=0 [boundary] Sink=0 [boundary]\nAlpha, Source => X\nMu, X --> Sink",
-    "00025": "@parameters Alpha=10 Mu=0.1\n@species X=0 Source=0 [boundary] Sink=0\nAlpha, Source => X\nMu, X --> Sink",
-    "00030": "@parameters k1=0.001 k2=0.01\n@species P=100 P2=0\nk1, 2P --> P2\nk2, P2 --> 2P",
-    "00031": "@parameters k1=0.0002 k2=0.004\n@species P=1000 P2=0\nk1, 2P --> P2\nk2, P2 --> 2P",
-    "00037": "@parameters Alpha=1 Mu=0.2\n@species X=0\nAlpha, 0 --> 5X\nMu, X --> 0",
-}
+    check_against_fsp(ds, P, {"A": 1, "B": 2}, times, f"dimerisation/{method}/{kernel}")
 
 
 @pytest.mark.parametrize("method", EXACT_METHODS)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import direct, ode, simple_tau_leaping, sorting_direct, tau_leaping
+from . import batched, direct, ode, simple_tau_leaping, sorting_direct, tau_leaping
 
 ENGINES: dict[str, ModuleType] = {
     direct.NAME: direct,
@@ -21,4 +21,5 @@ ENGINES: dict[str, ModuleType] = {
     tau_leaping.NAME: tau_leaping,
     simple_tau_leaping.NAME: simple_tau_leaping,
     ode.NAME: ode,
+    batched.NAME: batched,
 }

@@ -60,7 +60,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
             if code == 0 and NUM_STATE_EVENTS > 0:  # noqa: F821
                 code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
         status[i] = code
-        steps[i] = nsteps
+        steps[i, 0] = nsteps
         final_t[i] = t
         if code != 0:
             for q in range(nspecies):

@@ -216,7 +216,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
             if total <= 0.0 or (nsteps & (RESUM - 1)) == 0:
                 total = _total(a)
         status[i] = code
-        steps[i] = nsteps
+        steps[i, 0] = nsteps
         final_t[i] = t
         if code != 0:
             # Leave the failing state where the caller can diagnose it.
