@@ -16,6 +16,15 @@ from .simulate import simulate
 #: Names accepted by ``simulate(method=...)``.
 METHODS = tuple(ENGINES)
 
+
+def __getattr__(name: str):
+    # pycrn.signaling needs torch (the 'ml' extra): imported on first use only.
+    if name == "signaling":
+        import importlib
+
+        return importlib.import_module(".signaling", __name__)
+    raise AttributeError(f"module 'pycrn' has no attribute {name!r}")
+
 __all__ = [
     "METHODS",
     "Event",
@@ -32,6 +41,7 @@ __all__ = [
     "open_results",
     "parse",
     "save_results",
+    "signaling",
     "simulate",
     "summary",
 ]

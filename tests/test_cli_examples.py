@@ -88,3 +88,25 @@ def test_example_large_populations():
     for row in rows:
         r = float(row[row.index("R/n") + 2])
         assert abs(r - 0.8997) < 0.02, row
+
+
+def _run_example(name: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name), *args], capture_output=True, text=True, check=True
+    )
+    return result.stdout
+
+
+def test_example_signaling_toy():
+    out = _run_example("signaling_toy.py", "5")
+    assert "test: Pearson r" in out and "S1 -> R1" in out
+
+
+def test_example_signaling_kegg_synthetic():
+    out = _run_example("signaling_kegg_synthetic.py", "20", "2", "2")
+    assert "held-out conditions: Pearson r" in out and "knock-outs (253 internal nodes" in out
+
+
+def test_example_signaling_macrophage_cv():
+    out = _run_example("signaling_macrophage_cv.py", "1", "1")
+    assert "leave-one-out, trained on data" in out and "scrambled" in out

@@ -27,3 +27,16 @@ def test_quick_start_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(code, {})  # noqa: S102
     assert (tmp_path / "sir.nc").exists()
+
+
+def test_signaling_example_runs(tmp_path, monkeypatch):
+    code = _block_after("## Signaling networks (LEMBAS)", "python")
+    for big, small in (("iterations=1500", "iterations=3"), ("800,", "12,"), ("epochs=600", "epochs=2"),
+                       ("x[:20]", "x[:2]")):
+        assert big in code
+        code = code.replace(big, small)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(code, namespace)  # noqa: S102
+    assert namespace["effects"].dims == ("node", "condition", "tf")
+    assert (tmp_path / "kegg.ckpt").exists() and (tmp_path / "kegg-parameters.txt").exists()

@@ -1,0 +1,40 @@
+"""Prior-knowledge signaling networks: LEMBAS's recurrent model in PyTorch.
+
+Needs the ``ml`` extra (torch). Nilsson, Peters, Meimetis, Bryson,
+Lauffenburger, "Artificial neural networks enable genome-scale simulations
+of intracellular signaling", Nat. Commun. 13:3069 (2022) (../shared/seeds/001).
+
+>>> from pycrn import signaling as sig
+>>> net = sig.SignalingNetwork.from_tsv("KEGGnet-Model.tsv", "KEGGnet-Annotation.tsv")  # doctest: +SKIP
+>>> model = sig.SignalingModel(net)                                                   # doctest: +SKIP
+>>> history = sig.fit(model, ligands, tfs, epochs=500)                                # doctest: +SKIP
+>>> effects = sig.knockout(model, ligands)                                            # doctest: +SKIP
+"""
+
+from .activation import mml, mml_slope
+from .knockout import KNOCKOUT_BIAS, knockout
+from .losses import LossWeights
+from .model import SignalingModel
+from .network import SignalingNetwork
+from .recurrent import steady_state
+from .spectral import spectral_radius, spectral_radius_and_gradient
+from .synthetic import generate, random_conditions, reference_model
+from .training import FitHistory, fit
+
+__all__ = [
+    "KNOCKOUT_BIAS",
+    "FitHistory",
+    "LossWeights",
+    "SignalingModel",
+    "SignalingNetwork",
+    "fit",
+    "generate",
+    "knockout",
+    "mml",
+    "mml_slope",
+    "random_conditions",
+    "reference_model",
+    "spectral_radius",
+    "spectral_radius_and_gradient",
+    "steady_state",
+]

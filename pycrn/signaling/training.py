@@ -1,0 +1,178 @@
+"""``fit``: train a SignalingModel on ligand -> TF data, with checkpoints and resume.
+
+The objective is LEMBAS's (seed 001, Methods; :mod:`.losses`): data MSE
+plus the sign, ligand-bias, L2, weight-not-zero, state-uniformity and
+spectral-radius terms, with Gaussian noise on the bias of sd ``noise * lr``
+at every forward pass, Adam, and a cosine learning-rate schedule with warm
+restarts (``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts``).
+
+Training is reproducible from ``seed``: the mini-batches, the noise and the
+state chosen for the spectral term come from one ``torch.Generator``, whose
+state is saved in each checkpoint together with the model, the optimiser
+and the scheduler; an interrupted run resumed from its checkpoint ends with
+the same parameters as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import losses
+from .losses import LossWeights
+from .model import SignalingModel
+
+
+@dataclass
+class FitHistory:
+    """Per-epoch means: data MSE, total loss, spectral radius, learning rate."""
+
+    mse: list[float] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    spectral_radius: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+
+
+def _as_tensor(data, model: SignalingModel, what: str, columns: int) -> torch.Tensor:
+    x = torch.as_tensor(np.asarray(data), dtype=model.bias.dtype, device=model.bias.device)
+    if x.ndim != 2 or x.shape[1] != columns:
+        raise ValueError(f"{what} must be (conditions, {columns}), got shape {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{what} contains NaN or infinity")
+    return x
+
+
+def fit(
+    model: SignalingModel,
+    ligands,
+    tfs,
+    epochs: int = 1000,
+    batch_size: int = 5,
+    lr: float = 2e-3,
+    restart_epochs: int = 200,
+    weights: LossWeights | None = None,
+    seed: int = 0,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 50,
+    resume: bool = True,
+    progress: bool | None = None,
+) -> FitHistory:
+    """Train ``model`` in place on conditions ``ligands`` (n x ligands) -> ``tfs`` (n x TFs).
+
+    Parameters
+    ----------
+    epochs, batch_size
+        Passes over the data and conditions per mini-batch.
+    lr, restart_epochs
+        Peak learning rate of the cosine schedule and the epochs between warm restarts.
+    weights
+        Loss coefficients (default :class:`LossWeights`, the paper's).
+    seed
+        Seed of mini-batch order, bias noise and spectral-state choice.
+    checkpoint
+        File for checkpoints (every ``checkpoint_every`` epochs, at the end and
+        on interruption); with ``resume`` an existing checkpoint is continued.
+    progress
+        Show a progress bar (default: on a terminal).
+
+    Returns
+    -------
+    FitHistory
+        The per-epoch statistics (of the whole run, also across resumes).
+    """
+    w = weights or LossWeights()
+    x = _as_tensor(ligands, model, "ligands", len(model.network.ligands))
+    y = _as_tensor(tfs, model, "tfs", len(model.network.tfs))
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"ligands has {x.shape[0]} conditions but tfs has {y.shape[0]}")
+    if int(epochs) < 1 or int(batch_size) < 1:
+        raise ValueError("epochs and batch_size must be positive integers")
+    n = x.shape[0]
+    gen = torch.Generator().manual_seed(int(seed))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    steps_per_epoch = -(-n // batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=restart_epochs * steps_per_epoch, eta_min=lr * 1e-4)
+    history = FitHistory()
+    cache = torch.zeros(n, model.network.n_nodes, dtype=model.bias.dtype, device=model.bias.device)
+    start = 0
+    path = Path(checkpoint) if checkpoint is not None else None
+    if path is not None and resume and path.exists():
+        state = torch.load(path, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        cache = state["cache"].to(cache.device)
+        history = state["history"]
+        start = state["epoch"]
+
+    def snapshot(epoch: int) -> dict:
+        return copy.deepcopy(dict(model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+                                  generator=gen.get_state(), cache=cache, history=history, epoch=epoch))
+
+    def save(state: dict | None) -> None:
+        if path is None or state is None:
+            return
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(fd)
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    mse = torch.nn.MSELoss()
+    disable = None if progress is None else not progress
+    bar = tqdm(range(start, epochs), initial=start, total=epochs, unit="epoch", disable=disable, leave=False)
+    last = snapshot(start) if path is not None else None
+    try:
+        for epoch in bar:
+            model.train()
+            order = torch.randperm(n, generator=gen)
+            sums = np.zeros(3)
+            for lo in range(0, n, batch_size):
+                idx = order[lo:lo + batch_size].to(x.device)
+                cur_lr = opt.param_groups[0]["lr"]
+                opt.zero_grad()
+                noise = torch.randn((len(idx), model.network.n_nodes), generator=gen, dtype=x.dtype).to(x.device)
+                states = model.states(x[idx], bias_noise=0.0, bias_offset=w.noise * cur_lr * noise)
+                fit_loss = mse(model.output(states), y[idx])
+                uniform = losses.uniformity_with_cache(states, cache, idx)
+                cache[idx] = states.detach()
+                pick = int(torch.randint(len(idx), (1,), generator=gen))
+                barrier, rho = losses.spectral_barrier(model, states[pick], w.spectral_k, w.spectral_precision)
+                loss = (
+                    fit_loss
+                    + w.sign * losses.sign_violation(model)
+                    + w.ligand_bias * losses.ligand_bias(model)
+                    + w.l2 * losses.l2(model)
+                    + w.nonzero * losses.nonzero(model)
+                    + w.uniformity * uniform
+                    + w.spectral * barrier
+                )
+                loss.backward()
+                opt.step()
+                sched.step()
+                sums += (fit_loss.item() * len(idx), loss.item() * len(idx), rho * len(idx))
+            history.mse.append(sums[0] / n)
+            history.loss.append(sums[1] / n)
+            history.spectral_radius.append(sums[2] / n)
+            history.lr.append(opt.param_groups[0]["lr"])
+            bar.set_postfix(mse=f"{history.mse[-1]:.2e}", rho=f"{history.spectral_radius[-1]:.3f}")
+            if path is not None:
+                last = snapshot(epoch + 1)
+                if (epoch + 1) % checkpoint_every == 0:
+                    save(last)
+    except BaseException:
+        # An interruption keeps every finished epoch: save the state at the end of the last one.
+        save(last)
+        raise
+    finally:
+        bar.close()
+    save(last)
+    model.eval()
+    return history

@@ -1,0 +1,291 @@
+"""pycrn.signaling: LEMBAS's recurrent model, checked against independent implementations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pycrn import ModelError
+from pycrn import signaling as sig
+from pycrn.signaling import datasets, losses, recurrent
+from pycrn.signaling.network import ACTIVATION, INHIBITION, UNKNOWN
+
+
+def _dense_mml(z, leak=0.01):
+    return np.where(z < 0, leak * z, np.where(z < 0.5, z, 1 - 0.25 / np.maximum(z, 0.5)))
+
+
+def _random_network(n, edges, seed, ligands=3, tfs=3):
+    """A random signed network with cycles: ligands feed the rest, edges among the rest."""
+    rng = np.random.default_rng(seed)
+    names = [f"N{i}" for i in range(n)]
+    pairs = set()
+    for lig in range(ligands):
+        pairs.add((lig, int(rng.integers(ligands, n))))
+    while len(pairs) < edges:
+        s, t = (int(v) for v in rng.integers(ligands, n, 2))
+        if s != t:
+            pairs.add((s, t))
+    mode = rng.choice([ACTIVATION, INHIBITION, UNKNOWN], size=len(pairs), p=[0.6, 0.3, 0.1])
+    edge_list = [(names[s], names[t], int(m)) for (s, t), m in zip(sorted(pairs), mode)]
+    return sig.SignalingNetwork.from_edges(edge_list, names[:ligands], names[n - tfs:])
+
+
+def test_reads_the_lembas_files():
+    kegg = datasets.kegg()
+    assert (kegg.n_nodes, kegg.n_edges, len(kegg.ligands), len(kegg.tfs)) == (409, 832, 101, 55)
+    assert np.sum(kegg.mode == ACTIVATION) == 702 and np.sum(kegg.mode == INHIBITION) == 130
+    net, ligands, tfs, conditions = datasets.macrophage()
+    assert (net.n_nodes, net.n_edges, ligands.shape, tfs.shape, len(conditions)) == (1128, 5732, (23, 12), (23, 58), 23)
+    assert np.sum(net.mode == UNKNOWN) == 3726  # neither stimulation nor inhibition listed
+
+
+def test_file_errors_name_the_line(tmp_path):
+    model = tmp_path / "m.tsv"
+    notes = tmp_path / "a.tsv"
+    notes.write_text("code\tname\tTF\tligand\nL\tL\tFalse\tTrue\nT\tT\tTrue\tFalse\n")
+    model.write_text("source\ttarget\tstimulation\tinhibition\nL\tT\t1\t0\nL\tT\tyes\t0\n")
+    with pytest.raises(ModelError, match=r"line 3: column 'stimulation'"):
+        sig.SignalingNetwork.from_tsv(model, notes)
+    model.write_text("source\ttarget\tstimulation\tinhibition\nL\tT\t1\t0\nL\tT\t0\t1\n")
+    with pytest.raises(ModelError, match="duplicate edge L -> T"):
+        sig.SignalingNetwork.from_tsv(model, notes)
+    model.write_text("source\ttarget\tstimulation\nL\tT\t1\n")
+    with pytest.raises(ModelError, match="missing column"):
+        sig.SignalingNetwork.from_tsv(model, notes)
+
+
+def test_mml_activation():
+    z = torch.tensor([-2.0, -1e-9, 0.0, 0.25, 0.5 - 1e-12, 0.5, 1.0, 1e6], dtype=torch.float64)
+    expected = torch.tensor([-0.02, -1e-11, 0.0, 0.25, 0.5, 0.5, 0.75, 1 - 0.25e-6], dtype=torch.float64)
+    torch.testing.assert_close(sig.mml(z), expected, rtol=1e-9, atol=1e-12)
+    # Value and slope are continuous at 0.5, and the slope matches autograd.
+    zz = torch.linspace(-1, 3, 401, dtype=torch.float64, requires_grad=True)
+    sig.mml(zz).sum().backward()
+    torch.testing.assert_close(zz.grad, sig.mml_slope(zz.detach()))
+    assert sig.mml_slope(torch.tensor([0.5 - 1e-9]))[0] == pytest.approx(1.0)
+    assert sig.mml_slope(torch.tensor([0.5 + 1e-9]))[0] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_toy_network_with_reference_parameters_matches_a_dense_implementation():
+    net = datasets.toy()
+    model = sig.SignalingModel(net, tol=0.0).load_parameters(datasets.toy_parameters())
+    grid = np.array(np.meshgrid(np.linspace(0, 1, 5), np.linspace(0, 1, 5))).T.reshape(-1, 2)
+    y = model(torch.as_tensor(grid)).detach().numpy()
+    # With the default early stop the answer agrees to ~tol / (1 - rho).
+    early = sig.SignalingModel(net).load_parameters(datasets.toy_parameters())
+    np.testing.assert_allclose(early(torch.as_tensor(grid)).detach().numpy(), y, atol=1e-10)
+    # Independent dense implementation: A from the parameter file read here.
+    idx = {name: i for i, name in enumerate(net.nodes)}
+    A = np.zeros((7, 7))
+    bias = np.zeros(7)
+    for line in datasets.toy_parameters().read_text().splitlines()[1:]:
+        src, tgt, kind, value = line.split("\t")
+        if kind == "Weight":
+            A[idx[tgt], idx[src]] = float(value)
+        elif kind == "Bias":
+            bias[idx[src]] = float(value)
+    for row, ligand_levels in enumerate(grid):
+        c = bias.copy()
+        c[[idx["L1"], idx["L2"]]] += 1.0 * ligand_levels  # the file's input scale is 1.0
+        x = np.zeros(7)
+        for _ in range(150):
+            previous, x = x, _dense_mml(A @ x + c)
+        assert np.max(np.abs(x - previous)) < 1e-12  # steady state reached
+        assert y[row, 0] == pytest.approx(1.3 * x[idx["T1"]], abs=1e-14)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_fixed_point_backward_matches_autograd_through_the_unrolled_recurrence(seed):
+    """Float64, networks of 40 nodes and 140 edges with feedback, converged within 150 steps."""
+    net = _random_network(40, 140, seed)
+    model = sig.SignalingModel(net, seed=seed)
+    torch.manual_seed(seed)
+    ligands = torch.rand(4, len(net.ligands), dtype=torch.float64, requires_grad=True)
+    target = torch.rand(4, len(net.tfs), dtype=torch.float64)
+    loss = torch.nn.functional.mse_loss(model(ligands), target)
+    loss.backward()
+    # Autograd through 150 explicit steps with a dense matrix.
+    w = model.weights.detach().clone().requires_grad_()
+    b = model.bias.detach().clone().requires_grad_()
+    lig = ligands.detach().clone().requires_grad_()
+    A = torch.zeros(net.n_nodes, net.n_nodes, dtype=torch.float64)
+    A = A.index_put((torch.as_tensor(net.targets), torch.as_tensor(net.sources)), w)
+    c = torch.zeros(4, net.n_nodes, dtype=torch.float64).index_copy(1, torch.as_tensor(net.ligands), 3.0 * lig) + b
+    x = torch.zeros_like(c)
+    for _ in range(150):
+        previous, x = x, sig.mml(x @ A.T + c)
+    assert float((x - previous).detach().abs().max()) < 1e-12  # the comparison presumes a steady state
+    ref = torch.nn.functional.mse_loss(x[:, list(net.tfs)] * model.output_scale.detach(), target)
+    ref.backward()
+    for ours, theirs in ((model.weights.grad, w.grad), (model.bias.grad, b.grad), (ligands.grad, lig.grad)):
+        assert float((ours - theirs).norm() / theirs.norm()) < 1e-5
+
+
+def test_torch_sparse_path_equals_the_kernels(monkeypatch):
+    """The code path used on GPUs gives the CPU kernels' results."""
+    net = _random_network(30, 100, 7)
+    model = sig.SignalingModel(net, seed=3)
+    ligands = torch.rand(3, len(net.ligands), dtype=torch.float64)
+    out = model(ligands).sum()
+    out.backward()
+    grads = [p.grad.clone() for p in (model.weights, model.bias)]
+    model.zero_grad()
+    monkeypatch.setattr(recurrent, "USE_KERNELS", False)
+    out2 = model(ligands).sum()
+    out2.backward()
+    torch.testing.assert_close(out2, out)
+    for g, p in zip(grads, (model.weights, model.bias)):
+        torch.testing.assert_close(p.grad, g)
+
+
+@pytest.mark.parametrize("n, edges", [(12, 40), (260, 900)])
+def test_spectral_radius_gradient_matches_finite_differences(n, edges):
+    """Dense (n <= 200) and ARPACK paths; D = MML' at a state is held fixed, as in the loss."""
+    net = _random_network(n, edges, seed=n)
+    rng = np.random.default_rng(n)
+    w = rng.normal(0, 0.5, net.n_edges)
+    slope = rng.uniform(0.3, 1.0, net.n_nodes)
+    rho, grad = sig.spectral_radius_and_gradient(net, w, slope)
+
+    def dense_rho(weights):
+        T = np.zeros((n, n))
+        T[net.targets, net.sources] = weights * slope[net.targets]
+        return np.max(np.abs(np.linalg.eigvals(T)))
+
+    assert rho == pytest.approx(dense_rho(w), rel=1e-8)
+    # The largest components (finite differences resolve about 1e-9 absolute).
+    for k in np.argsort(-np.abs(grad))[:8]:
+        h = 1e-6
+        up, down = w.copy(), w.copy()
+        up[k] += h
+        down[k] -= h
+        fd = (dense_rho(up) - dense_rho(down)) / (2 * h)
+        assert grad[k] == pytest.approx(fd, rel=1e-5)
+
+
+def test_initialisation_follows_the_paper():
+    net = datasets.kegg()
+    model = sig.SignalingModel(net, seed=4)
+    w = model.weights.detach().numpy()
+    rho, _ = sig.spectral_radius_and_gradient(net, w)
+    assert rho == pytest.approx(0.8, rel=1e-6)
+    assert np.all(w[net.mode == INHIBITION] < 0) and np.all(w[net.mode != INHIBITION] > 0)
+    ratio = np.abs(w) / np.abs(w).min()
+    assert ratio.max() <= 2.0 + 1e-9  # u(0, 0.1) + 0.1, one common scale
+    b = model.bias.detach().numpy()
+    only = net.only_inhibited()
+    assert only.any() and np.all(b[only] == 1.0) and np.all(b[~only] == 0.001)
+    assert torch.all(model.output_scale == 1.2) and torch.all(model.input_scale == 3.0)
+
+
+def test_parameter_table_round_trip(tmp_path):
+    net = _random_network(25, 70, 11)
+    model = sig.SignalingModel(net, seed=5)
+    with torch.no_grad():
+        model.bias.add_(0.1 * torch.randn(net.n_nodes, dtype=torch.float64))
+    model.save_parameters(tmp_path / "p.txt")
+    other = sig.SignalingModel(net, seed=99).load_parameters(tmp_path / "p.txt")
+    x = torch.rand(5, len(net.ligands), dtype=torch.float64)
+    torch.testing.assert_close(other(x), model(x), rtol=0, atol=0)
+    (tmp_path / "bad.txt").write_text("Source\tTarget\tType\tValue\nN0\tN1\tWeight\t2\n")
+    with pytest.raises(ValueError, match=r"line 2: .*no edge N0 -> N1"):
+        other.load_parameters(tmp_path / "bad.txt")
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    again = sig.SignalingModel(net)
+    again.load_state_dict(torch.load(tmp_path / "m.pt"))
+    torch.testing.assert_close(again(x), model(x), rtol=0, atol=0)
+
+
+def test_knockout_of_the_only_path_silences_the_tf():
+    net = datasets.toy()
+    model = sig.SignalingModel(net).load_parameters(datasets.toy_parameters())
+    ligands = np.array([[0.0, 1.0], [1.0, 1.0]])
+    control = model(torch.as_tensor(ligands)).detach().numpy()
+    delta = sig.knockout(model, ligands, "S2")
+    assert delta.dims == ("node", "condition", "tf") and delta.shape == (1, 2, 1)
+    # S2 is T1's only input: knocked out, S2 sits on MML's leaky segment
+    # (about -0.05) and T1 near 0, so the change is about minus the control.
+    assert np.all(np.abs(control + delta.values[0]) < 0.01) and np.all(control > 0.9)
+    everything = sig.knockout(model, ligands)
+    assert list(everything.node.values) == ["R1", "R2", "S1", "S2"]
+    np.testing.assert_allclose(everything.sel(node="S2").values, delta.values[0])
+
+
+def test_losses():
+    net = datasets.toy()
+    model = sig.SignalingModel(net).load_parameters(datasets.toy_parameters())
+    assert losses.sign_violation(model).item() == 0.0
+    with torch.no_grad():
+        model.weights[0] = -0.7  # L1 -> R1 is an activation
+    assert losses.sign_violation(model).item() == pytest.approx(0.7)
+    uniform = torch.linspace(0.01, 0.99, 20001, dtype=torch.float64)[:, None].repeat(1, 3)
+    assert losses.uniformity(uniform).item() < 1e-8
+    assert losses.uniformity(torch.full((50, 3), 0.5, dtype=torch.float64)).item() > 0.1
+    assert losses.spectral_target(150) == pytest.approx(0.94, abs=0.001)
+
+
+def test_fit_learns_the_toy_network_and_resumes_to_the_same_result(tmp_path):
+    net = datasets.toy()
+    reference = sig.SignalingModel(net).load_parameters(datasets.toy_parameters())
+    grid = np.array(np.meshgrid(np.linspace(0, 1, 8), np.linspace(0, 1, 8))).T.reshape(-1, 2)
+    y = sig.generate(reference, grid)
+    kw = dict(batch_size=8, lr=2e-2, restart_epochs=40, seed=3)
+
+    def fresh():
+        return sig.SignalingModel(net, seed=1)
+
+    model = fresh()
+    before = torch.nn.functional.mse_loss(model(torch.as_tensor(grid)), torch.as_tensor(y)).item()
+    history = sig.fit(model, grid, y, epochs=24, **kw)
+    after = torch.nn.functional.mse_loss(model(torch.as_tensor(grid)), torch.as_tensor(y)).item()
+    assert len(history.mse) == 24 and after < 0.25 * before
+    # Interrupted after 10 epochs, resumed to 24: the same parameters as one run.
+    ck = tmp_path / "fit.ckpt"
+    part = fresh()
+    sig.fit(part, grid, y, epochs=10, checkpoint=ck, **kw)
+    resumed = fresh()
+    history2 = sig.fit(resumed, grid, y, epochs=24, checkpoint=ck, **kw)
+    assert len(history2.mse) == 24
+    for a, b in zip(resumed.parameters(), model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_bad_inputs_are_named():
+    net = datasets.toy()
+    model = sig.SignalingModel(net)
+    with pytest.raises(ValueError, match=r"ligands must be \(samples, 2\)"):
+        model(torch.zeros(3, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="NaN"):
+        model(torch.tensor([[np.nan, 0.0]], dtype=torch.float64))
+    with pytest.raises(ValueError, match="conditions"):
+        sig.fit(model, np.zeros((4, 2)), np.zeros((5, 1)), epochs=1)
+    with pytest.raises(TypeError, match="SignalingNetwork"):
+        sig.SignalingModel("not a network")
+
+
+def test_synthetic_conditions_and_reference_model():
+    net = datasets.toy()
+    x = sig.random_conditions(net, 50, 1, seed=2)
+    assert x.shape == (50, 2) and np.all((x > 0).sum(axis=1) == 1)
+    ref = sig.reference_model(net, iterations=20, conditions=30, ligands_per_condition=1, seed=0)
+    w = ref.weights.detach().numpy()
+    assert np.all(w[net.mode == ACTIVATION] >= 0) and np.all(w[net.mode == INHIBITION] <= 0)
+    y = sig.generate(ref, x)
+    assert y.shape == (50, 1) and np.all(np.isfinite(y))
+
+
+def test_uniformity_with_cache_equals_the_full_computation():
+    torch.manual_seed(0)
+    cache = torch.rand(30, 6, dtype=torch.float64)
+    batch = torch.rand(4, 6, dtype=torch.float64, requires_grad=True)
+    idx = torch.tensor([3, 7, 8, 20])
+    full = cache.clone()
+    full[idx] = batch
+    expected = losses.uniformity(full)
+    got = losses.uniformity_with_cache(batch, cache, idx)
+    torch.testing.assert_close(got, expected)
+    (g1,) = torch.autograd.grad(expected, batch)
+    (g2,) = torch.autograd.grad(got, batch)
+    torch.testing.assert_close(g2, g1)
