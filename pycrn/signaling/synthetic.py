@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from . import losses
 from .model import INITIAL_RADIUS, SignalingModel
 from .network import INHIBITION, SignalingNetwork
+from .recurrent import training_threads
 from .spectral import scale_to_radius
 
 
@@ -68,6 +69,19 @@ def reference_model(
     model.output_scale.requires_grad_(False)
     opt = torch.optim.Adam([model.weights, model.bias], lr=lr)
     torch_gen = torch.Generator().manual_seed(seed)
+    with training_threads(network.n_edges, conditions):
+        _parameterise(model, network, iterations, conditions, ligands_per_condition, rng, opt, torch_gen, progress)
+    with torch.no_grad():
+        # The reference obeys the prior knowledge exactly.
+        mode = torch.as_tensor(network.mode)
+        model.weights[mode == 1] = model.weights[mode == 1].abs()
+        model.weights[mode == INHIBITION] = -model.weights[mode == INHIBITION].abs()
+    model.output_scale.requires_grad_(True)
+    model.eval()
+    return model
+
+
+def _parameterise(model, network, iterations, conditions, ligands_per_condition, rng, opt, torch_gen, progress):
     for _ in tqdm(range(iterations), disable=None if progress is None else not progress, leave=False, unit="it"):
         x = torch.as_tensor(random_conditions(network, conditions, ligands_per_condition, rng))
         opt.zero_grad()
@@ -87,14 +101,6 @@ def reference_model(
         )
         loss.backward()
         opt.step()
-    with torch.no_grad():
-        # The reference obeys the prior knowledge exactly.
-        mode = torch.as_tensor(network.mode)
-        model.weights[mode == 1] = model.weights[mode == 1].abs()
-        model.weights[mode == INHIBITION] = -model.weights[mode == INHIBITION].abs()
-    model.output_scale.requires_grad_(True)
-    model.eval()
-    return model
 
 
 def generate(model: SignalingModel, ligands) -> np.ndarray:

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from . import losses
 from .losses import LossWeights
 from .model import SignalingModel
+from .recurrent import training_threads
 
 
 @dataclass
@@ -63,6 +64,7 @@ def fit(
     checkpoint_every: int = 50,
     resume: bool = True,
     progress: bool | None = None,
+    threads: int | None = None,
 ) -> FitHistory:
     """Train ``model`` in place on conditions ``ligands`` (n x ligands) -> ``tfs`` (n x TFs).
 
@@ -81,6 +83,10 @@ def fit(
         on interruption); with ``resume`` an existing checkpoint is continued.
     progress
         Show a progress bar (default: on a terminal).
+    threads
+        torch threads during training (default: 1 for small problems, where
+        a thread pool costs more than it saves; see
+        :func:`.recurrent.training_threads`).
 
     Returns
     -------
@@ -128,51 +134,53 @@ def fit(
     mse = torch.nn.MSELoss()
     disable = None if progress is None else not progress
     bar = tqdm(range(start, epochs), initial=start, total=epochs, unit="epoch", disable=disable, leave=False)
-    last = snapshot(start) if path is not None else None
-    try:
-        for epoch in bar:
-            model.train()
-            order = torch.randperm(n, generator=gen)
-            sums = np.zeros(3)
-            for lo in range(0, n, batch_size):
-                idx = order[lo:lo + batch_size].to(x.device)
-                cur_lr = opt.param_groups[0]["lr"]
-                opt.zero_grad()
-                noise = torch.randn((len(idx), model.network.n_nodes), generator=gen, dtype=x.dtype).to(x.device)
-                states = model.states(x[idx], bias_noise=0.0, bias_offset=w.noise * cur_lr * noise)
-                fit_loss = mse(model.output(states), y[idx])
-                uniform = losses.uniformity_with_cache(states, cache, idx)
-                cache[idx] = states.detach()
-                pick = int(torch.randint(len(idx), (1,), generator=gen))
-                barrier, rho = losses.spectral_barrier(model, states[pick], w.spectral_k, w.spectral_precision)
-                loss = (
-                    fit_loss
-                    + w.sign * losses.sign_violation(model)
-                    + w.ligand_bias * losses.ligand_bias(model)
-                    + w.l2 * losses.l2(model)
-                    + w.nonzero * losses.nonzero(model)
-                    + w.uniformity * uniform
-                    + w.spectral * barrier
-                )
-                loss.backward()
-                opt.step()
-                sched.step()
-                sums += (fit_loss.item() * len(idx), loss.item() * len(idx), rho * len(idx))
-            history.mse.append(sums[0] / n)
-            history.loss.append(sums[1] / n)
-            history.spectral_radius.append(sums[2] / n)
-            history.lr.append(opt.param_groups[0]["lr"])
-            bar.set_postfix(mse=f"{history.mse[-1]:.2e}", rho=f"{history.spectral_radius[-1]:.3f}")
-            if path is not None:
-                last = snapshot(epoch + 1)
-                if (epoch + 1) % checkpoint_every == 0:
-                    save(last)
-    except BaseException:
-        # An interruption keeps every finished epoch: save the state at the end of the last one.
-        save(last)
-        raise
-    finally:
-        bar.close()
+    threads_ctx = training_threads(model.network.n_edges, batch_size, threads)
+    with threads_ctx:
+        last = snapshot(start) if path is not None else None
+        try:
+            for epoch in bar:
+                model.train()
+                order = torch.randperm(n, generator=gen)
+                sums = np.zeros(3)
+                for lo in range(0, n, batch_size):
+                    idx = order[lo:lo + batch_size].to(x.device)
+                    cur_lr = opt.param_groups[0]["lr"]
+                    opt.zero_grad()
+                    noise = torch.randn((len(idx), model.network.n_nodes), generator=gen, dtype=x.dtype).to(x.device)
+                    states = model.states(x[idx], bias_noise=0.0, bias_offset=w.noise * cur_lr * noise)
+                    fit_loss = mse(model.output(states), y[idx])
+                    uniform = losses.uniformity_with_cache(states, cache, idx)
+                    cache[idx] = states.detach()
+                    pick = int(torch.randint(len(idx), (1,), generator=gen))
+                    barrier, rho = losses.spectral_barrier(model, states[pick], w.spectral_k, w.spectral_precision)
+                    loss = (
+                        fit_loss
+                        + w.sign * losses.sign_violation(model)
+                        + w.ligand_bias * losses.ligand_bias(model)
+                        + w.l2 * losses.l2(model)
+                        + w.nonzero * losses.nonzero(model)
+                        + w.uniformity * uniform
+                        + w.spectral * barrier
+                    )
+                    loss.backward()
+                    opt.step()
+                    sched.step()
+                    sums += (fit_loss.item() * len(idx), loss.item() * len(idx), rho * len(idx))
+                history.mse.append(sums[0] / n)
+                history.loss.append(sums[1] / n)
+                history.spectral_radius.append(sums[2] / n)
+                history.lr.append(opt.param_groups[0]["lr"])
+                bar.set_postfix(mse=f"{history.mse[-1]:.2e}", rho=f"{history.spectral_radius[-1]:.3f}")
+                if path is not None:
+                    last = snapshot(epoch + 1)
+                    if (epoch + 1) % checkpoint_every == 0:
+                        save(last)
+        except BaseException:
+            # An interruption keeps every finished epoch: save the state at the end of the last one.
+            save(last)
+            raise
+        finally:
+            bar.close()
     save(last)
     model.eval()
     return history
