@@ -70,8 +70,11 @@ def uniformity(states: torch.Tensor, low: float = UNIFORM_LOW, high: float = UNI
     """
     mean = states.mean(dim=0)
     var = ((states - mean) ** 2).mean(dim=0)
-    hi = states.max(dim=0).values
-    lo = states.min(dim=0).values
+    return _uniform_penalty(mean, var, states.min(dim=0).values, states.max(dim=0).values, low, high, negative_max)
+
+
+def _uniform_penalty(mean, var, lo, hi, low, high, negative_max) -> torch.Tensor:
+    """Squared deviations of per-node statistics from those of U(low, high), plus the negative-max barrier."""
     loss = (
         torch.sum((mean - 0.5 * (low + high)) ** 2)
         + torch.sum((var - (high - low) ** 2 / 12.0) ** 2)
@@ -103,13 +106,7 @@ def uniformity_with_cache(batch: torch.Tensor, cache: torch.Tensor, index: torch
     else:
         hi = batch.max(dim=0).values
         lo = batch.min(dim=0).values
-    loss = (
-        torch.sum((mean - 0.5 * (low + high)) ** 2)
-        + torch.sum((var - (high - low) ** 2 / 12.0) ** 2)
-        + torch.sum((lo - low) ** 2)
-        + torch.sum((hi - high) ** 2)
-    )
-    return loss - negative_max * torch.sum(hi[hi.detach() <= 0])
+    return _uniform_penalty(mean, var, lo, hi, low, high, negative_max)
 
 
 def spectral_target(steps: int, precision: float = 1e-4) -> float:
