@@ -61,21 +61,29 @@ def median_ms(fn, repeats: int) -> float:
     return 1e3 * statistics.median(times)
 
 
-def time_pycrn(model, x, repeats):
-    fwd = median_ms(lambda: model(x), repeats)
+def median_backward_ms(forward, params, n_tfs: int, repeats: int) -> float:
+    """Median time of ``loss.backward()`` alone for an MSE loss of ``forward()`` (after a warm-up)."""
+    target = None
 
-    target = torch.full((x.shape[0], len(model.network.tfs)), 0.5, dtype=x.dtype)
-
-    def backward():
-        model.zero_grad()
-        loss = torch.nn.functional.mse_loss(model(x), target)
+    def once():
+        nonlocal target
+        for p in params:
+            p.grad = None
+        y = forward()
+        if target is None:
+            target = torch.full((y.shape[0], n_tfs), 0.5, dtype=y.dtype)
+        loss = torch.nn.functional.mse_loss(y, target)
         t = time.perf_counter()
         loss.backward()
         return time.perf_counter() - t
 
-    backward()
-    bwd = 1e3 * statistics.median([backward() for _ in range(repeats)])
-    return fwd, bwd
+    once()
+    return 1e3 * statistics.median([once() for _ in range(repeats)])
+
+
+def time_pycrn(model, x, repeats):
+    fwd = median_ms(lambda: model(x), repeats)
+    return fwd, median_backward_ms(lambda: model(x), list(model.parameters()), len(model.network.tfs), repeats)
 
 
 def time_torch_sparse(model, x, steps, repeats, backward_max_nodes):
@@ -96,19 +104,7 @@ def time_torch_sparse(model, x, steps, repeats, backward_max_nodes):
 
     if net.n_nodes > backward_max_nodes:
         return fwd, float("nan")
-    target = torch.full((x.shape[0], len(net.tfs)), 0.5, dtype=x.dtype)
-
-    def backward():
-        w.grad = None
-        b.grad = None
-        loss = torch.nn.functional.mse_loss(forward(), target)
-        t = time.perf_counter()
-        loss.backward()
-        return time.perf_counter() - t
-
-    backward()
-    bwd = 1e3 * statistics.median([backward() for _ in range(repeats)])
-    return fwd, bwd
+    return fwd, median_backward_ms(forward, [w, b], len(net.tfs), repeats)
 
 
 def main() -> None:

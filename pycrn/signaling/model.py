@@ -83,7 +83,7 @@ class SignalingModel(nn.Module):
         self.register_buffer("input_scale", torch.full((len(network.ligands),), INPUT_SCALE, **kw))
         self.register_buffer("ligand_index", torch.tensor(network.ligands, dtype=torch.long, device=device))
         self.register_buffer("tf_index", torch.tensor(network.tfs, dtype=torch.long, device=device))
-        self._structure = Structure(network, device)
+        self._structure = Structure(network)
 
     # -- the model ----------------------------------------------------------
     def input_projection(self, ligands: torch.Tensor) -> torch.Tensor:

@@ -43,14 +43,13 @@ USE_KERNELS = True
 class Structure:
     """The network's index arrays, on the device and as numpy (for the CPU kernels)."""
 
-    def __init__(self, network: SignalingNetwork, device: torch.device | str | None = None):
+    def __init__(self, network: SignalingNetwork):
         self.network = network
         self.n = network.n_nodes
         self.indptr, self.indices = network.csr()
         self.cptr, self.ctargets, self.cedge = network.csc()
         self.sources = network.sources
         self.targets = network.targets
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
         self._torch = None
 
     def torch_csr(self, w: torch.Tensor) -> torch.Tensor:
