@@ -8,7 +8,7 @@ import torch
 
 from pycrn import ModelError
 from pycrn import signaling as sig
-from pycrn.signaling import datasets, losses, recurrent
+from pycrn.signaling import datasets, kernels, losses, recurrent
 from pycrn.signaling.network import ACTIVATION, INHIBITION, UNKNOWN
 
 
@@ -138,6 +138,59 @@ def test_torch_sparse_path_equals_the_kernels(monkeypatch):
     torch.testing.assert_close(out2, out)
     for g, p in zip(grads, (model.weights, model.bias)):
         torch.testing.assert_close(p.grad, g)
+
+
+def test_colour_order_separates_neighbours():
+    """No edge joins two nodes of one colour class, and the order is a permutation."""
+    net = _random_network(300, 2000, 5)
+    order, bounds = kernels.colour_order(net.sources, net.targets, net.n_nodes)
+    assert sorted(order) == list(range(net.n_nodes)) and bounds[0] == 0 and bounds[-1] == net.n_nodes
+    colour = np.empty(net.n_nodes, dtype=int)
+    for c in range(len(bounds) - 1):
+        colour[order[bounds[c]:bounds[c + 1]]] = c
+    real = net.sources != net.targets
+    assert np.all(colour[net.sources[real]] != colour[net.targets[real]])
+    assert len(bounds) - 1 < 40
+
+
+def test_results_do_not_depend_on_the_thread_count(monkeypatch):
+    """Serial and multi-threaded kernels give bit-identical states and gradients (5 samples: 2 blocks)."""
+    net = _random_network(400, 4000, 11)
+    model = sig.SignalingModel(net, seed=2)
+    ligands = torch.rand(5, len(net.ligands), dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    results = []
+    for parallel in (False, True):
+        monkeypatch.setattr(recurrent, "_threads_parallel", lambda edges, minimum, p=parallel: p)
+        model.zero_grad()
+        y = model(ligands)
+        (y ** 2).sum().backward()
+        results.append((y.detach().clone(), model.weights.grad.clone(), model.bias.grad.clone()))
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
+def test_gauss_seidel_adjoint_solves_the_linear_system():
+    """The CPU adjoint (Gauss–Seidel, colour order) solves (I - D A^T) mu = D g to its tolerance."""
+    net = _random_network(200, 1500, 4)
+    model = sig.SignalingModel(net, seed=1)
+    lay = recurrent.Structure(net).layout
+    rng = np.random.default_rng(0)
+    w = model.weights.detach().numpy()
+    c = kernels.to_blocks(rng.random((3, net.n_nodes)), lay.order)
+    x, slope = np.empty_like(c), np.empty_like(c)
+    kernels.forward(lay.indptr, lay.indices, w[lay.fedge], c, x, slope, 150, 0.01, 1e-12)
+    g = kernels.to_blocks(0.01 * rng.standard_normal((3, net.n_nodes)), lay.order)
+    mu = np.empty_like(g)
+    sweeps = kernels.adjoint(lay.cptr, lay.ctargets, w[lay.cedge], slope, g, mu, lay.bounds, 150, 1.0, 1e-10)
+    assert sweeps < 150 and np.abs(mu).max() < 1.0  # converged, and the clip was inactive
+    A = np.zeros((net.n_nodes, net.n_nodes))
+    A[net.targets, net.sources] = w
+    D = kernels.from_blocks(slope, 3, lay.rank)
+    G = kernels.from_blocks(g, 3, lay.rank)
+    M = kernels.from_blocks(mu, 3, lay.rank)
+    for s in range(3):
+        exact = np.linalg.solve(np.eye(net.n_nodes) - D[s][:, None] * A.T, D[s] * G[s])
+        assert np.abs(M[s] - exact).sum() < 1e-8 * np.abs(exact).sum()
 
 
 @pytest.mark.parametrize("n, edges", [(12, 40), (260, 900)])

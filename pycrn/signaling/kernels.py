@@ -1,12 +1,27 @@
 """Compiled sparse kernels of the signaling RNN (numba; CPU tensors are passed as numpy views).
 
-States are stored node-major, ``x[node, sample]``, so that the inner loop
-of every sparse product runs over the contiguous batch. One kernel fuses the
-sparse product, bias and MML activation of a step, so the forward pass
-reads each edge once per step; the adjoint kernel does the same with the
-transpose (A by source column). ``parallel=True`` kernels split rows over
-numba's threads; results do not depend on the number of threads (each row
-is computed by one thread, in a fixed order).
+Layout: the batch is cut into blocks of :data:`BLOCK` = 4 samples, and a
+block's states are stored node-major and flat, ``x[block, 4 * node + sample]``.
+The inner loop of every sparse product then reads the 4 samples of a source
+node from one cache line, with a stride the compiler knows (a run-time
+stride made the kernels ~1.6x slower). Blocks are solved one after another
+and each stops at its own convergence, so a sample's result depends only on
+the samples in its block. Nodes are numbered in a colour order
+(:func:`colour_order`), which the callers apply and undo.
+
+Forward: one kernel fuses the sparse product, bias and MML activation of a
+Jacobi step x <- MML(A x + c) (LEMBAS's recurrence), so each step reads each
+edge once.
+
+Adjoint: the linear fixed point mu = clip(D (g + A^T mu)) is solved by
+Gauss–Seidel sweeps (each node uses the newest values of the others). It
+has the same fixed point as the Jacobi iteration, and on random networks of
+1k-19k nodes it needs about 0.55x as many sweeps for a smaller error. The
+colour order makes the sweep parallel: nodes of one colour do not read each
+other, so they are updated at once.
+
+Every kernel has a serial and a ``parallel`` (numba threads) variant, which
+give bit-identical results: rows are summed in fixed chunks.
 """
 
 from __future__ import annotations
@@ -16,14 +31,16 @@ import numpy as np
 
 _OPTS = dict(cache=True, nogil=True)
 
+#: The batch is processed in blocks of this many samples (callers pad to a multiple).
+BLOCK = 4
+
 
 @numba.njit(inline="always")
 def _mml(z, leak):
-    if z < 0.0:
-        return leak * z
-    if z < 0.5:
-        return z
-    return 1.0 - 0.25 / z
+    # Branch-free form of: leak z (z < 0), z (z < 0.5), 1 - 1/(4z): max(z, leak z) is the
+    # leaky line (leak < 1), and 1 - 1/(4 max(z, 1/2)) >= it exactly where z >= 1/2.
+    # States of a trained network have mixed signs, and the branches mispredicted.
+    return min(max(z, leak * z), 1.0 - 0.25 / max(z, 0.5))
 
 
 @numba.njit(inline="always")
@@ -55,151 +72,314 @@ def _clip(g, limit):
     return g
 
 
-#: The batch is processed in blocks of this many columns (callers pad to a multiple).
-BLOCK = 4
+def _jit(parallel: bool):
+    """numba.njit for one variant of a kernel made in a factory.
+
+    numba's disk cache tells functions apart by qualified name and line, not
+    by their options: without a distinct name the parallel variant silently
+    loaded the serial one's cached machine code (and ran on one thread).
+    """
+    suffix = "parallel" if parallel else "serial"
+
+    def decorate(fn):
+        fn.__qualname__ = f"{fn.__name__}_{suffix}"
+        return numba.njit(parallel=parallel, **_OPTS)(fn)
+
+    return decorate
 
 
-def _make_steps(parallel: bool):
-    @numba.njit(parallel=parallel, **_OPTS)
-    def one_step(indptr, indices, w, c, src, dst, slope, leak, with_slope):
-        """dst = MML(A src + c); returns (sum |dst - src|, sum |dst|).
+#: Rows are summed in this many fixed chunks, then the chunks in order, so
+#: the convergence test (and so every result) is bit-identical for any number
+#: of threads.
+CHUNKS = 64
 
-        With ``with_slope``: only slope = MML'(A src + c).
-        """
-        n, b = c.shape
-        change = 0.0
-        size = 0.0
-        for i in numba.prange(n):
-            local = 0.0
-            mag = 0.0
-            for q in range(0, b, 4):
-                z0 = c[i, q]
-                z1 = c[i, q + 1]
-                z2 = c[i, q + 2]
-                z3 = c[i, q + 3]
+
+def _make_forward(parallel: bool):
+    @_jit(parallel)
+    def forward_step(indptr, indices, w, c, src, dst, leak, part):
+        """dst = MML(A src + c) for one block; returns (sum |dst - src|, sum |dst|)."""
+        n = indptr.shape[0] - 1
+        for ch in numba.prange(CHUNKS):
+            change = 0.0
+            size = 0.0
+            for i in range(ch * n // CHUNKS, (ch + 1) * n // CHUNKS):
+                o = 4 * i
+                z0 = c[o]
+                z1 = c[o + 1]
+                z2 = c[o + 2]
+                z3 = c[o + 3]
                 for k in range(indptr[i], indptr[i + 1]):
                     wk = w[k]
-                    j = indices[k]
-                    z0 += wk * src[j, q]
-                    z1 += wk * src[j, q + 1]
-                    z2 += wk * src[j, q + 2]
-                    z3 += wk * src[j, q + 3]
-                if with_slope:
-                    # Only the pass after the last step: MML'(z) at the steady state.
-                    slope[i, q] = _mml_slope(z0, leak)
-                    slope[i, q + 1] = _mml_slope(z1, leak)
-                    slope[i, q + 2] = _mml_slope(z2, leak)
-                    slope[i, q + 3] = _mml_slope(z3, leak)
-                    continue
+                    j = 4 * indices[k]
+                    z0 += wk * src[j]
+                    z1 += wk * src[j + 1]
+                    z2 += wk * src[j + 2]
+                    z3 += wk * src[j + 3]
                 v0 = _flush(_mml(z0, leak))
                 v1 = _flush(_mml(z1, leak))
                 v2 = _flush(_mml(z2, leak))
                 v3 = _flush(_mml(z3, leak))
-                local += abs(v0 - src[i, q]) + abs(v1 - src[i, q + 1]) + abs(v2 - src[i, q + 2]) + abs(v3 - src[i, q + 3])
-                mag += abs(v0) + abs(v1) + abs(v2) + abs(v3)
-                dst[i, q] = v0
-                dst[i, q + 1] = v1
-                dst[i, q + 2] = v2
-                dst[i, q + 3] = v3
-            change += local
-            size += mag
+                change += abs(v0 - src[o]) + abs(v1 - src[o + 1]) + abs(v2 - src[o + 2]) + abs(v3 - src[o + 3])
+                size += abs(v0) + abs(v1) + abs(v2) + abs(v3)
+                dst[o] = v0
+                dst[o + 1] = v1
+                dst[o + 2] = v2
+                dst[o + 3] = v3
+            part[ch, 0] = change
+            part[ch, 1] = size
+        change = 0.0
+        size = 0.0
+        for ch in range(CHUNKS):
+            change += part[ch, 0]
+            size += part[ch, 1]
         return change, size
 
-    return one_step
+    @_jit(parallel)
+    def slope_of(indptr, indices, w, c, src, slope, leak):
+        """slope = MML'(A src + c) for one block (the derivative at the last step)."""
+        n = indptr.shape[0] - 1
+        for i in numba.prange(n):
+            o = 4 * i
+            z0 = c[o]
+            z1 = c[o + 1]
+            z2 = c[o + 2]
+            z3 = c[o + 3]
+            for k in range(indptr[i], indptr[i + 1]):
+                wk = w[k]
+                j = 4 * indices[k]
+                z0 += wk * src[j]
+                z1 += wk * src[j + 1]
+                z2 += wk * src[j + 2]
+                z3 += wk * src[j + 3]
+            slope[o] = _mml_slope(z0, leak)
+            slope[o + 1] = _mml_slope(z1, leak)
+            slope[o + 2] = _mml_slope(z2, leak)
+            slope[o + 3] = _mml_slope(z3, leak)
+
+    def forward_solve(indptr, indices, w, c, x, slope, steps, leak, tol):
+        work = np.empty(c.shape[1])
+        part = np.empty((CHUNKS, 2))
+        most = 0
+        for b in range(c.shape[0]):
+            cb = c[b]
+            src = x[b]
+            dst = work
+            src[:] = 0.0
+            taken = 0
+            while True:
+                change, size = forward_step(indptr, indices, w, cb, src, dst, leak, part)
+                taken += 1
+                if taken >= steps or change <= tol * size:
+                    break
+                src, dst = dst, src
+            # dst = MML(A src + c) is the state; its slope is taken at the same pre-activation.
+            slope_of(indptr, indices, w, cb, src, slope[b], leak)
+            if taken % 2 == 1:
+                x[b, :] = dst
+            most = max(most, taken)
+        return most
+
+    # A parallel kernel called from compiled code did not reliably run on
+    # several threads, so the parallel variant loops over steps in Python
+    # (a few microseconds per step; see recurrent.FORWARD_PARALLEL_MIN_EDGES).
+    return forward_solve if parallel else _jit(False)(forward_solve)
+
+
+_forward_serial = _make_forward(False)
+_forward_parallel = _make_forward(True)
+
+
+def forward(indptr, indices, w, c, x, slope, steps, leak, tol, parallel=False) -> int:
+    """Iterate x <- MML(A x + c) from x = 0, at most ``steps`` times per block.
+
+    ``c``, ``x`` and ``slope`` are ``(blocks, 4 * nodes)`` (zero padding is
+    inert: it stays 0). A block stops early once a step's summed absolute
+    change is at most ``tol`` times its summed absolute state (``tol=0``:
+    never). ``slope`` receives MML'(z) of the last step. Returns the largest
+    number of steps a block took. ``parallel`` splits rows over numba's
+    threads; the result is bit-identical either way.
+    """
+    solve = _forward_parallel if parallel else _forward_serial
+    return solve(indptr, indices, w, c, x, slope, steps, leak, tol)
 
 
 def _make_adjoint(parallel: bool):
-    @numba.njit(parallel=parallel, **_OPTS)
-    def one_step(cptr, ctargets, wt, slope, g, src, dst, limit):
-        """dst = clip(slope * (g + A^T src)); returns (sum |dst - src|, sum |dst|)."""
-        n, b = g.shape
-        change = 0.0
-        size = 0.0
-        for j in numba.prange(n):
-            local = 0.0
-            mag = 0.0
-            for q in range(0, b, 4):
-                z0 = g[j, q]
-                z1 = g[j, q + 1]
-                z2 = g[j, q + 2]
-                z3 = g[j, q + 3]
+    @_jit(parallel)
+    def adjoint_sweep(cptr, ctargets, wt, slope, g, mu, limit, lo, hi, part):
+        """mu_j <- clip(slope_j (g_j + sum_i A_ij mu_i)) for rows lo..hi-1 of one block.
+
+        The rows must not read each other (one colour): then updating them
+        in parallel is the same as one after another. Returns (sum |change|, sum |mu|).
+        """
+        n = hi - lo
+        for ch in numba.prange(CHUNKS):
+            change = 0.0
+            size = 0.0
+            for j in range(lo + ch * n // CHUNKS, lo + (ch + 1) * n // CHUNKS):
+                o = 4 * j
+                z0 = g[o]
+                z1 = g[o + 1]
+                z2 = g[o + 2]
+                z3 = g[o + 3]
                 for k in range(cptr[j], cptr[j + 1]):
                     wk = wt[k]
-                    i = ctargets[k]
-                    z0 += wk * src[i, q]
-                    z1 += wk * src[i, q + 1]
-                    z2 += wk * src[i, q + 2]
-                    z3 += wk * src[i, q + 3]
-                v0 = _flush(_clip(slope[j, q] * z0, limit))
-                v1 = _flush(_clip(slope[j, q + 1] * z1, limit))
-                v2 = _flush(_clip(slope[j, q + 2] * z2, limit))
-                v3 = _flush(_clip(slope[j, q + 3] * z3, limit))
-                local += abs(v0 - src[j, q]) + abs(v1 - src[j, q + 1]) + abs(v2 - src[j, q + 2]) + abs(v3 - src[j, q + 3])
-                mag += abs(v0) + abs(v1) + abs(v2) + abs(v3)
-                dst[j, q] = v0
-                dst[j, q + 1] = v1
-                dst[j, q + 2] = v2
-                dst[j, q + 3] = v3
-            change += local
-            size += mag
+                    i = 4 * ctargets[k]
+                    z0 += wk * mu[i]
+                    z1 += wk * mu[i + 1]
+                    z2 += wk * mu[i + 2]
+                    z3 += wk * mu[i + 3]
+                v0 = slope[o] * z0
+                v1 = slope[o + 1] * z1
+                v2 = slope[o + 2] * z2
+                v3 = slope[o + 3] * z3
+                # The clip is almost never active: one test on the largest magnitude
+                # instead of four two-sided ones made the sweep ~20% faster.
+                if max(max(abs(v0), abs(v1)), max(abs(v2), abs(v3))) > limit:
+                    v0 = _clip(v0, limit)
+                    v1 = _clip(v1, limit)
+                    v2 = _clip(v2, limit)
+                    v3 = _clip(v3, limit)
+                v0 = _flush(v0)
+                v1 = _flush(v1)
+                v2 = _flush(v2)
+                v3 = _flush(v3)
+                change += abs(v0 - mu[o]) + abs(v1 - mu[o + 1]) + abs(v2 - mu[o + 2]) + abs(v3 - mu[o + 3])
+                size += abs(v0) + abs(v1) + abs(v2) + abs(v3)
+                mu[o] = v0
+                mu[o + 1] = v1
+                mu[o + 2] = v2
+                mu[o + 3] = v3
+            part[ch, 0] = change
+            part[ch, 1] = size
+        change = 0.0
+        size = 0.0
+        for ch in range(CHUNKS):
+            change += part[ch, 0]
+            size += part[ch, 1]
         return change, size
 
-    return one_step
+    def adjoint_solve(cptr, ctargets, wt, slope, g, mu, bounds, steps, limit, tol):
+        part = np.empty((CHUNKS, 2))
+        most = 0
+        for b in range(g.shape[0]):
+            m = mu[b]
+            m[:] = 0.0
+            taken = 0
+            while True:
+                change = 0.0
+                size = 0.0
+                for colour in range(bounds.shape[0] - 1):
+                    dc, ds = adjoint_sweep(cptr, ctargets, wt, slope[b], g[b], m, limit, bounds[colour], bounds[colour + 1], part)
+                    change += dc
+                    size += ds
+                taken += 1
+                if taken >= steps or change <= tol * size:
+                    break
+            most = max(most, taken)
+        return most
+
+    return adjoint_solve if parallel else _jit(False)(adjoint_solve)
+
+
+_adjoint_serial = _make_adjoint(False)
+_adjoint_parallel = _make_adjoint(True)
+
+
+def adjoint(cptr, ctargets, wt, slope, g, mu, bounds, steps, limit, tol, parallel=False) -> int:
+    """Solve mu = clip(slope * (g + A^T mu)) by Gauss–Seidel sweeps from mu = 0, per block.
+
+    ``(cptr, ctargets, wt)`` is A by source column (A^T in CSR), with nodes
+    numbered so that each colour class ``bounds[c]:bounds[c + 1]`` has no
+    edges inside it (:func:`colour_order`); a sweep visits the classes in
+    order, and each class's nodes read the newest values of the others. A
+    block stops once a sweep changes mu by at most ``tol`` relative (summed
+    absolute values; ``tol=0``: never) or after ``steps`` sweeps. Returns the
+    largest number of sweeps a block took. ``parallel`` splits each class
+    over numba's threads; the result is bit-identical either way.
+    """
+    solve = _adjoint_parallel if parallel else _adjoint_serial
+    return solve(cptr, ctargets, wt, slope, g, mu, bounds, steps, limit, tol)
+
+
+@numba.njit(**_OPTS)
+def _greedy_colours(indptr, indices):
+    n = indptr.shape[0] - 1
+    colour = -np.ones(n, np.int64)
+    seen = -np.ones(n + 1, np.int64)
+    for v in range(n):
+        for k in range(indptr[v], indptr[v + 1]):
+            c = colour[indices[k]]
+            if c >= 0:
+                seen[c] = v
+        c = 0
+        while seen[c] == v:
+            c += 1
+        colour[v] = c
+    return colour
+
+
+def colour_order(sources: np.ndarray, targets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A node order for parallel Gauss–Seidel: ``(order, bounds)``.
+
+    Greedy colouring of the undirected graph (first free colour, nodes in
+    index order), then nodes sorted by colour (stable). No edge joins two
+    nodes of one colour, so ``order[bounds[c]:bounds[c + 1]]`` can be updated
+    at once. A random network with 10 edges per node needs about 12 colours.
+    """
+    a = np.concatenate([sources, targets])
+    b = np.concatenate([targets, sources])
+    keep = a != b
+    a, b = a[keep], b[keep]
+    order = np.argsort(a, kind="stable")
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(indptr, a + 1, 1)
+    colour = _greedy_colours(np.cumsum(indptr), b[order].astype(np.int64))
+    node_order = np.argsort(colour, kind="stable")
+    bounds = np.searchsorted(colour[node_order], np.arange(colour.max() + 2 if n else 1))
+    return node_order.astype(np.int64), bounds.astype(np.int64)
 
 
 @numba.njit(**_OPTS)
 def edge_gradient(sources, targets, mu, x, out):
-    """out[k] = sum over samples of mu[target_k] * x[source_k]: dL/dw."""
-    b = mu.shape[1]
-    for k in range(sources.shape[0]):
-        s = 0.0
-        i = targets[k]
-        j = sources[k]
-        for q in range(b):
-            s += mu[i, q] * x[j, q]
-        out[k] = s
+    """out[k] = sum over samples of mu[target_k] * x[source_k] (dL/dw); mu, x in the block layout."""
+    out[:] = 0.0
+    for b in range(mu.shape[0]):
+        mb = mu[b]
+        xb = x[b]
+        for k in range(sources.shape[0]):
+            i = 4 * targets[k]
+            j = 4 * sources[k]
+            out[k] += mb[i] * xb[j] + mb[i + 1] * xb[j + 1] + mb[i + 2] * xb[j + 2] + mb[i + 3] * xb[j + 3]
 
 
-step_serial = _make_steps(False)
-step_parallel = _make_steps(True)
-adjoint_step_serial = _make_adjoint(False)
-adjoint_step_parallel = _make_adjoint(True)
+@numba.njit(**_OPTS)
+def _gather_blocks(a, order, out):
+    s = a.shape[0]
+    for p in range(order.shape[0]):
+        node = order[p]
+        for r in range(s):
+            out[r // 4, 4 * p + r % 4] = a[r, node]
 
 
-def iterate_forward(step, indptr, indices, w, c, x, work, steps, leak, slope, tol) -> int:
-    """Iterate x <- MML(A x + c) from x = 0, at most ``steps`` times (a Python loop over compiled steps).
-
-    ``c`` has a multiple of 4 columns (zero padding is inert: it stays 0).
-    Stops early once a step's summed absolute change is at most ``tol`` times
-    the summed absolute state (``tol=0``: never). Fills ``slope`` with
-    MML'(z) of the last step; returns the number of steps taken.
-    """
-    x[:, :] = 0.0
-    src, dst = x, work
-    taken = 0
-    while taken < steps:
-        change, size = step(indptr, indices, w, c, src, dst, slope, leak, False)
-        taken += 1
-        if taken == steps or change <= tol * size:
-            break
-        src, dst = dst, src
-    step(indptr, indices, w, c, src, dst, slope, leak, True)
-    if dst is not x:
-        x[:, :] = dst
-    return taken
+@numba.njit(**_OPTS)
+def _scatter_blocks(a, rank, out):
+    s = out.shape[0]
+    for node in range(rank.shape[0]):
+        p = rank[node]
+        for r in range(s):
+            out[r, node] = a[r // 4, 4 * p + r % 4]
 
 
-def iterate_adjoint(step, cptr, ctargets, wt, slope, g, mu, work, steps, limit, tol) -> int:
-    """Iterate mu <- clip(slope * (g + A^T mu)) from mu = 0, at most ``steps`` times; stops like the forward."""
-    mu[:, :] = 0.0
-    src, dst = mu, work
-    taken = 0
-    while taken < steps:
-        change, size = step(cptr, ctargets, wt, slope, g, src, dst, limit)
-        taken += 1
-        if taken == steps or change <= tol * size:
-            break
-        src, dst = dst, src
-    if dst is not mu:
-        mu[:, :] = dst
-    return taken
+def to_blocks(a: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """(samples, nodes) -> (blocks, 4 * nodes) with nodes in ``order``; samples padded with zeros to a multiple of 4."""
+    s, n = a.shape
+    out = np.zeros((-(-s // BLOCK), BLOCK * n), dtype=np.float64)
+    _gather_blocks(np.ascontiguousarray(a, dtype=np.float64), order, out)
+    return out
+
+
+def from_blocks(a: np.ndarray, samples: int, rank: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`to_blocks`: (blocks, 4 * nodes) -> (samples, nodes); ``rank`` inverts ``order``."""
+    out = np.empty((samples, rank.shape[0]), dtype=np.float64)
+    _scatter_blocks(a, rank, out)
+    return out

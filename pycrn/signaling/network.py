@@ -190,13 +190,6 @@ class SignalingNetwork:
         np.add.at(indptr, self.targets + 1, 1)
         return np.cumsum(indptr), self.sources.copy()
 
-    def csc(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(indptr, targets, edge)`` of A by source column: for the transposed products."""
-        order = np.lexsort((self.targets, self.sources))
-        indptr = np.zeros(self.n_nodes + 1, dtype=np.int64)
-        np.add.at(indptr, self.sources + 1, 1)
-        return np.cumsum(indptr), self.targets[order].copy(), order.astype(np.int64)
-
     def only_inhibited(self) -> np.ndarray:
         """Boolean per node: it has inputs and all of them are inhibitory."""
         has = np.zeros(self.n_nodes, dtype=bool)

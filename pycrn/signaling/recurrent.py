@@ -6,17 +6,20 @@ iterate the adjoint fixed point of the steady state,
 
     mu <- clip(D * (g + A^T mu)),      D = MML'(A x* + c),   g = dL/dx*,
 
-for the same number of steps from mu = 0; then dL/dc = mu and dL/dA_ij = sum_s mu_i x*_j
-(over samples). At a converged steady state this is the exact gradient of
-x* = MML(A x* + c) (implicit differentiation), and it equals back-propagation
-through the unrolled recurrence when both have converged (tested to 1e-5).
+from mu = 0, for at most the same number of steps; then dL/dc = mu and
+dL/dA_ij = sum_s mu_i x*_j (over samples). At a converged steady state this
+is the exact gradient of x* = MML(A x* + c) (implicit differentiation), and
+it equals back-propagation through the unrolled recurrence when both have
+converged (tested to 1e-5).
 ``clip`` is LEMBAS's safeguard against a spectral radius above 1 during
 training (its reference code's ``gradCliping``): the identity on
 [-limit, limit] and ``limit + tanh(excess)`` beyond, with limit 1, so it is
 inactive in normal operation.
 
-On CPU the products run in fused numba kernels (:mod:`.kernels`); on other
-devices the same iterations run with ``torch.sparse`` CSR products.
+On CPU the products run in fused numba kernels (:mod:`.kernels`), and the
+adjoint iteration is Gauss–Seidel (each node uses the others' newest values:
+the same fixed point in about half the sweeps); on other devices the Jacobi
+iterations run with ``torch.sparse`` CSR products.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 
+import numba
 import numpy as np
 import torch
 
@@ -47,10 +51,17 @@ class Structure:
         self.network = network
         self.n = network.n_nodes
         self.indptr, self.indices = network.csr()
-        self.cptr, self.ctargets, self.cedge = network.csc()
         self.sources = network.sources
         self.targets = network.targets
         self._torch = None
+        self._layout = None
+
+    @property
+    def layout(self) -> KernelLayout:
+        """The CPU kernels' index arrays, nodes in colour order (computed on first use)."""
+        if self._layout is None:
+            self._layout = KernelLayout(self.network)
+        return self._layout
 
     def torch_csr(self, w: torch.Tensor) -> torch.Tensor:
         """A as a torch sparse CSR tensor with values w."""
@@ -66,15 +77,54 @@ class Structure:
             return torch.sparse_csr_tensor(indptr, indices, w, size=(self.n, self.n), check_invariants=False)
 
 
-#: Work per step (edges x padded batch) above which the multi-threaded kernels
-#: are used when torch is allowed more than one thread. Below it a step takes
-#: well under a millisecond, and waking threads costs more than it saves (and
-#: on a busy machine a descheduled thread stalls every step).
+class KernelLayout:
+    """Index arrays of A for :mod:`.kernels`, with nodes renumbered in :func:`kernels.colour_order`.
+
+    ``order[p]`` is the node at position p, ``rank`` the inverse. ``indptr,
+    indices`` is A by target row and ``cptr, ctargets`` A by source column in
+    positions; ``fedge`` and ``cedge`` give each stored entry's edge (index
+    into the weight vector); ``sources, targets`` are the edges' positions.
+    """
+
+    def __init__(self, network: SignalingNetwork):
+        n = network.n_nodes
+        self.order, self.bounds = kernels.colour_order(network.sources, network.targets, n)
+        self.rank = np.empty(n, dtype=np.int64)
+        self.rank[self.order] = np.arange(n)
+        self.sources = self.rank[network.sources]
+        self.targets = self.rank[network.targets]
+        self.indptr, self.indices, self.fedge = _compressed(self.targets, self.sources, n)
+        self.cptr, self.ctargets, self.cedge = _compressed(self.sources, self.targets, n)
+
+
+def _compressed(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indptr, column of each entry, edge of each entry) of the edges grouped by row, columns ascending."""
+    edge = np.lexsort((cols, rows))
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(indptr, rows + 1, 1)
+    return np.cumsum(indptr), cols[edge].astype(np.int64), edge.astype(np.int64)
+
+
+#: Work per step (edges x padded batch) above which :func:`training_threads`
+#: keeps torch's threads for training (below it torch's thread pool costs more
+#: than it saves).
 PARALLEL_MIN_WORK = 500_000
+#: Edges from which the kernels run multi-threaded when torch is allowed more
+#: than one thread (results are bit-identical either way). Measured with 2
+#: threads, batch 3: the forward step gains from 10,000 edges on (1.35x at
+#: 10k, 1.6x at 50k-100k); the adjoint sweep, one parallel pass per colour
+#: class, loses below 100,000 edges (1.9x slower at 10k) and gains above.
+FORWARD_PARALLEL_MIN_EDGES = 10_000
+ADJOINT_PARALLEL_MIN_EDGES = 100_000
 
 
-def _threads_parallel(edges: int, columns: int) -> bool:
-    return torch.get_num_threads() > 1 and edges * columns >= PARALLEL_MIN_WORK
+def _threads_parallel(edges: int, minimum: int) -> bool:
+    """Whether to run the kernels multi-threaded; if so, numba gets torch's thread count."""
+    threads = min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)
+    if threads > 1 and edges >= minimum:
+        numba.set_num_threads(threads)
+        return True
+    return False
 
 
 @contextlib.contextmanager
@@ -101,16 +151,16 @@ class SteadyState(torch.autograd.Function):
     @staticmethod
     def forward(ctx, w, c, structure: Structure, steps: int, leak: float, tol: float):
         if c.device.type == "cpu" and USE_KERNELS:
-            cn = _padded(c.detach().numpy())
-            wn = w.detach().numpy()
+            lay = structure.layout
+            cn = kernels.to_blocks(c.detach().numpy(), lay.order)
             x = np.empty_like(cn)
-            work = np.empty_like(cn)
             slope = np.empty_like(cn)
-            step = kernels.step_parallel if _threads_parallel(wn.size, cn.shape[1]) else kernels.step_serial
-            kernels.iterate_forward(step, structure.indptr, structure.indices, wn, cn, x, work, steps, leak, slope, tol)
-            samples = c.shape[0]
-            xt = torch.from_numpy(x[:, :samples].T.copy())
-            st = torch.from_numpy(slope[:, :samples].copy())
+            kernels.forward(lay.indptr, lay.indices, w.detach().numpy()[lay.fedge], cn, x, slope, steps, leak, tol,
+                            parallel=_threads_parallel(w.shape[0], FORWARD_PARALLEL_MIN_EDGES))
+            xt = torch.from_numpy(kernels.from_blocks(x, c.shape[0], lay.rank))
+            # The backward pass works in the kernels' layout: keep x and the slope in it.
+            xs = torch.from_numpy(x)
+            st = torch.from_numpy(slope)
         else:
             A = structure.torch_csr(w.detach())
             ct = c.detach().T.contiguous()
@@ -124,11 +174,12 @@ class SteadyState(torch.autograd.Function):
                 if change <= tol * float(xnew.abs().sum()):
                     break
             xt = xcur.T.contiguous()
+            xs = xt
             st = mml_slope(z, leak)
         ctx.structure = structure
         ctx.steps = steps
         ctx.tol = max(tol, ADJOINT_TOL) if tol > 0 else 0.0
-        ctx.save_for_backward(w, xt, st)
+        ctx.save_for_backward(w, xs, st)
         return xt
 
     @staticmethod
@@ -136,19 +187,16 @@ class SteadyState(torch.autograd.Function):
         w, x, slope = ctx.saved_tensors
         s: Structure = ctx.structure
         if grad_x.device.type == "cpu" and USE_KERNELS:
-            samples = grad_x.shape[0]
-            g = _padded(grad_x.detach().numpy())
-            sl = np.zeros_like(g)
-            sl[:, :samples] = slope.numpy()
+            lay = s.layout
+            g = kernels.to_blocks(grad_x.detach().numpy(), lay.order)
             mu = np.empty_like(g)
-            work = np.empty_like(g)
-            step = kernels.adjoint_step_parallel if _threads_parallel(w.shape[0], g.shape[1]) else kernels.adjoint_step_serial
-            wt = w.detach().numpy()[s.cedge]
-            kernels.iterate_adjoint(step, s.cptr, s.ctargets, wt, sl, g, mu, work, ctx.steps, CLIP_LIMIT, ctx.tol)
-            mu = np.ascontiguousarray(mu[:, :samples])
-            gw = np.empty(w.shape[0], dtype=g.dtype)
-            kernels.edge_gradient(s.sources, s.targets, mu, np.ascontiguousarray(x.numpy().T), gw)
-            return torch.from_numpy(gw), torch.from_numpy(mu.T.copy()), None, None, None, None
+            wn = w.detach().numpy()
+            kernels.adjoint(lay.cptr, lay.ctargets, wn[lay.cedge], slope.numpy(), g, mu, lay.bounds, ctx.steps,
+                            CLIP_LIMIT, ctx.tol, parallel=_threads_parallel(w.shape[0], ADJOINT_PARALLEL_MIN_EDGES))
+            gw = np.empty(w.shape[0], dtype=np.float64)
+            kernels.edge_gradient(lay.sources, lay.targets, mu, x.numpy(), gw)
+            grad_c = kernels.from_blocks(mu, grad_x.shape[0], lay.rank)
+            return torch.from_numpy(gw), torch.from_numpy(grad_c), None, None, None, None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             At = s.torch_csr(w.detach()).to_sparse_coo().t().to_sparse_csr()
@@ -165,14 +213,6 @@ class SteadyState(torch.autograd.Function):
         tgt = torch.as_tensor(s.targets, device=mu.device)
         gw = (mu[tgt] * xs[src]).sum(dim=1)
         return gw, mu.T.contiguous(), None, None, None, None
-
-
-def _padded(a: np.ndarray) -> np.ndarray:
-    """(samples, nodes) -> (nodes, samples padded with zeros to a multiple of the kernels' block)."""
-    s, n = a.shape
-    out = np.zeros((n, -(-s // kernels.BLOCK) * kernels.BLOCK), dtype=a.dtype)
-    out[:, :s] = a.T
-    return out
 
 
 def _clip(g: torch.Tensor, limit: float = CLIP_LIMIT) -> torch.Tensor:
