@@ -94,6 +94,46 @@ def _jit(parallel: bool):
 CHUNKS = 64
 
 
+@numba.njit(inline="always")
+def _product(indptr, indices, w, c, src, i):
+    """Row i of A src + c for the 4 samples of a block (flat layout)."""
+    o = 4 * i
+    z0 = c[o]
+    z1 = c[o + 1]
+    z2 = c[o + 2]
+    z3 = c[o + 3]
+    for k in range(indptr[i], indptr[i + 1]):
+        wk = w[k]
+        j = 4 * indices[k]
+        z0 += wk * src[j]
+        z1 += wk * src[j + 1]
+        z2 += wk * src[j + 2]
+        z3 += wk * src[j + 3]
+    return z0, z1, z2, z3
+
+
+@numba.njit(inline="always")
+def _store(dst, old, o, v0, v1, v2, v3):
+    """dst[o:o+4] = v; returns (sum |v - old[o:o+4]|, sum |v|), old read first (it may be dst)."""
+    change = abs(v0 - old[o]) + abs(v1 - old[o + 1]) + abs(v2 - old[o + 2]) + abs(v3 - old[o + 3])
+    dst[o] = v0
+    dst[o + 1] = v1
+    dst[o + 2] = v2
+    dst[o + 3] = v3
+    return change, abs(v0) + abs(v1) + abs(v2) + abs(v3)
+
+
+@numba.njit(inline="always")
+def _total(part):
+    """Sum the chunks' (change, size) in chunk order."""
+    change = 0.0
+    size = 0.0
+    for ch in range(part.shape[0]):
+        change += part[ch, 0]
+        size += part[ch, 1]
+    return change, size
+
+
 def _make_forward(parallel: bool):
     @_jit(parallel)
     def forward_step(indptr, indices, w, c, src, dst, leak, part):
@@ -104,35 +144,17 @@ def _make_forward(parallel: bool):
             size = 0.0
             for i in range(ch * n // CHUNKS, (ch + 1) * n // CHUNKS):
                 o = 4 * i
-                z0 = c[o]
-                z1 = c[o + 1]
-                z2 = c[o + 2]
-                z3 = c[o + 3]
-                for k in range(indptr[i], indptr[i + 1]):
-                    wk = w[k]
-                    j = 4 * indices[k]
-                    z0 += wk * src[j]
-                    z1 += wk * src[j + 1]
-                    z2 += wk * src[j + 2]
-                    z3 += wk * src[j + 3]
+                z0, z1, z2, z3 = _product(indptr, indices, w, c, src, i)
                 v0 = _flush(_mml(z0, leak))
                 v1 = _flush(_mml(z1, leak))
                 v2 = _flush(_mml(z2, leak))
                 v3 = _flush(_mml(z3, leak))
-                change += abs(v0 - src[o]) + abs(v1 - src[o + 1]) + abs(v2 - src[o + 2]) + abs(v3 - src[o + 3])
-                size += abs(v0) + abs(v1) + abs(v2) + abs(v3)
-                dst[o] = v0
-                dst[o + 1] = v1
-                dst[o + 2] = v2
-                dst[o + 3] = v3
+                dc, ds = _store(dst, src, o, v0, v1, v2, v3)
+                change += dc
+                size += ds
             part[ch, 0] = change
             part[ch, 1] = size
-        change = 0.0
-        size = 0.0
-        for ch in range(CHUNKS):
-            change += part[ch, 0]
-            size += part[ch, 1]
-        return change, size
+        return _total(part)
 
     @_jit(parallel)
     def slope_of(indptr, indices, w, c, src, slope, leak):
@@ -140,17 +162,7 @@ def _make_forward(parallel: bool):
         n = indptr.shape[0] - 1
         for i in numba.prange(n):
             o = 4 * i
-            z0 = c[o]
-            z1 = c[o + 1]
-            z2 = c[o + 2]
-            z3 = c[o + 3]
-            for k in range(indptr[i], indptr[i + 1]):
-                wk = w[k]
-                j = 4 * indices[k]
-                z0 += wk * src[j]
-                z1 += wk * src[j + 1]
-                z2 += wk * src[j + 2]
-                z3 += wk * src[j + 3]
+            z0, z1, z2, z3 = _product(indptr, indices, w, c, src, i)
             slope[o] = _mml_slope(z0, leak)
             slope[o + 1] = _mml_slope(z1, leak)
             slope[o + 2] = _mml_slope(z2, leak)
@@ -217,17 +229,7 @@ def _make_adjoint(parallel: bool):
             size = 0.0
             for j in range(lo + ch * n // CHUNKS, lo + (ch + 1) * n // CHUNKS):
                 o = 4 * j
-                z0 = g[o]
-                z1 = g[o + 1]
-                z2 = g[o + 2]
-                z3 = g[o + 3]
-                for k in range(cptr[j], cptr[j + 1]):
-                    wk = wt[k]
-                    i = 4 * ctargets[k]
-                    z0 += wk * mu[i]
-                    z1 += wk * mu[i + 1]
-                    z2 += wk * mu[i + 2]
-                    z3 += wk * mu[i + 3]
+                z0, z1, z2, z3 = _product(cptr, ctargets, wt, g, mu, j)
                 v0 = slope[o] * z0
                 v1 = slope[o + 1] * z1
                 v2 = slope[o + 2] * z2
@@ -243,20 +245,12 @@ def _make_adjoint(parallel: bool):
                 v1 = _flush(v1)
                 v2 = _flush(v2)
                 v3 = _flush(v3)
-                change += abs(v0 - mu[o]) + abs(v1 - mu[o + 1]) + abs(v2 - mu[o + 2]) + abs(v3 - mu[o + 3])
-                size += abs(v0) + abs(v1) + abs(v2) + abs(v3)
-                mu[o] = v0
-                mu[o + 1] = v1
-                mu[o + 2] = v2
-                mu[o + 3] = v3
+                dc, ds = _store(mu, mu, o, v0, v1, v2, v3)
+                change += dc
+                size += ds
             part[ch, 0] = change
             part[ch, 1] = size
-        change = 0.0
-        size = 0.0
-        for ch in range(CHUNKS):
-            change += part[ch, 0]
-            size += part[ch, 1]
-        return change, size
+        return _total(part)
 
     def adjoint_solve(cptr, ctargets, wt, slope, g, mu, bounds, steps, limit, tol):
         part = np.empty((CHUNKS, 2))
