@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -167,6 +168,29 @@ def test_results_do_not_depend_on_the_thread_count(monkeypatch):
         results.append((y.detach().clone(), model.weights.grad.clone(), model.bias.grad.clone()))
     for a, b in zip(*results):
         assert torch.equal(a, b)
+
+
+def _dispatchers(fn):
+    """The numba dispatchers a kernel entry point uses (itself and those in its closure)."""
+    if isinstance(fn, numba.core.dispatcher.Dispatcher):
+        yield fn
+        fn = fn.py_func
+    for cell in fn.__closure__ or ():
+        value = cell.cell_contents
+        if isinstance(value, numba.core.dispatcher.Dispatcher) or callable(getattr(value, "__code__", None)):
+            yield from _dispatchers(value)
+
+
+def test_kernel_variants_have_distinct_cache_keys():
+    """numba's disk cache keys functions by name and line, not options: a parallel
+    variant that shared its serial twin's key silently loaded the serial code."""
+    keys = []
+    for entry, parallel in ((kernels._forward_serial, False), (kernels._forward_parallel, True),
+                            (kernels._adjoint_serial, False), (kernels._adjoint_parallel, True)):
+        found = list(_dispatchers(entry))
+        assert found and all(d.targetoptions.get("parallel", False) == parallel for d in found)
+        keys += [(d.py_func.__qualname__, d.py_func.__code__.co_firstlineno) for d in found]
+    assert len(keys) == len(set(keys)), keys
 
 
 def test_gauss_seidel_adjoint_solves_the_linear_system():
