@@ -45,7 +45,7 @@ USE_KERNELS = True
 
 
 class Structure:
-    """The network's index arrays, on the device and as numpy (for the CPU kernels)."""
+    """The network's index arrays: A in CSR for torch.sparse, and the CPU kernels' :class:`KernelLayout`."""
 
     def __init__(self, network: SignalingNetwork):
         self.network = network
