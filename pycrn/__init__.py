@@ -3,18 +3,20 @@
 The public API is re-exported here; see the README for a quick start.
 """
 
-from . import models
+from . import methods, models
 from ._version import __version__
 from .dsl import load, parse
-from .engines import ENGINES
+from .ensemble import ensemble, grid
 from .errors import ModelError, SimulationError
 from .network import Event, Parameter, Reaction, ReactionNetwork, Species
+from .problem import Problem
 from .results import open_results, save_results, summary
+from .runner import RunResult, run
 from .sbml import load_sbml
 from .simulate import simulate
 
 #: Names accepted by ``simulate(method=...)``.
-METHODS = tuple(ENGINES)
+METHODS = tuple(methods.METHODS)
 
 
 def __getattr__(name: str):
@@ -30,16 +32,22 @@ __all__ = [
     "Event",
     "ModelError",
     "Parameter",
+    "Problem",
     "Reaction",
     "ReactionNetwork",
+    "RunResult",
     "SimulationError",
     "Species",
     "__version__",
+    "ensemble",
+    "grid",
     "load",
     "load_sbml",
+    "methods",
     "models",
     "open_results",
     "parse",
+    "run",
     "save_results",
     "signaling",
     "simulate",

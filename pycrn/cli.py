@@ -49,11 +49,15 @@ def _cmd_simulate(args) -> int:
         raise ValueError(f"model {args.model!r} has no default time span; pass --tspan T0 TF")
     u0 = _assignments(args.u0, "--u0", int)
     params = _assignments(args.param, "--param", float)
+    from .methods import resolve
+
+    method = resolve(args.method, aliases={"epsilon": "--tau-epsilon", "dt": "--dt"},
+                     epsilon=args.tau_epsilon, dt=args.dt)
     start = time.perf_counter()
     ds = simulate(
-        net, u0=u0, tspan=tspan, params=params, method=args.method, saveat=args.saveat,
+        net, u0=u0, tspan=tspan, params=params, method=method, saveat=args.saveat,
         trajectories=args.trajectories, seed=args.seed, threads=args.threads,
-        progress=not args.quiet, dt=args.dt, tau_epsilon=args.tau_epsilon, volume=args.volume,
+        progress=not args.quiet, volume=args.volume,
     )
     elapsed = time.perf_counter() - start
     from .results import save_results
@@ -68,12 +72,65 @@ def _cmd_simulate(args) -> int:
     return 0
 
 
+def _sweep_axis(item: str, net) -> tuple[str, list]:
+    """``NAME=START:STOP:NUM`` (evenly spaced, inclusive) or ``NAME=V1,V2,...``."""
+    import numpy as np
+
+    name, sep, spec = item.partition("=")
+    name = name.strip()
+    if not sep or not name or not spec:
+        raise ValueError(f"--sweep must look like NAME=START:STOP:NUM or NAME=V1,V2,..., got {item!r}")
+    try:
+        if ":" in spec:
+            start, stop, num = spec.split(":")
+            if int(num) < 1:
+                raise ValueError
+            values = np.linspace(float(start), float(stop), int(num)).tolist()
+        else:
+            values = [float(v) for v in spec.split(",")]
+    except ValueError:
+        raise ValueError(f"--sweep {item!r}: expected START:STOP:NUM with NUM a positive integer, "
+                         "or a comma-separated list of numbers") from None
+    if name in net.species_names:
+        if any(v != round(v) or v < 0 for v in values):
+            raise ValueError(f"--sweep {item!r}: initial counts of species {name!r} must be whole numbers >= 0")
+        values = [int(round(v)) for v in values]
+    return name, values
+
+
+def _cmd_ensemble(args) -> int:
+    from .ensemble import ensemble, grid
+    from .methods import resolve
+
+    net = _load_model(args.model)
+    tspan = tuple(args.tspan) if args.tspan else net.tspan
+    if tspan is None:
+        raise ValueError(f"model {args.model!r} has no default time span; pass --tspan T0 TF")
+    method = resolve(args.method, aliases={"epsilon": "--tau-epsilon", "dt": "--dt"},
+                     epsilon=args.tau_epsilon, dt=args.dt)
+    sweep = grid(**dict(_sweep_axis(item, net) for item in args.sweep)) if args.sweep else None
+    start = time.perf_counter()
+    ds = ensemble(
+        net, u0=_assignments(args.u0, "--u0", int), tspan=tspan, params=_assignments(args.param, "--param", float),
+        method=method, saveat=args.saveat, trajectories=args.trajectories, seed=args.seed, store=args.store,
+        chunk=args.chunk, client=args.scheduler, sweep=sweep, reduce=args.reduce, volume=args.volume,
+        threads=args.threads, progress=None if not args.quiet else False,
+    )
+    elapsed = time.perf_counter() - start
+    if not args.quiet:
+        settings = ds.sizes.get("setting", 1)
+        print(f"{args.trajectories:,} trajectories x {settings} setting(s) of {net.name or args.model} with "
+              f"{method.name} (seed {ds.attrs['seed']}) in {elapsed:.2f} s: {ds.attrs['chunks_computed']} chunk(s) "
+              f"of {ds.attrs['chunk']} computed, {ds.attrs['chunks_repaired']} repaired -> {args.store}")
+    return 0
+
+
 def _cmd_plot(args) -> int:
     from .plotting import plot_ensemble
     from .results import open_results
 
     ds = open_results(args.results)
-    plot_ensemble(ds, args.output, species=args.species, samples=args.samples)
+    plot_ensemble(ds, args.output, species=args.species, samples=args.samples, setting=args.setting)
     print(f"plot -> {args.output}")
     return 0
 
@@ -101,7 +158,7 @@ def _cmd_models(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .engines import ENGINES
+    from .methods import METHODS
 
     parser = argparse.ArgumentParser(prog="pycrn", description="Stochastic simulation of reaction networks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -112,20 +169,49 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--saveat", type=float, default=None, help="save step (default: 101 points)")
     sim.add_argument("-n", "--trajectories", type=int, default=1000)
     sim.add_argument("--seed", type=int, default=None)
-    sim.add_argument("--method", default="direct", choices=list(ENGINES))
+    sim.add_argument("--method", default="direct", choices=list(METHODS))
     sim.add_argument("--threads", type=int, default=None)
     sim.add_argument("--u0", nargs="*", metavar="S=N", help="initial counts, e.g. --u0 S=990 I=10")
     sim.add_argument("--param", nargs="*", metavar="K=V", help="parameter values, e.g. --param beta=2e-4")
     sim.add_argument("--dt", type=float, default=None, help="fixed step of simple_tau_leaping")
-    sim.add_argument("--tau-epsilon", type=float, default=0.03, help="error control of tau_leaping")
+    sim.add_argument("--tau-epsilon", type=float, default=None, help="error control of tau_leaping (default 0.03)")
     sim.add_argument("--volume", type=float, default=None,
                      help="reaction volume: an order-o mass-action rate is divided by volume^(o-1)")
     sim.add_argument("-o", "--output", default="out.nc", help="netCDF file to write (default out.nc)")
     sim.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     sim.set_defaults(func=_cmd_simulate)
 
-    plot = sub.add_parser("plot", help="plot ensemble mean ± sd and sample paths from a netCDF file")
-    plot.add_argument("results", help="netCDF file written by 'pycrn simulate'")
+    ens = sub.add_parser("ensemble", help="simulate a large ensemble or a sweep in chunks into a Zarr store "
+                                          "(resumable; threads or a Dask scheduler)")
+    ens.add_argument("model", help="a model file (network language, or SBML .xml), or a built-in model name")
+    ens.add_argument("-n", "--trajectories", type=int, default=1000, help="trajectories per setting (default 1000)")
+    ens.add_argument("--store", required=True, help="Zarr store to write (run again to resume)")
+    ens.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="a Dask scheduler address, e.g. tcp://host:8786 (default: local threads)")
+    ens.add_argument("--chunk", type=int, default=None,
+                     help="trajectories per task (default: about one second of work each)")
+    ens.add_argument("--sweep", nargs="*", metavar="NAME=START:STOP:NUM",
+                     help="sweep a parameter or initial count; several give their outer product, "
+                          "e.g. --sweep beta=1e-4:3e-4:5 nu=0.01,0.02")
+    ens.add_argument("--reduce", choices=["moments"], default=None,
+                     help="keep only the mean, variance and sd per species and time (no trajectories)")
+    ens.add_argument("--tspan", nargs=2, type=float, metavar=("T0", "TF"), help="time span (default: the model's)")
+    ens.add_argument("--saveat", type=float, default=None, help="save step (default: 101 points)")
+    ens.add_argument("--seed", type=int, default=None, help="seed (default: fresh, recorded; the store's on resume)")
+    ens.add_argument("--method", default="direct", choices=list(METHODS), help="simulation method (default direct)")
+    ens.add_argument("--threads", type=int, default=None, help="local threads (default: all cores)")
+    ens.add_argument("--u0", nargs="*", metavar="S=N", help="initial counts, e.g. --u0 S=990 I=10")
+    ens.add_argument("--param", nargs="*", metavar="K=V", help="parameter values, e.g. --param beta=2e-4")
+    ens.add_argument("--dt", type=float, default=None, help="fixed step of simple_tau_leaping")
+    ens.add_argument("--tau-epsilon", type=float, default=None, help="error control of tau_leaping (default 0.03)")
+    ens.add_argument("--volume", type=float, default=None,
+                     help="reaction volume: an order-o mass-action rate is divided by volume^(o-1)")
+    ens.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    ens.set_defaults(func=_cmd_ensemble)
+
+    plot = sub.add_parser("plot", help="plot ensemble mean ± sd and sample paths from results")
+    plot.add_argument("results", help="netCDF file written by 'pycrn simulate', or a Zarr store of 'pycrn ensemble'")
+    plot.add_argument("--setting", type=int, default=None, help="the setting to plot, for a sweep")
     plot.add_argument("-o", "--output", default="out.png")
     plot.add_argument("--species", nargs="*", default=None)
     plot.add_argument("--samples", type=int, default=3)
@@ -134,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     conf = sub.add_parser("conformance", help="run the DSMTS stochastic conformance cases in a folder")
     conf.add_argument("directory", help="folder of case folders NNNNN/ (SBML, settings, results)")
     conf.add_argument("-n", "--trajectories", type=int, default=10_000)
-    conf.add_argument("--method", nargs="+", default=["direct"], choices=list(ENGINES))
+    conf.add_argument("--method", nargs="+", default=["direct"], choices=list(METHODS))
     conf.add_argument("--seed", type=int, default=1)
     conf.add_argument("--cases", nargs="*", default=None, help="only these cases, e.g. 00001 00028")
     conf.add_argument("--threads", type=int, default=None)

@@ -22,7 +22,6 @@ import functools
 import hashlib
 import importlib.util
 import inspect
-import math
 import os
 import sys
 import tempfile
@@ -35,7 +34,8 @@ import numba
 
 from .engines import poisson, rng
 from .network import ReactionNetwork
-from .ratelaws import symbol_table
+from .propensity import propensity_expression, symbols
+from .status import constants_source as status_constants
 
 _MAX_FLOAT = "1.7976931348623157e308"
 _modules: dict[str, ModuleType] = {}
@@ -51,21 +51,7 @@ def cache_dir() -> Path:
 
 def propensity_source(net: ReactionNetwork, j: int) -> str:
     """Numba source of the propensity of reaction ``j`` in terms of ``x``, ``p`` and ``t``."""
-    r = net.reactions[j]
-    symbols = _symbols(net)
-    expr = r.rate.to_source(symbols)
-    if r.mass_action:
-        terms = []
-        for name, nu in r.reactants:
-            xi = symbols[name]
-            if nu == 1:
-                terms.append(xi)
-            else:
-                falling = " * ".join(f"({xi} - {m}.0)" if m else xi for m in range(nu))
-                terms.append(f"({falling} / {float(math.factorial(nu))!r})")
-        if terms:
-            expr = f"{expr} * " + " * ".join(terms)
-    return expr
+    return propensity_expression(net, j)
 
 
 def trusted_rate(net: ReactionNetwork, j: int) -> bool:
@@ -158,7 +144,7 @@ def _kernel_source(net: ReactionNetwork) -> str:
 
 
 def _symbols(net: ReactionNetwork) -> dict[str, str]:
-    return symbol_table(net.species_names, net.parameter_names, "float(x[{i}])")
+    return symbols(net)
 
 
 def _event_source(net: ReactionNetwork) -> str:
@@ -229,6 +215,7 @@ def module_source(net: ReactionNetwork, engine: ModuleType) -> str:
         "import numba",
         "import numpy as np",
         "",
+        status_constants(),
         _kernel_source(net),
         _event_source(net),
     ]

@@ -20,31 +20,51 @@ def make_dataset(net: ReactionNetwork, states: np.ndarray, times: np.ndarray, at
     """
     data = {name: (("trajectory", "time"), states[i]) for i, name in enumerate(net.species_names)}
     coords = {"trajectory": np.arange(states.shape[1]), "time": np.asarray(times, dtype=np.float64)}
-    meta = {"pycrn_version": __version__, **attrs}
-    # netCDF attributes hold only scalars, strings and 1-D arrays.
-    for key, value in list(meta.items()):
-        if isinstance(value, (dict, list, tuple)) and not _is_flat_numeric(value):
-            meta[key] = json.dumps(value)
-    ds = xr.Dataset(data, coords=coords, attrs=meta)
+    ds = xr.Dataset(data, coords=coords, attrs=provenance(attrs))
     ds["time"].attrs["long_name"] = "time"
     return ds
 
 
-def add_observables(ds: xr.Dataset, net: ReactionNetwork, p: np.ndarray) -> xr.Dataset:
-    """Add the network's observables (derived outputs) as float variables over (trajectory, time).
+def provenance(attrs: dict) -> dict:
+    """Dataset attributes: the pycrn version first, values made netCDF-safe.
+
+    netCDF attributes hold only scalars, strings and 1-D arrays; other
+    values are stored as JSON text.
+    """
+    meta = {"pycrn_version": __version__, **attrs}
+    for key, value in list(meta.items()):
+        if isinstance(value, (dict, list, tuple)) and not _is_flat_numeric(value):
+            meta[key] = json.dumps(value)
+    return meta
+
+
+def observable_values(
+    net: ReactionNetwork, species: dict[str, np.ndarray], times: np.ndarray, p: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The network's observables as float arrays (trajectories, times), from the species' counts.
 
     Parameters enter with the values the run started from.
     """
     if not net.observables:
-        return ds
-    args = {name: ds[name].values.astype(np.float64) for name in net.species_names}
-    args.update(dict(zip(net.parameter_names, p.tolist())))
-    args["t"] = ds["time"].values[None, :]
+        return {}
+    args = {name: np.asarray(species[name], dtype=np.float64) for name in net.species_names}
+    args.update(dict(zip(net.parameter_names, np.asarray(p).tolist())))
+    args["t"] = np.asarray(times)[None, :]
     order = list(args)
+    shape = np.shape(species[net.species_names[0]])
+    out = {}
     for name, law in net.observables:
         with np.errstate(all="ignore"):
-            value = np.broadcast_to(law.to_numpy(order)(**args), (ds.sizes["trajectory"], ds.sizes["time"]))
-        ds[name] = (("trajectory", "time"), np.array(value, dtype=np.float64))
+            value = np.broadcast_to(law.to_numpy(order)(**args), shape)
+        out[name] = np.array(value, dtype=np.float64)
+    return out
+
+
+def add_observables(ds: xr.Dataset, net: ReactionNetwork, p: np.ndarray) -> xr.Dataset:
+    """Add the network's observables (derived outputs) as float variables over (trajectory, time)."""
+    values = observable_values(net, {name: ds[name].values for name in net.species_names}, ds["time"].values, p)
+    for name, law in net.observables:
+        ds[name] = (("trajectory", "time"), values[name])
         ds[name].attrs["observable"] = str(law)
     return ds
 
@@ -74,6 +94,10 @@ def save_results(ds: xr.Dataset, path: str | Path, complevel: int = 4) -> None:
 
 
 def open_results(path: str | Path) -> xr.Dataset:
-    """Open a Dataset saved with ``Dataset.to_netcdf`` (loaded into memory)."""
+    """Open results: a netCDF file (loaded into memory) or an ensemble's Zarr store (opened lazily)."""
+    from . import store
+
+    if Path(path).is_dir() and store.exists(path):
+        return store.open_dataset(path)
     with xr.open_dataset(path) as ds:
         return ds.load()

@@ -46,7 +46,7 @@ def test_deepska_parameters_follow_the_supplement():
 
 def test_self_regulatory_gene_propensity_is_alpha_over_k_plus_p_to_the_n():
     net = pycrn.models.self_regulatory_gene()
-    from pycrn.simulate import _propensity
+    from pycrn.propensity import evaluate_propensity as _propensity
 
     p = net.parameter_values()
     assert _propensity(net, 0, np.array([16]), p, 0.0) == pytest.approx(10 / (10 + 16**0.5))
@@ -54,7 +54,7 @@ def test_self_regulatory_gene_propensity_is_alpha_over_k_plus_p_to_the_n():
 
 
 def test_nonlinear_cascade_conversion_vanishes_without_substrate():
-    from pycrn.simulate import _propensity
+    from pycrn.propensity import evaluate_propensity as _propensity
 
     net = pycrn.models.nonlinear_cascade()
     p = net.parameter_values()

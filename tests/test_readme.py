@@ -40,3 +40,17 @@ def test_signaling_example_runs(tmp_path, monkeypatch):
     exec(code, namespace)  # noqa: S102
     assert namespace["effects"].dims == ("node", "condition", "tf")
     assert (tmp_path / "kegg.ckpt").exists() and (tmp_path / "kegg-parameters.txt").exists()
+
+
+def test_ensemble_example_runs(tmp_path, monkeypatch):
+    code = _block_after("## Large ensembles, sweeps and Dask", "python")
+    for big, small in (("1_000_000", "3_000"), ("10_000_000", "2_000"), ("trajectories=1_000,", "trajectories=50,")):
+        assert big in code
+        code = code.replace(big, small)
+    head, _, dask_part = code.partition("from dask.distributed import Client")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(head, namespace)  # noqa: S102
+    assert namespace["scan"].sizes["setting"] == 6 and "I_sd" in namespace["stats"]
+    assert (tmp_path / "sir.zarr" / "zarr.json").exists()
+    assert 'Client("tcp://host:8786")' in dask_part  # needs a scheduler: covered by tests/test_ensemble.py

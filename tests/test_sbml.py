@@ -86,7 +86,7 @@ _FUNC = """
 
 def test_function_definitions_are_inlined_and_xml_strings_accepted():
     net = pycrn.load_sbml(_sbml(_DECAY, extra=_FUNC))
-    from pycrn.simulate import _propensity
+    from pycrn.propensity import evaluate_propensity as _propensity
 
     assert _propensity(net, 0, np.array([3]), net.parameter_values(), 0.0) == pytest.approx(0.5 * 9)
 
@@ -97,7 +97,7 @@ def test_concentration_species_enter_rates_divided_by_volume():
     body = _DECAY.replace('species="A"', 'species="B"').replace("<ci> A </ci>", "<ci> B </ci>")
     net = pycrn.load_sbml(_sbml(body, species=species, extra=_FUNC))
     assert net.initial_state().tolist() == [10, 6]  # 3 per volume x size 2
-    from pycrn.simulate import _propensity
+    from pycrn.propensity import evaluate_propensity as _propensity
 
     # k * (B / C)^2 with B = 6 molecules in C = 2
     assert _propensity(net, 0, np.array([10, 6]), net.parameter_values(), 0.0) == pytest.approx(0.5 * 9)

@@ -1,12 +1,14 @@
 """Simulation engines: one module per algorithm, all of the same shape.
 
-Each engine module opens with the paper it implements and defines ``NAME``,
-``EXACT`` and ``SUPPORTS_TIME``, and either ``SOURCES`` (stochastic engines:
-the functions, in the numba subset, that :mod:`pycrn.codegen` pastes into a
-generated module together with the network's kernels, providing
-``simulate_grid`` and ``simulate_events``) or ``solve`` (deterministic
-engines, ``DETERMINISTIC = True``). Adding an engine is one new module and
-one line below.
+Each engine module opens with the paper it implements and defines ``NAME``
+and either ``SOURCES`` (stochastic engines: the functions, in the numba
+subset, that :mod:`pycrn.codegen` pastes into a generated module together
+with the network's kernels, providing ``simulate_grid`` and, where the
+method records jumps, ``simulate_events``) or ``solve`` (deterministic
+engines). The method's options and traits (exact, deterministic, ...) live
+on its method object in :mod:`pycrn.methods`, the one interface callers use
+(:mod:`pycrn.runner`). Adding an engine is one new module, one line below and
+one method class.
 """
 
 from __future__ import annotations

@@ -77,13 +77,9 @@ from ..ratelaws import symbol_table
 from . import samplers, ssa_stepper
 
 NAME = "batched"
-EXACT = True
-SUPPORTS_TIME = False
-#: The engine's second counter, reported as ``attrs["batches"]``.
-COUNTER = "batches"
 #: Default of ``opts[0]``: batch only when a batch is expected to carry at
 #: least this many real reactions; otherwise run exact direct steps. Read at
-#: each ``simulate`` call (so tests can set it to 0 to force batching).
+#: each run when ``pycrn.methods.Batched()`` leaves it unset (so tests can set it to 0 to force batching).
 MIN_REACTIONS_PER_BATCH = 60.0
 #: Reactions per Gillespie-fallback chunk before batching is reconsidered.
 DIRECT_CHUNK = 2000
@@ -520,7 +516,7 @@ def _direct_chunk(x, pl, t, t_stop, a, s, limit):
     """
     total = rates(x, pl, t, a)  # noqa: F821
     if total != total:
-        return t, 0, -1
+        return t, 0, STATUS_INVALID_PROPENSITY  # noqa: F821
     fired = 0
     for _ in range(limit):
         if total <= 0.0:
@@ -555,7 +551,7 @@ def advance(x, pl, t, t_stop, a, s, opt, kr, qbar, pool, pos, rem, row, row2, mc
     """
     a0 = rates(x, pl, t, a)  # noqa: F821
     if a0 != a0:
-        return t, 0, 0, -1
+        return t, 0, 0, STATUS_INVALID_PROPENSITY  # noqa: F821
     if a0 <= 0.0:
         return t_stop, 0, 0, 0
     rate_constants(pl, kr)  # noqa: F821

@@ -15,9 +15,6 @@ from __future__ import annotations
 from . import ssa_stepper
 
 NAME = "direct"
-EXACT = True
-#: Exact SSAs here require time-homogeneous propensities.
-SUPPORTS_TIME = False
 
 
 def agg_setup(a):

@@ -50,7 +50,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
             t_stop = min(save_times[k], next_ev)
             total = rates(x, pl, t, a)  # noqa: F821
             if total != total:
-                code = -1
+                code = STATUS_INVALID_PROPENSITY  # noqa: F821
                 break
             if total <= 0.0:
                 t = t_stop
@@ -91,7 +91,7 @@ def simulate_events(x0, p, t0, tf, seed, capacity, opts):
         else:
             total = rates(x, pl, t, a)  # noqa: F821
             if total != total:
-                code = -1
+                code = STATUS_INVALID_PROPENSITY  # noqa: F821
                 break
             if total <= 0.0:
                 t = min(tf, next_ev)

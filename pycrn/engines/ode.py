@@ -25,12 +25,10 @@ import numpy as np
 
 from ..errors import ModelError, SimulationError
 from ..network import ReactionNetwork
+from ..propensity import propensity_expression
 from ..ratelaws import RateLaw, symbol_table
 
 NAME = "ode"
-EXACT = False
-SUPPORTS_TIME = True
-DETERMINISTIC = True
 
 
 def _symbols(net: ReactionNetwork) -> dict[str, str]:
@@ -38,14 +36,7 @@ def _symbols(net: ReactionNetwork) -> dict[str, str]:
 
 
 def _rate_source(net: ReactionNetwork, j: int) -> str:
-    r = net.reactions[j]
-    symbols = _symbols(net)
-    expr = r.rate.to_source(symbols)
-    if r.mass_action:
-        for name, nu in r.reactants:
-            y = symbols[name]
-            expr += f" * {y}" if nu == 1 else f" * ({y} ** {nu} / {float(math.factorial(nu))!r})"
-    return expr
+    return propensity_expression(net, j, "y[{i}]", deterministic=True)
 
 
 def rhs_function(net: ReactionNetwork):

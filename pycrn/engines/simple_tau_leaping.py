@@ -15,17 +15,13 @@ from __future__ import annotations
 from . import leap_stepper
 
 NAME = "simple_tau_leaping"
-EXACT = False
-SUPPORTS_TIME = False
-#: Status code of a step that made a count negative.
-NEGATIVE = -3000
 
 
 def constants_source(net) -> str:
     S = net.stoichiometry
     m, n = S.shape[1], S.shape[0]
     rows = ", ".join("[" + ", ".join(str(int(S[i, j])) for i in range(n)) + "]" for j in range(m))
-    return f"NU = np.array([{rows}], dtype=np.int64).reshape({m}, {n})\nNEGATIVE = {NEGATIVE}\n"
+    return f"NU = np.array([{rows}], dtype=np.int64).reshape({m}, {n})\n"
 
 
 def _step(x, a, tau, s):
@@ -48,7 +44,7 @@ def advance(x, pl, t, t_stop, a, total, crit, xn, s, dt):
     # No sliver steps from rounding: snap to t_stop when within 1e-9 dt of it.
     tau = dt if t + dt < t_stop - 1e-9 * dt else t_stop - t
     if not _step(x, a, tau, s):
-        return t, 1, NEGATIVE  # noqa: F821
+        return t, 1, STATUS_NEGATIVE_LEAP  # noqa: F821
     return (t + tau if tau == dt else t_stop), 1, 0
 
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 from . import ssa_stepper
 
 NAME = "sorting_direct"
-EXACT = True
-SUPPORTS_TIME = False
 
 
 def agg_setup(a):

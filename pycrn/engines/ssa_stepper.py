@@ -87,7 +87,7 @@ def _fire_events(x, p, t, ev_time, ev_done, prev, trig):
         if not now:
             return 0, fired
         fired = True
-    return -1000, fired
+    return STATUS_EVENT_CASCADE, fired  # noqa: F821
 
 
 def _event_work():
@@ -153,7 +153,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
         code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)
         total = rates(x, pl, t, a)  # noqa: F821
         if total != total and code == 0:
-            code = -1
+            code = STATUS_INVALID_PROPENSITY  # noqa: F821
         if code != 0:
             total = 0.0
             next_ev = np.inf
@@ -178,7 +178,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
                 next_ev = _next_event_time(ev_time, ev_done)
                 total = rates(x, pl, t, a)  # noqa: F821
                 if total != total:
-                    code = -1
+                    code = STATUS_INVALID_PROPENSITY  # noqa: F821
                     break
                 continue
             if next_save < t_next:
@@ -210,7 +210,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
                 if fired:
                     total = rates(x, pl, t, a)  # noqa: F821
                     if total != total:
-                        code = -1
+                        code = STATUS_INVALID_PROPENSITY  # noqa: F821
                         break
                     continue
             if total <= 0.0 or (nsteps & (RESUM - 1)) == 0:
@@ -248,7 +248,7 @@ def simulate_events(x0, p, t0, tf, seed, capacity, opts):
         return times, states, count, code, x, t
     total = rates(x, pl, t, a)  # noqa: F821
     if total != total:
-        return times, states, count, -1, x, t
+        return times, states, count, STATUS_INVALID_PROPENSITY, x, t  # noqa: F821
     aux = agg_setup(a)  # noqa: F821
     nsteps = 0
     while True:
@@ -286,7 +286,7 @@ def simulate_events(x0, p, t0, tf, seed, capacity, opts):
         if changed:
             total = rates(x, pl, t, a)  # noqa: F821
             if total != total:
-                code = -1
+                code = STATUS_INVALID_PROPENSITY  # noqa: F821
                 break
         if count == times.shape[0]:
             times, states = _grow(times, states, count)

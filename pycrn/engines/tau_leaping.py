@@ -27,8 +27,6 @@ import numpy as np
 from . import leap_stepper
 
 NAME = "tau_leaping"
-EXACT = False
-SUPPORTS_TIME = False
 N_CRITICAL = 10
 N_EXACT = 100
 MAX_HALVINGS = 60

@@ -1,0 +1,285 @@
+"""The run contract: ``run(problem, method, first, count, seed) -> RunResult``.
+
+Every caller of the engines goes through this module: :func:`pycrn.simulate`,
+:func:`pycrn.ensemble` on local threads or Dask workers, and the estimators
+and data generators built on them. A call runs the contiguous range of
+trajectories ``first .. first + count - 1`` of a :class:`~pycrn.problem.Problem`
+with a :class:`~pycrn.methods.Method`. Trajectory ``i`` draws from the
+``i``-th stream spawned by the seed's ``numpy.random.SeedSequence``, so the
+states of a trajectory depend only on the problem, the method, the seed and
+``i``: never on how the range was split, which thread or which worker ran it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from . import codegen
+from .engines.rng import seed_states
+from .errors import ModelError
+from .methods import Method
+from .problem import Problem
+from .status import raise_for_status
+
+#: Initial capacity of an event record (it doubles as needed).
+EVENT_CAPACITY = 1024
+
+
+@dataclass
+class RunResult:
+    """The output of :func:`run` for trajectories ``first .. first + count - 1``.
+
+    Attributes
+    ----------
+    states
+        Shape (species, count, save times): int64 counts (float64 for a
+        deterministic method), species-major so that each species is one
+        contiguous block.
+    status
+        Per-trajectory status code (0: finished; see :mod:`pycrn.status`).
+    steps
+        Per-trajectory work counters: column 0 steps (reactions for exact
+        methods, leaps for tau-leaping), column 1 the method's counter (e.g. batches).
+    final_t
+        The time each trajectory stopped at.
+    first
+        The index of the first trajectory.
+    """
+
+    states: np.ndarray
+    status: np.ndarray
+    steps: np.ndarray
+    final_t: np.ndarray
+    first: int = 0
+
+    def check(self, problem: Problem) -> None:
+        """Raise the :class:`~pycrn.SimulationError` of the first failed trajectory, if any."""
+        bad = np.flatnonzero(self.status)
+        if bad.size:
+            i = int(bad[0])
+            raise_for_status(
+                problem.net, problem.p, self.states[:, i, -1], float(self.final_t[i]), int(self.status[i]),
+                trajectory=self.first + i,
+            )
+
+
+def counters(method: Method, steps: np.ndarray) -> dict[str, int]:
+    """The work counters of a run as Dataset attributes, from per-trajectory (or summed) ``steps``."""
+    total = np.asarray(steps).reshape(-1, 2).sum(axis=0)
+    out = {"steps": int(total[0])}
+    if method.exact:
+        out["reactions_fired"] = int(total[0])
+    if method.counter:
+        out[method.counter] = int(total[1])
+    return out
+
+
+def check_count(value, name: str) -> int:
+    """A positive integer argument, or a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def seed_sequence(seed: int | np.random.SeedSequence | None) -> np.random.SeedSequence:
+    """The root ``SeedSequence`` of a run (fresh entropy for ``None``)."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if seed is None:
+        return np.random.SeedSequence()
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
+        return np.random.SeedSequence(int(seed))
+    raise ValueError(f"seed must be a non-negative integer, a numpy SeedSequence or None, got {seed!r}")
+
+
+def seed_attr(seq: np.random.SeedSequence) -> int | str:
+    """How a seed is recorded in ``attrs["seed"]``: the integer, or entropy and spawn key."""
+    # netCDF attributes hold 64-bit integers at most: fresh 128-bit entropy is kept as text.
+    if not seq.spawn_key and isinstance(seq.entropy, (int, np.integer)) and int(seq.entropy) < 2**63:
+        return int(seq.entropy)
+    if not seq.spawn_key:
+        return str(seq.entropy)
+    return f"SeedSequence(entropy={seq.entropy!r}, spawn_key={tuple(int(k) for k in seq.spawn_key)!r})"
+
+
+def check_method(problem: Problem, method: Method) -> None:
+    """Refuse a network the method cannot simulate, naming the reaction."""
+    net = problem.net
+    if not method.supports_time and net.depends_on_time:
+        which = [i + 1 for i, r in enumerate(net.reactions) if r.rate.depends_on_time]
+        raise ModelError(
+            f"method {method.name!r} needs time-homogeneous propensities, but the rate of reaction(s) "
+            f"{which} depends on t; time-varying rates are supported by method='ode' only"
+        )
+    engine = method.engine
+    if hasattr(engine, "check_network"):
+        engine.check_network(net)
+
+
+def compiled(problem: Problem, method: Method) -> ModuleType:
+    """The compiled engine module of the problem's network (generated, or loaded from the disk cache)."""
+    return codegen.load_module(problem.net, method.engine)
+
+
+def run(
+    problem: Problem,
+    method: Method,
+    first: int = 0,
+    count: int = 1,
+    seed: int | np.random.SeedSequence | None = 0,
+    out: np.ndarray | None = None,
+) -> RunResult:
+    """Run trajectories ``first .. first + count - 1`` of ``problem`` with ``method``.
+
+    Parameters
+    ----------
+    problem
+        The validated problem (:meth:`pycrn.problem.Problem.build`).
+    method
+        The method object (:func:`pycrn.methods.resolve` turns a name into one).
+    first, count
+        The trajectory range.
+    seed
+        The root seed (an integer or a ``SeedSequence``); trajectory ``i``
+        uses its ``i``-th spawned stream.
+    out
+        Optional array of shape (species, count, save times) to write the
+        states into (e.g. a slice of a larger result); allocated if ``None``.
+
+    Returns
+    -------
+    RunResult
+        Failed trajectories are reported in ``status``, not raised: call
+        :meth:`RunResult.check`.
+    """
+    nsave = problem.save_times.size
+    nspecies = problem.x0.size
+    if method.deterministic:
+        if first != 0 or count != 1:
+            raise ValueError(f"method {method.name!r} is deterministic: trajectories must be 1, got {count}")
+        opts = method.options()
+        states = method.engine.solve(
+            problem.net, problem.x0, problem.p, problem.t0, problem.save_times,
+            rtol=opts["rtol"], atol=opts["atol"], ode_method=opts["solver"],
+        )
+        if out is not None:
+            out[...] = states
+            states = out
+        return RunResult(states, np.zeros(1, np.int64), np.zeros((1, 2), np.int64), np.full(1, problem.tf), 0)
+    module = compiled(problem, method)
+    if out is None:
+        out = np.zeros((nspecies, count, nsave), dtype=np.int64)
+    status = np.zeros(count, dtype=np.int64)
+    steps = np.zeros((count, 2), dtype=np.int64)
+    final_t = np.zeros(count, dtype=np.float64)
+    seeds = seed_states(seed_sequence(seed), count, start=first)
+    x0s = np.ascontiguousarray(np.broadcast_to(problem.x0, (count, nspecies)))
+    module.simulate_grid(
+        x0s, problem.p.copy(), problem.t0, problem.save_times, seeds, out, status, steps, final_t,
+        method.kernel_options(),
+    )
+    return RunResult(out, status, steps, final_t, first)
+
+
+def run_events(
+    problem: Problem, method: Method, seed: int | np.random.SeedSequence | None = 0
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """One trajectory (trajectory 0 of ``seed``) recorded after every jump (or leap) and event.
+
+    Returns ``(times, states, steps)`` with ``states`` of shape (jumps + 1, species).
+    Raises :class:`~pycrn.SimulationError` if the trajectory fails.
+    """
+    if not method.records_events:
+        raise ValueError(f"method {method.name!r} does not record individual reactions; use save='grid'")
+    module = compiled(problem, method)
+    state = seed_states(seed_sequence(seed), 1)[0]
+    times, xs, count, code, x_end, t_end = module.simulate_events(
+        problem.x0, problem.p.copy(), problem.t0, problem.tf, state, EVENT_CAPACITY, method.kernel_options()
+    )
+    if code != 0:
+        raise_for_status(problem.net, problem.p, x_end, float(t_end), int(code))
+    return times[:count], xs[:count], int(count - 1)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or ``None`` if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits(nbytes: int, what: str) -> None:
+    """Refuse, before allocating, an in-memory result larger than the memory available."""
+    free = available_memory()
+    if free is not None and nbytes > 0.9 * free:
+        raise MemoryError(
+            f"{what} needs {format_bytes(nbytes)} in memory, more than the {format_bytes(free)} available; "
+            "write it to disk in chunks with pycrn.ensemble(..., store='out.zarr'), or keep only "
+            "its moments with pycrn.ensemble(..., reduce='moments')"
+        )
+
+
+def format_bytes(n: float) -> str:
+    """A byte count for messages: ``6.0 GiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def thread_map(fn: Callable[[Any], int], items: Iterable[Any], nthreads: int, update: Callable[[int], object]) -> None:
+    """Call ``fn(item)`` for each item on ``nthreads`` threads, reporting each return value to ``update``.
+
+    The kernels release the GIL, so threads run in parallel. On an error or
+    ``KeyboardInterrupt`` the items not yet started are cancelled and the
+    exception propagates; items already running finish first (compiled
+    loops cannot be stopped from outside), so what they write is complete.
+    """
+    items = list(items)
+    if nthreads == 1 or len(items) <= 1:
+        for item in items:
+            update(fn(item))
+        return
+    with ThreadPoolExecutor(max_workers=nthreads) as pool:
+        pending = {pool.submit(fn, item) for item in items}
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    update(fut.result())
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
+
+
+def split(n: int, size: int) -> list[tuple[int, int]]:
+    """``[(0, size), (size, 2 size), ..., (.., n)]``."""
+    return [(lo, min(n, lo + size)) for lo in range(0, n, size)]
+
+
+def default_threads() -> int:
+    """All cores."""
+    return os.cpu_count() or 1
+
+
+def thread_chunk(n: int, nthreads: int) -> int:
+    """Trajectories per thread task in :func:`pycrn.simulate`: about four tasks per thread, at most 2,048."""
+    return max(1, min(2048, math.ceil(n / (4 * nthreads))))
