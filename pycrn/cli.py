@@ -20,8 +20,18 @@ def _assignments(items: Sequence[str] | None, what: str, cast) -> dict:
         try:
             out[name.strip()] = cast(value)
         except ValueError:
+            if cast is int and _is_number(value):
+                raise ValueError(f"{what} {item!r}: initial counts must be whole numbers, got {value!r}") from None
             raise ValueError(f"{what} {item!r}: {value!r} is not a number") from None
     return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _load_model(spec: str):

@@ -28,7 +28,7 @@ import re
 from pathlib import Path
 
 from .errors import ModelError
-from .network import Event, Parameter, Reaction, ReactionNetwork, Species
+from .network import Event, Parameter, Reaction, ReactionNetwork, Species, exact_count
 from .ratelaws import RateLaw
 
 # Longest arrows first, so that '<-->' is not read as '-->'.
@@ -74,7 +74,10 @@ def parse(text: str, name: str = "") -> ReactionNetwork:
             if line.startswith("@event"):
                 events.append(_event(line, number))
             elif line.startswith("@observable"):
-                observables.append(_observable(line))
+                observable = _observable(line)
+                if any(observable[0] == known for known, _ in observables):
+                    raise ModelError(f"observable {observable[0]!r} is defined twice")
+                observables.append(observable)
             elif line.startswith("@"):
                 _directive(line, species, parameters)
             else:
@@ -129,12 +132,11 @@ def _directive(line: str, species: dict[str, Species], parameters: dict[str, Par
             count = 0
             if value is not None:
                 try:
-                    f = float(value)
+                    # Digits are read as an exact integer, never through float.
+                    number = int(value) if value.strip().isdigit() else float(value)
                 except ValueError:
                     raise ModelError(f"initial count of {ident!r} must be a number, got {value!r}") from None
-                if not f.is_integer() or f < 0:
-                    raise ModelError(f"initial count of {ident!r} must be a non-negative integer, got {value!r}")
-                count = int(f)
+                count = exact_count(number, f"initial count of {ident!r}")
             boundary = False
             if flag is not None:
                 if flag.strip("[] \t") != "boundary":

@@ -24,6 +24,7 @@ import json
 import math
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +42,7 @@ from .network import ReactionNetwork
 from .problem import Problem
 from .results import add_observables, make_dataset, observable_values, provenance
 from .runner import (
+    Stop,
     check_count,
     check_fits,
     check_method,
@@ -128,23 +130,38 @@ def _setting_values(table: dict[str, np.ndarray], s: int, net: ReactionNetwork) 
     return u0, params
 
 
+def _pilot_seconds(problem: Problem, method: Method, seq, size: int) -> float:
+    """CPU seconds of one run of ``size`` trajectories, measured in the thread that runs it.
+
+    CPU time rather than wall time: a stall of the machine (other load, a
+    process releasing gigabytes) must not shrink every chunk of the run.
+    """
+    def timed() -> float:
+        start = time.thread_time()
+        run(problem, method, 0, size, seq)
+        return time.thread_time() - start
+
+    # In a worker thread, run() calls the kernel in that same thread (see runner.interruptible).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(timed).result()
+
+
 def _auto_chunk(problem: Problem, method: Method, seq, n: int, workers: int) -> int:
-    """Trajectories per chunk so that a chunk takes about TARGET_CHUNK_SECONDS.
+    """Trajectories per chunk so that a chunk takes about TARGET_CHUNK_SECONDS of CPU.
 
     Timed on pilot runs of growing size (results discarded; they are
-    recomputed in their chunk, identically); the fastest rate seen is used,
-    so that one stall of a loaded machine does not shrink the chunks.
+    recomputed in their chunk, identically); the fastest rate seen is used.
     """
-    run(problem, method, 0, 1, seq)  # compile or load from the cache, outside the timing
-    k, spent, per = 8, 0.0, math.inf
+    _pilot_seconds(problem, method, seq, min(n, 2))  # compile or load from the cache, outside the timing
+    k, spent, per, trials = 8, 0.0, math.inf, 0
     while True:
         size = min(k, n)
-        start = time.perf_counter()
-        run(problem, method, 0, size, seq)
-        elapsed = time.perf_counter() - start
+        elapsed = _pilot_seconds(problem, method, seq, size)
         spent += elapsed
+        trials += 1
         per = min(per, max(elapsed, 1e-9) / size)
-        if size == n or spent > 0.25:
+        # At least three trials, so that one inflated by a compilation or a stall cannot decide alone.
+        if size == n or (spent > 0.25 and trials >= 3):
             break
         if elapsed < 0.05:
             k *= 4
@@ -186,13 +203,13 @@ def _differences(stored: dict, given: dict) -> list[str]:
 
 
 def _compute(problem: Problem, method: Method, seq, task: _Task, reduce: str | None,
-             target: tuple[str, str] | None, region: tuple | None, setting_label: str):
+             target: tuple[str, str] | None, region: tuple | None, setting_label: str, stop: Stop | None = None):
     """Run one chunk (a Dask task or a thread's job); write it to the store ``target`` = (path, id) if given.
 
     Returns ``(task, payload, steps)``: the payload (states or exact sums)
     only when there is no store to write it to.
     """
-    result = run(problem, method, task.lo, task.hi - task.lo, seq)
+    result = run(problem, method, task.lo, task.hi - task.lo, seq, stop=stop)
     try:
         result.check(problem)
     except SimulationError as exc:
@@ -434,7 +451,8 @@ def ensemble(
     disable = (None if len(todo) > 1 else True) if progress is None else not progress
     with tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="chunk", disable=disable, leave=False) as bar:
         if client is None:
-            thread_map(lambda task: absorb(_compute(*args(task))), todo, workers, bar.update)
+            stop = Stop()
+            thread_map(lambda task: absorb(_compute(*args(task), stop)), todo, workers, bar.update, stop)
         else:
             _run_dask(client, todo, args, absorb, bar, fp)
 

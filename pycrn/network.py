@@ -34,6 +34,35 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
+#: The largest count a species can hold: the engines' int64 state.
+MAX_COUNT = 2**63 - 1
+#: The largest reactant stoichiometry: the falling factorial x (x-1) ... (x-nu+1) / nu! is unrolled
+#: into the compiled kernels, and nu! must be a finite float.
+MAX_REACTANT_STOICHIOMETRY = 100
+#: The largest product stoichiometry (a change per firing).
+MAX_PRODUCT_STOICHIOMETRY = 10**9
+
+
+def exact_count(value: object, what: str) -> int:
+    """``value`` as an exact non-negative count, or a :class:`ModelError` naming ``what``.
+
+    Integers are taken exactly (never through float); floats must be whole
+    and finite; counts above :data:`MAX_COUNT` (int64) are refused rather
+    than wrapped or rounded. Strings, ``None``, complex numbers and arrays are refused.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ModelError(f"{what} must be an integer, got {value!r} ({type(value).__name__})")
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value) or not float(value).is_integer():
+            raise ModelError(f"{what} must be an integer, got {value!r}")
+    count = int(value)
+    if count < 0:
+        raise ModelError(f"{what} must be non-negative, got {value!r}")
+    if count > MAX_COUNT:
+        raise ModelError(f"{what} is {value!r}, above the largest count the engines hold (2**63 - 1)")
+    return count
+
+
 @dataclass(frozen=True)
 class Species:
     """A chemical species.
@@ -99,7 +128,8 @@ class Reaction:
     ) -> Reaction:
         """Build a reaction from a rate and reactant/product mappings or lists of names."""
         law = rate if isinstance(rate, RateLaw) else RateLaw.parse(rate)
-        return cls(law, _side(reactants), _side(products), mass_action, line)
+        return cls(law, _side(reactants, MAX_REACTANT_STOICHIOMETRY, "reactant"),
+                   _side(products, MAX_PRODUCT_STOICHIOMETRY, "product"), mass_action, line)
 
     def net_change(self) -> dict[str, int]:
         """Species name -> net change in count when the reaction fires (zeros dropped)."""
@@ -177,7 +207,7 @@ class Event:
         return f"@event{flag} {self.trigger}: {body}"
 
 
-def _side(side: Mapping[str, int] | Iterable[str]) -> tuple[tuple[str, int], ...]:
+def _side(side: Mapping[str, int] | Iterable[str], limit: int, what: str) -> tuple[tuple[str, int], ...]:
     counts: dict[str, int] = {}
     items = side.items() if isinstance(side, Mapping) else ((name, 1) for name in side)
     for name, nu in items:
@@ -186,6 +216,8 @@ def _side(side: Mapping[str, int] | Iterable[str]) -> tuple[tuple[str, int], ...
         if nu <= 0:
             raise ModelError(f"stoichiometry of {name!r} must be positive, got {nu}")
         counts[name] = counts.get(name, 0) + int(nu)
+        if counts[name] > limit:
+            raise ModelError(f"{what} stoichiometry {counts[name]} of {name!r} is above the limit of {limit:,}")
     return tuple(counts.items())
 
 
@@ -244,6 +276,7 @@ class ReactionNetwork:
                 raise ModelError(f"species {s.name!r} is declared twice")
             if isinstance(s.initial, bool) or not isinstance(s.initial, (int, np.integer)) or s.initial < 0:
                 raise ModelError(f"initial count of species {s.name!r} must be a non-negative integer, got {s.initial!r}")
+            exact_count(s.initial, f"initial count of species {s.name!r}")
             spec[s.name] = s
         pars: dict[str, Parameter] = {}
         for p in parameters:
@@ -258,6 +291,11 @@ class ReactionNetwork:
         rxns = list(reactions)
         for i, r in enumerate(rxns):
             where = _where(r, i)
+            for side, limit, what in ((r.reactants, MAX_REACTANT_STOICHIOMETRY, "reactant"),
+                                      (r.products, MAX_PRODUCT_STOICHIOMETRY, "product")):
+                for sname, nu in side:
+                    if nu > limit:
+                        raise ModelError(f"{where}: {what} stoichiometry {nu} of {sname!r} is above the limit of {limit:,}")
             for sname, _ in r.reactants + r.products:
                 try:
                     check_name(sname, "species")
@@ -295,8 +333,12 @@ class ReactionNetwork:
             (k, v if isinstance(v, RateLaw) else RateLaw.parse(v))
             for k, v in (observables.items() if isinstance(observables, Mapping) else observables)
         )
+        seen: set[str] = set()
         for oname, expr in obs:
             check_name(oname, "observable")
+            if oname in seen:
+                raise ModelError(f"observable {oname!r} is defined twice")
+            seen.add(oname)
             if oname in known:
                 raise ModelError(f"observable {oname!r} clashes with a species or parameter")
             unknown = sorted(expr.names - known)
@@ -355,19 +397,19 @@ class ReactionNetwork:
     def initial_state(self, u0: Mapping[str, int] | None = None) -> np.ndarray:
         """Initial counts as an int64 array: the defaults, overridden by ``u0``."""
         x = np.array([s.initial for s in self._species], dtype=np.int64)
+        if u0 is not None and not isinstance(u0, Mapping):
+            raise ModelError(f"u0 must be a mapping of species names to counts, got {type(u0).__name__}")
         for name, value in (u0 or {}).items():
             if name not in self.species_names:
                 raise ModelError(f"u0: unknown species {name!r} (species: {', '.join(self.species_names)})")
-            if isinstance(value, bool) or not float(value).is_integer():
-                raise ModelError(f"u0: count of {name!r} must be an integer, got {value!r}")
-            if value < 0:
-                raise ModelError(f"u0: count of {name!r} must be non-negative, got {value!r}")
-            x[self.species_index(name)] = int(value)
+            x[self.species_index(name)] = exact_count(value, f"u0: count of {name!r}")
         return x
 
     def parameter_values(self, params: Mapping[str, float] | None = None) -> np.ndarray:
         """Parameter values as a float64 array: the defaults, overridden by ``params``."""
         values = {p.name: p.value for p in self._parameters}
+        if params is not None and not isinstance(params, Mapping):
+            raise ModelError(f"params must be a mapping of parameter names to values, got {type(params).__name__}")
         for name, value in (params or {}).items():
             values[name] = self._checked_parameter(name, value, values)
         missing = [k for k, v in values.items() if v is None]
@@ -380,10 +422,12 @@ class ReactionNetwork:
         if name not in known:
             names = ", ".join(known) or "none"
             raise ModelError(f"params: unknown parameter {name!r} (parameters: {names})")
+        if isinstance(value, (bool, str, bytes)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ModelError(f"params: value of {name!r} must be a number, got {value!r}")
         try:
-            v = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise ModelError(f"params: value of {name!r} must be a number, got {value!r}") from None
+            v = float(value)
+        except OverflowError:
+            raise ModelError(f"params: value of {name!r} is too large for a float ({value!r})") from None
         if not math.isfinite(v):
             raise ModelError(f"params: value of {name!r} is not finite ({value!r})")
         return v

@@ -107,14 +107,16 @@ class RateLaw:
             raise ModelError("empty rate expression")
         try:
             tree = ast.parse(source.replace("^", "**"), mode="eval").body
+            names: set[str] = set()
+            if cls.BOOLEAN:
+                _check_condition(tree, source, names)
+            else:
+                _check(tree, source, names)
+            canonical = ast.unparse(tree).replace("**", "^")
         except SyntaxError as exc:
-            raise ModelError(f"rate expression {source!r} is not valid: {exc.msg}") from None
-        names: set[str] = set()
-        if cls.BOOLEAN:
-            _check_condition(tree, source, names)
-        else:
-            _check(tree, source, names)
-        canonical = ast.unparse(tree).replace("**", "^")
+            raise ModelError(f"rate expression {_short(source)!r} is not valid: {exc.msg}") from None
+        except (RecursionError, MemoryError):
+            raise ModelError(f"rate expression {_short(source)!r} is nested too deeply to read") from None
         return cls(canonical, tree, frozenset(names))
 
     def __str__(self) -> str:
@@ -166,6 +168,10 @@ class Condition(RateLaw):
         return None
 
 
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def symbol_table(species: list[str], parameters: list[str], species_code: str) -> dict[str, str]:
     """Names -> code for rendering expressions: species by ``species_code.format(i=...)``,
     parameters as ``p[k]``, time as ``t``."""
@@ -196,6 +202,12 @@ def _check(node: ast.AST, source: str, names: set[str]) -> None:
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise ModelError(f"rate expression {source!r}: {node.value!r} is not a number")
+        try:
+            finite = math.isfinite(node.value)
+        except OverflowError:  # an integer literal beyond any float
+            finite = False
+        if not finite:
+            raise ModelError(f"rate expression {_short(source)!r}: a number in it is not finite in double precision")
         return
     if isinstance(node, ast.Name):
         if node.id in FUNCTIONS:

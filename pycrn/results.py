@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -87,17 +92,74 @@ def summary(ds: xr.Dataset) -> xr.Dataset:
     return xr.Dataset(out, attrs=ds.attrs)
 
 
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Hold Ctrl-C back until the block ends (main thread only), then raise it.
+
+    An interrupt inside the HDF5 library leaves its file lock held: the
+    writer deadlocks and the file is left truncated. A write takes seconds
+    at most, so the interrupt waits for it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
 def save_results(ds: xr.Dataset, path: str | Path, complevel: int = 4) -> None:
-    """Write ``ds`` to netCDF with zlib compression of every variable (counts compress well)."""
+    """Write ``ds`` to netCDF with zlib compression of every variable (counts compress well).
+
+    The file is written under a temporary name in the same folder and renamed
+    to ``path`` only once complete, so ``path`` never holds a partial file,
+    whatever interrupts the write (Ctrl-C waits for it to finish).
+    """
+    path = Path(path)
     encoding = {name: {"zlib": True, "complevel": complevel} for name in ds.data_vars}
-    ds.to_netcdf(path, encoding=encoding)
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.",
+                               suffix=".part")
+    os.close(fd)
+    try:
+        with _sigint_deferred():
+            ds.to_netcdf(tmp, encoding=encoding)
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def open_results(path: str | Path) -> xr.Dataset:
-    """Open results: a netCDF file (loaded into memory) or an ensemble's Zarr store (opened lazily)."""
+    """Open results: a netCDF file (loaded into memory) or an ensemble's Zarr store (opened lazily).
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is not a complete pycrn result (unreadable or truncated
+        netCDF, or a netCDF file that pycrn did not write), naming the path.
+    FileNotFoundError
+        If there is nothing at ``path``.
+    """
     from . import store
 
-    if Path(path).is_dir() and store.exists(path):
+    path = Path(path)
+    if path.is_dir() and store.exists(path):
         return store.open_dataset(path)
-    with xr.open_dataset(path) as ds:
-        return ds.load()
+    if not path.exists():
+        raise FileNotFoundError(f"no results at {path}")
+    try:
+        with xr.open_dataset(path) as ds:
+            ds = ds.load()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{path} is not a readable netCDF file (truncated or not netCDF?): {exc}") from None
+    missing = [what for what, ok in (("a 'pycrn_version' attribute", "pycrn_version" in ds.attrs),
+                                     ("a 'time' coordinate", "time" in ds.coords),
+                                     ("data variables", bool(ds.data_vars))) if not ok]
+    if missing:
+        raise ValueError(f"{path} is not a pycrn result: it has no {', no '.join(missing)}")
+    return ds

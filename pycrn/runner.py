@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -31,6 +32,57 @@ from .status import raise_for_status
 
 #: Initial capacity of an event record (it doubles as needed).
 EVENT_CAPACITY = 1024
+
+
+class Stop:
+    """A request to stop, shared by the kernels of one call: ``flag[0] = 1`` makes them return.
+
+    The compiled loops read the flag before each trajectory and every few
+    thousand reactions (every leap, every batched segment), so they return
+    within milliseconds; the trajectories they did not finish report
+    ``Status.INTERRUPTED``.
+    """
+
+    def __init__(self) -> None:
+        self.flag = np.zeros(1, dtype=np.int64)
+
+    def set(self) -> None:
+        """Ask every kernel using this token to return."""
+        self.flag[0] = 1
+
+
+def interruptible(call: Callable[[], Any], stop: Stop) -> Any:
+    """``call()`` (a compiled kernel), stoppable with Ctrl-C even when it runs for a long time.
+
+    A compiled loop holds the main thread and never lets Python's signal
+    handler run, so from the main thread the call runs in a helper thread
+    while the main thread waits; ``KeyboardInterrupt`` there sets ``stop``,
+    waits the few milliseconds the kernel needs to return, and propagates.
+    Called from another thread (a pool's worker), it runs directly: the
+    pool's owner sets ``stop``.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return call()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="pycrn-kernel", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.05)
+    except KeyboardInterrupt:
+        stop.set()
+        worker.join()
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 @dataclass
@@ -136,6 +188,7 @@ def run(
     count: int = 1,
     seed: int | np.random.SeedSequence | None = 0,
     out: np.ndarray | None = None,
+    stop: Stop | None = None,
 ) -> RunResult:
     """Run trajectories ``first .. first + count - 1`` of ``problem`` with ``method``.
 
@@ -153,6 +206,10 @@ def run(
     out
         Optional array of shape (species, count, save times) to write the
         states into (e.g. a slice of a larger result); allocated if ``None``.
+    stop
+        A :class:`Stop` token shared with other calls (a pool's owner sets it
+        on Ctrl-C); a fresh one if ``None``. Ctrl-C in the main thread stops
+        the run within milliseconds and raises ``KeyboardInterrupt``.
 
     Returns
     -------
@@ -182,10 +239,12 @@ def run(
     final_t = np.zeros(count, dtype=np.float64)
     seeds = seed_states(seed_sequence(seed), count, start=first)
     x0s = np.ascontiguousarray(np.broadcast_to(problem.x0, (count, nspecies)))
-    module.simulate_grid(
-        x0s, problem.p.copy(), problem.t0, problem.save_times, seeds, out, status, steps, final_t,
-        method.kernel_options(),
-    )
+    stop = stop if stop is not None else Stop()
+    p, opts = problem.p.copy(), method.kernel_options()
+    interruptible(lambda: module.simulate_grid(x0s, p, problem.t0, problem.save_times, seeds, out, status, steps,
+                                               final_t, opts, stop.flag), stop)
+    if stop.flag[0]:
+        raise KeyboardInterrupt
     return RunResult(out, status, steps, final_t, first)
 
 
@@ -201,9 +260,11 @@ def run_events(
         raise ValueError(f"method {method.name!r} does not record individual reactions; use save='grid'")
     module = compiled(problem, method)
     state = seed_states(seed_sequence(seed), 1)[0]
-    times, xs, count, code, x_end, t_end = module.simulate_events(
-        problem.x0, problem.p.copy(), problem.t0, problem.tf, state, EVENT_CAPACITY, method.kernel_options()
-    )
+    stop = Stop()
+    p, opts = problem.p.copy(), method.kernel_options()
+    times, xs, count, code, x_end, t_end = interruptible(
+        lambda: module.simulate_events(problem.x0, p, problem.t0, problem.tf, state, EVENT_CAPACITY, opts,
+                                       stop.flag), stop)
     if code != 0:
         raise_for_status(problem.net, problem.p, x_end, float(t_end), int(code))
     return times[:count], xs[:count], int(count - 1)
@@ -244,13 +305,17 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
-def thread_map(fn: Callable[[Any], int], items: Iterable[Any], nthreads: int, update: Callable[[int], object]) -> None:
+def thread_map(
+    fn: Callable[[Any], int], items: Iterable[Any], nthreads: int, update: Callable[[int], object],
+    stop: Stop | None = None,
+) -> None:
     """Call ``fn(item)`` for each item on ``nthreads`` threads, reporting each return value to ``update``.
 
     The kernels release the GIL, so threads run in parallel. On an error or
-    ``KeyboardInterrupt`` the items not yet started are cancelled and the
-    exception propagates; items already running finish first (compiled
-    loops cannot be stopped from outside), so what they write is complete.
+    ``KeyboardInterrupt`` the items not yet started are cancelled, ``stop``
+    (the token ``fn``'s kernels read) is set so that running ones return
+    within milliseconds, and the exception propagates once they have. An
+    item that completes has written all it writes.
     """
     items = list(items)
     if nthreads == 1 or len(items) <= 1:
@@ -267,6 +332,8 @@ def thread_map(fn: Callable[[Any], int], items: Iterable[Any], nthreads: int, up
         except BaseException:
             for fut in pending:
                 fut.cancel()
+            if stop is not None:
+                stop.set()
             raise
 
 

@@ -28,8 +28,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
+
 from .errors import ModelError
-from .network import RESERVED, Event, Parameter, Reaction, ReactionNetwork, Species
+from .network import RESERVED, Event, Parameter, Reaction, ReactionNetwork, Species, exact_count
 from .ratelaws import RateLaw
 
 
@@ -47,7 +49,8 @@ def load_sbml(source: str | Path) -> ReactionNetwork:
     Parameters
     ----------
     source
-        Path to an SBML file, or a string holding the XML document.
+        Path to an SBML file, or the XML document as a string or bytes (a
+        byte-order mark is allowed).
 
     Raises
     ------
@@ -56,7 +59,12 @@ def load_sbml(source: str | Path) -> ReactionNetwork:
         SBML features that cannot be simulated exactly (naming the element).
     """
     libsbml = _libsbml()
-    text = str(source)
+    if isinstance(source, (bytes, bytearray)):
+        try:
+            source = bytes(source).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ModelError("the SBML document (given as bytes) is not UTF-8 text") from None
+    text = str(source).lstrip("\ufeff")  # a byte-order mark before the XML declaration
     if isinstance(source, Path) or not text.lstrip().startswith("<"):
         path = Path(text)
         if not path.exists():
@@ -250,8 +258,11 @@ class _Importer:
         compartments = []
         for i in range(m.getNumCompartments()):
             c = m.getCompartment(i)
+            # An unset size is 1 (amounts are then counts); a set one must be a positive number.
             size = c.getSize() if c.isSetSize() else 1.0
-            values[c.getId()] = size if math.isfinite(size) else 1.0
+            if not (math.isfinite(size) and size > 0):
+                raise ModelError(f"compartment {c.getId()}: size {c.getSize()!r} is not a positive finite number")
+            values[c.getId()] = size
             compartments.append(c.getId())
         for i in range(m.getNumParameters()):
             p = m.getParameter(i)
@@ -311,13 +322,13 @@ class _Importer:
             v = values[sid]
             if v is None:
                 raise ModelError(f"species {sid}: no initial amount or concentration")
-            count = round(v)
-            if abs(v - count) > 1e-9 * max(1.0, abs(v)) or v < 0:
+            if not math.isfinite(v) or v < 0 or abs(v - round(v)) > 1e-9 * max(1.0, abs(v)):
                 raise ModelError(
                     f"species {sid}: initial amount {v!r} is not a non-negative whole number "
                     "(a stochastic simulation counts molecules)"
                 )
-            species.append(Species(self._name(sid), int(count), boundary[sid]))
+            count = exact_count(round(v) if v < 2**63 else v, f"species {sid}: initial amount")
+            species.append(Species(self._name(sid), count, boundary[sid]))
 
         reactions = []
         local_params = []
@@ -348,7 +359,13 @@ class _Importer:
                 if any(values.get(n) is None for n in needed) or any(n in pending for n in needed):
                     continue
                 args = {self._name(n): values[n] for n in needed}
-                v = float(law.to_numpy(list(args))(**args))
+                try:
+                    with np.errstate(all="raise"):
+                        v = float(law.to_numpy(list(args))(**args))
+                except (ZeroDivisionError, OverflowError, ValueError, FloatingPointError) as exc:
+                    raise ModelError(f"initial assignment to {sym} ({expr}) cannot be evaluated: {exc}") from None
+                if not math.isfinite(v):
+                    raise ModelError(f"initial assignment to {sym} ({expr}) evaluates to {v!r}")
                 if sym in self.concentration:
                     v *= values.get(self.concentration[sym], 1.0)
                 values[sym] = v
@@ -364,8 +381,10 @@ class _Importer:
         if getattr(ref, "isSetStoichiometryMath", lambda: False)():
             raise ModelError(f"reaction {rid}: stoichiometryMath is not supported")
         nu = ref.getStoichiometry()
+        if not ref.isSetStoichiometry() and not math.isfinite(nu):
+            nu = 1.0  # Level 2's default; Level 3 reads an unset value as NaN
         if not math.isfinite(nu):
-            nu = 1.0
+            raise ModelError(f"reaction {rid}: stoichiometry {nu!r} of {ref.getSpecies()} is not a number")
         if nu <= 0 or abs(nu - round(nu)) > 1e-12:
             raise ModelError(f"reaction {rid}: stoichiometry {nu!r} of {ref.getSpecies()} is not a positive integer")
         return int(round(nu))
@@ -390,6 +409,12 @@ class _Importer:
         rate = self.math(kl.getMath(), f"kinetic law of reaction {rid}", local)
         reactants: dict[str, int] = {}
         products: dict[str, int] = {}
+        declared = {self.model.getSpecies(i).getId() for i in range(self.model.getNumSpecies())}
+        for ref in [r.getReactant(k) for k in range(r.getNumReactants())] + [r.getProduct(k) for k in
+                                                                             range(r.getNumProducts())]:
+            if ref.getSpecies() not in declared:
+                raise ModelError(f"reaction {rid}: species reference to {ref.getSpecies()!r}, which is not a "
+                                 "declared species")
         for k in range(r.getNumReactants()):
             ref = r.getReactant(k)
             name = self._name(ref.getSpecies())

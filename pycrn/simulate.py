@@ -15,6 +15,7 @@ from .problem import Problem
 from .results import add_observables, make_dataset
 from .runner import (
     RunResult,
+    Stop,
     check_count,
     check_fits,
     check_method,
@@ -158,16 +159,18 @@ def simulate(
     out = np.zeros((problem.x0.size, n, problem.save_times.size), dtype=np.int64)
     total = RunResult(out, np.zeros(n, np.int64), np.zeros((n, 2), np.int64), np.zeros(n), 0)
 
+    stop = Stop()
+
     def work(bounds: tuple[int, int]) -> int:
         lo, hi = bounds
-        result = run(problem, m, lo, hi - lo, seq, out=out[:, lo:hi])
+        result = run(problem, m, lo, hi - lo, seq, out=out[:, lo:hi], stop=stop)
         total.status[lo:hi], total.steps[lo:hi], total.final_t[lo:hi] = result.status, result.steps, result.final_t
         return hi - lo
 
     # disable=None lets tqdm show the bar only on a terminal.
     disable = (None if n >= 10_000 else True) if progress is None else not progress
     with tqdm(total=n, unit="traj", disable=disable, leave=False) as bar:
-        thread_map(work, split(n, thread_chunk(n, nthreads)), nthreads, bar.update)
+        thread_map(work, split(n, thread_chunk(n, nthreads)), nthreads, bar.update, stop)
     total.check(problem)  # the lowest failed trajectory, whatever the thread order
     attrs.update(counters(m, total.steps))
     return add_observables(make_dataset(net, out, problem.save_times, attrs), net, problem.p)

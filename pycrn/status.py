@@ -31,6 +31,8 @@ class Status(IntEnum):
     EVENT_CASCADE = -1000
     #: A fixed-step tau leap drove a count negative.
     NEGATIVE_LEAP = -3000
+    #: The caller asked the kernel to stop (Ctrl-C); turned back into ``KeyboardInterrupt``.
+    INTERRUPTED = -4000
 
 
 #: Event codes are ``-(2 + e)`` for ``0 <= e < EVENT_RANGE``.
@@ -58,10 +60,12 @@ def raise_for_status(
 
     ``x`` and ``t`` are the state and time at which the trajectory stopped;
     the message names the reaction or event, the time, the trajectory and
-    the state.
+    the state. ``INTERRUPTED`` raises ``KeyboardInterrupt``.
     """
     from .propensity import evaluate_propensity
 
+    if code == Status.INTERRUPTED:
+        raise KeyboardInterrupt
     x = np.asarray(x, dtype=np.int64).copy()
     where = f" (trajectory {trajectory})" if trajectory is not None else ""
     state = _format_mapping(zip(net.species_names, x.tolist()))

@@ -161,3 +161,28 @@ def test_dsmts_mass_action_cases(case, method):
             f"DSMTS {case}/{species}/{method}",
             check_sd=case != "00003",
         )
+
+
+def test_tau_leaping_with_a_signal_read_only_by_a_hill_rate_law_fsp():
+    """tau_leaping at the default epsilon against the FSP: S is made and never consumed; it enters only
+    the Hill rate law that makes X, so only the rate law's dependency set puts it in the leap condition."""
+    k, v, K, g = 20.0, 30.0, 50.0, 1.0
+    net = pycrn.parse(
+        f"""
+        @parameters k={k} v={v} K={K} g={g}
+        @species S=0 X=0
+        k, 0 --> S
+        hill(S, v, K, 2), 0 => X
+        g, X --> 0
+        """
+    )
+    times = np.linspace(0.0, 6.0, 4)
+    fsp = FSPModel(
+        changes=[(1, 0), (0, 1), (0, -1)],
+        propensities=[lambda x: k + 0 * x[0], lambda x: v * x[0] ** 2 / (K**2 + x[0] ** 2), lambda x: g * x[1]],
+        bounds=(240, 90),
+    )
+    P, lost = fsp_distribution(fsp, (0, 0), times)
+    assert lost.max() < 1e-8
+    ds = pycrn.simulate(net, tspan=(0, 6), saveat=times, trajectories=N, seed=33, method="tau_leaping")
+    check_against_fsp(ds, P, {"S": 1, "X": 2}, times, "hill signal/tau_leaping")

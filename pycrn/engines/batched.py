@@ -622,8 +622,8 @@ def _work():
     )
 
 
-def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opts):
-    """Batched ensemble on the save grid; same contract as the SSA stepper's.
+def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opts, stop):
+    """Batched ensemble on the save grid; same contract as the SSA stepper's (``stop`` read every segment).
 
     ``steps[i, 0]`` receives the reactions fired, ``steps[i, 1]`` the batches.
     """
@@ -636,12 +636,19 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
     pl = np.empty(p.shape[0], dtype=np.float64)
     ev_time, ev_done, prev, trig = _event_work()  # noqa: F821
     for i in range(n):
+        if stop[0] != 0:
+            for q in range(i, n):
+                status[q] = STATUS_INTERRUPTED  # noqa: F821
+            return
         t = t0
         code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)  # noqa: F821
         nfired = 0
         nbatches = 0
         k = 0
         while k < nsave and code == 0:
+            if stop[0] != 0:
+                code = STATUS_INTERRUPTED  # noqa: F821
+                break
             if next_ev <= t:
                 code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)  # noqa: F821
                 next_ev = _next_event_time(ev_time, ev_done)  # noqa: F821

@@ -18,8 +18,8 @@ from __future__ import annotations
 from . import ssa_stepper
 
 
-def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opts):
-    """Leaping ensemble on the save grid; same contract as the SSA stepper's."""
+def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opts, stop):
+    """Leaping ensemble on the save grid; same contract as the SSA stepper's (``stop`` read every leap)."""
     n = x0.shape[0]
     nspecies = x0.shape[1]
     nsave = save_times.shape[0]
@@ -31,11 +31,18 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
     pl = np.empty(p.shape[0], dtype=np.float64)
     ev_time, ev_done, prev, trig = _event_work()
     for i in range(n):
+        if stop[0] != 0:
+            for q in range(i, n):
+                status[q] = STATUS_INTERRUPTED  # noqa: F821
+            return
         t = t0
         code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)
         nsteps = 0
         k = 0
         while k < nsave and code == 0:
+            if stop[0] != 0:
+                code = STATUS_INTERRUPTED  # noqa: F821
+                break
             if next_ev <= t:
                 # Events first: the saved state is right-continuous.
                 code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
@@ -67,7 +74,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
                 out[q, i, nsave - 1] = x[q]
 
 
-def simulate_events(x0, p, t0, tf, seed, capacity, opts):
+def simulate_events(x0, p, t0, tf, seed, capacity, opts, stop):
     """One trajectory recorded after every leap (and event); same contract as the SSA stepper's."""
     nspecies = x0.shape[0]
     a = np.empty(NUM_REACTIONS, dtype=np.float64)  # noqa: F821
@@ -85,6 +92,9 @@ def simulate_events(x0, p, t0, tf, seed, capacity, opts):
     states[0, :] = x
     count = 1
     while t < tf and code == 0:
+        if stop[0] != 0:
+            code = STATUS_INTERRUPTED  # noqa: F821
+            break
         if next_ev <= t:
             code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
             next_ev = _next_event_time(ev_time, ev_done)

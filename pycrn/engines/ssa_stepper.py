@@ -20,9 +20,15 @@ The total propensity is kept incrementally and recomputed exactly every
 ``RESUM`` steps and whenever rounding could matter (selection past the end,
 a total that is not positive), so drift never biases the process.
 
-Status codes returned per trajectory: 0 finished, ``1 + j`` reaction ``j``
-produced an invalid propensity or a negative count, ``-1`` the initial
-propensities are invalid.
+Status codes returned per trajectory (see :mod:`pycrn.status`): 0 finished,
+``1 + j`` reaction ``j`` produced an invalid propensity or a negative count,
+``STATUS_INVALID_PROPENSITY`` the propensities at the start or after an
+event are invalid, ``STATUS_INTERRUPTED`` the caller set ``stop[0]``.
+
+Interruption: every kernel takes ``stop``, a one-element int64 array that the
+caller sets (from another thread) to ask it to return. It is read before each
+trajectory and every ``RESUM`` reactions, so a kernel returns within
+milliseconds even in a single long trajectory.
 """
 
 from __future__ import annotations
@@ -127,7 +133,7 @@ def _grow(times, states, count):
     return grown_t, grown_x
 
 
-def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opts):
+def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opts, stop):
     """Simulate ``x0.shape[0]`` trajectories, recording the state at ``save_times``.
 
     ``out[q, i, k]`` receives the count of species ``q`` in trajectory ``i`` at
@@ -147,6 +153,10 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
     pl = np.empty(p.shape[0], dtype=np.float64)
     ev_time, ev_done, prev, trig = _event_work()
     for i in range(n):
+        if stop[0] != 0:
+            for q in range(i, n):
+                status[q] = STATUS_INTERRUPTED  # noqa: F821
+            return
         t = t0
         nsteps = 0
         k = 0
@@ -215,6 +225,9 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
                     continue
             if total <= 0.0 or (nsteps & (RESUM - 1)) == 0:
                 total = _total(a)
+                if stop[0] != 0:
+                    code = STATUS_INTERRUPTED  # noqa: F821
+                    break
         status[i] = code
         steps[i, 0] = nsteps
         final_t[i] = t
@@ -224,7 +237,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
                 out[q, i, nsave - 1] = x[q]
 
 
-def simulate_events(x0, p, t0, tf, seed, capacity, opts):
+def simulate_events(x0, p, t0, tf, seed, capacity, opts, stop):
     """Simulate one trajectory, recording the time and state after every jump and event.
 
     Returns ``(times, states, count, status, x, t)``: the first ``count``
@@ -283,6 +296,9 @@ def simulate_events(x0, p, t0, tf, seed, capacity, opts):
                     break
             if total <= 0.0 or (nsteps & (RESUM - 1)) == 0:
                 total = _total(a)
+                if stop[0] != 0:
+                    code = STATUS_INTERRUPTED  # noqa: F821
+                    break
         if changed:
             total = rates(x, pl, t, a)  # noqa: F821
             if total != total:

@@ -6,11 +6,25 @@ the critical-reaction scheme of "Avoiding negative populations in explicit
 Poisson tau-leaping", J. Chem. Phys. 123:054104 (2005).
 
 Each step: reactions that could exhaust a reactant within ``N_CRITICAL``
-firings are *critical*; the leap ``tau'`` bounds the expected relative change
-of every reactant species by ``epsilon`` (the ``g_i`` of the 2006 paper,
-from the highest order of the reactions consuming species i); critical
-reactions fire at most once per leap, at an exponential time with their
-total propensity. A leap that would make a count negative is halved and
+firings are *critical*; the leap ``tau'`` bounds the expected change and the
+standard deviation of every species a propensity depends on by
+``max(epsilon x_i / g_i, 1)``; critical reactions fire at most once per
+leap, at an exponential time with their total propensity.
+
+Error control. ``g_i`` bounds the relative change of a propensity per
+relative change of ``x_i``, so that the leap condition ``|Delta a_j| <~
+epsilon a_j`` holds for every reaction (eq. 27 of the 2006 paper). For
+mass-action reactions ``g_i`` is the paper's, from the highest order of the
+reactions consuming species i (an upper bound, exact for these propensities).
+For a general rate law (``=>``) the order of a species is not defined: every
+species its expression reads (the dependency set the dependency graph uses,
+reactants or not) is bounded, with ``g_i`` the largest elasticity
+``|a_j(x + e_i) - a_j(x)| max(x_i, 1) / a_j(x)`` of the general propensities
+that read it, evaluated by a one-molecule difference at the start of each
+leap (at least the mass-action ``g_i``). This holds the same first-order
+bound on the relative change of every propensity, evaluated at the current
+state rather than as a worst case; a rate law that switches on from zero, or
+is invalid one molecule away, limits the leap to one molecule of change. A leap that would make a count negative is halved and
 redrawn, so counts never go negative. When ``tau'`` is below ``10 / a0`` the
 leap would gain nothing and ``N_EXACT`` exact SSA steps run instead.
 
@@ -33,7 +47,8 @@ MAX_HALVINGS = 60
 
 
 def constants_source(net) -> str:
-    """Per-model constants: stoichiometry by reaction, and each species' highest reactant order."""
+    """Per-model constants: stoichiometry by reaction, each species' highest reactant order, and
+    which species general rate laws read (``GDEP[j, i]``: general reaction j reads species i)."""
     S = net.stoichiometry  # species x reactions
     R = net.reactant_matrix
     m, n = S.shape[1], S.shape[0]
@@ -44,11 +59,19 @@ def constants_source(net) -> str:
         for j in range(m):
             if R[i, j] > 0 and (order[j] > hor[i] or (order[j] == hor[i] and R[i, j] > horc[i])):
                 hor[i], horc[i] = order[j], R[i, j]
+    gdep = np.zeros((m, n), dtype=bool)
+    for j, deps in enumerate(net.rate_dependencies):
+        if not net.reactions[j].mass_action:
+            gdep[j, list(deps)] = True
     rows = ", ".join("[" + ", ".join(str(int(S[i, j])) for i in range(n)) + "]" for j in range(m))
+    grows = ", ".join("[" + ", ".join("True" if gdep[j, i] else "False" for i in range(n)) + "]" for j in range(m))
     return (
         f"NU = np.array([{rows}], dtype=np.int64).reshape({m}, {n})\n"
         f"HOR = np.array({hor.tolist()!r}, dtype=np.int64)\n"
         f"HORC = np.array({horc.tolist()!r}, dtype=np.int64)\n"
+        f"GDEP = np.array([{grows}], dtype=np.bool_).reshape({m}, {n})\n"
+        f"READ_BY_RATE_LAW = np.array({gdep.any(axis=0).tolist()!r}, dtype=np.bool_).reshape({n})\n"
+        f"ANY_RATE_LAW = {bool(gdep.any())}\n"
         f"N_CRITICAL = {N_CRITICAL}\nN_EXACT = {N_EXACT}\nMAX_HALVINGS = {MAX_HALVINGS}\n"
     )
 
@@ -89,11 +112,40 @@ def _critical(x, a, crit):
     return a0c
 
 
-def _leap(x, a, crit, eps):
-    """tau' of the 2006 paper from the non-critical reactions."""
+def _elasticity(i, x, pl, t, a, aw):
+    """Largest relative change of a general propensity reading species i per relative change of x_i.
+
+    ``|a_j(x + e_i) - a_j(x)| max(x_i, 1) / a_j(x)`` over general reactions j
+    that read x_i (a one-molecule forward difference); ``inf`` if one
+    switches on from zero or is invalid at ``x + e_i``.
+    """
+    xi = x[i]
+    x[i] = xi + 1
+    valid = rates(x, pl, t, aw)  # noqa: F821
+    x[i] = xi
+    if valid != valid:
+        return np.inf
+    scale = float(xi) if xi > 1 else 1.0
+    e = 0.0
+    for j in range(a.shape[0]):
+        if GDEP[j, i]:  # noqa: F821
+            d = abs(aw[j] - a[j])
+            if d == 0.0:
+                continue
+            if a[j] <= 0.0:
+                return np.inf
+            v = d * scale / a[j]
+            if v > e:
+                e = v
+    return e
+
+
+def _leap(x, a, crit, eps, pl, t):
+    """tau' of the 2006 paper from the non-critical reactions (see the module docstring)."""
     tau = np.inf  # noqa: F821
+    aw = np.empty(a.shape[0]) if ANY_RATE_LAW else a  # noqa: F821
     for i in range(x.shape[0]):
-        if HOR[i] == 0:  # noqa: F821
+        if HOR[i] == 0 and not READ_BY_RATE_LAW[i]:  # noqa: F821
             continue
         mu = 0.0
         var = 0.0
@@ -101,7 +153,16 @@ def _leap(x, a, crit, eps):
             if not crit[j] and NU[j, i] != 0:  # noqa: F821
                 mu += NU[j, i] * a[j]  # noqa: F821
                 var += NU[j, i] * NU[j, i] * a[j]  # noqa: F821
-        bound = eps * x[i] / _g(i, float(x[i]))
+        if mu == 0.0 and var == 0.0:
+            continue
+        g = _g(i, float(x[i])) if HOR[i] > 0 else 0.0  # noqa: F821
+        if READ_BY_RATE_LAW[i]:  # noqa: F821
+            e = _elasticity(i, x, pl, t, a, aw)
+            if e > g:
+                g = e
+        if g == 0.0:
+            continue
+        bound = eps * x[i] / g
         if bound < 1.0:
             bound = 1.0
         if mu != 0.0:
@@ -118,7 +179,7 @@ def advance(x, pl, t, t_stop, a, total, crit, xn, s, eps):
     cannot fire without a negative count, or -1 for an invalid propensity.
     """
     a0c = _critical(x, a, crit)
-    tau1 = _leap(x, a, crit, eps)
+    tau1 = _leap(x, a, crit, eps, pl, t)
     if tau1 < 10.0 / total:
         # Leaping would gain nothing: exact SSA steps.
         steps = 0
@@ -179,4 +240,4 @@ def advance(x, pl, t, t_stop, a, total, crit, xn, s, eps):
     return t, 0, 1 + (jc if jc >= 0 else 0)
 
 
-SOURCES = (_g, _critical, _leap, advance, *leap_stepper.SOURCES)
+SOURCES = (_g, _critical, _elasticity, _leap, advance, *leap_stepper.SOURCES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,7 @@ class SignalingModel(nn.Module):
         self, ligands: torch.Tensor, bias_noise: float = 0.0, bias_offset: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Steady states (samples x nodes); optional Gaussian noise (sd) and offsets added to the bias."""
+        self._check_parameters()
         c = self.input_projection(ligands) + self.bias
         if bias_noise > 0:
             c = c + bias_noise * torch.randn_like(c)
@@ -110,6 +112,16 @@ class SignalingModel(nn.Module):
 
     def forward(self, ligands: torch.Tensor, bias_noise: float = 0.0) -> torch.Tensor:
         return self.output(self.states(ligands, bias_noise))
+
+    def _check_parameters(self) -> None:
+        """NaN or infinite parameters would pass the activation's clamps as finite outputs: refuse them."""
+        for name, tensor in (("weights", self.weights), ("bias", self.bias), ("input_scale", self.input_scale),
+                             ("output_scale", self.output_scale)):
+            bad = ~torch.isfinite(tensor.detach())
+            if bad.any():
+                where = torch.nonzero(bad).flatten()[:5].tolist()
+                raise ValueError(f"model parameter {name} holds NaN or infinity (at indices {where}); "
+                                 "reload or retrain the parameters")
 
     def _check_input(self, ligands) -> torch.Tensor:
         x = torch.as_tensor(ligands, dtype=self.bias.dtype, device=self.bias.device)
@@ -158,35 +170,40 @@ class SignalingModel(nn.Module):
         inp = self.input_scale.detach().clone()
         tf_pos = {i: k for k, i in enumerate(net.tfs)}
         lig_pos = {i: k for k, i in enumerate(net.ligands)}
-        with Path(path).open() as fh:
-            header = fh.readline().rstrip("\n").split("\t")
-            if [h.strip() for h in header[:4]] != ["Source", "Target", "Type", "Value"]:
-                raise ValueError(f"{path}: header must be 'Source Target Type Value', got {header}")
-            for line_no, line in enumerate(fh, start=2):
-                if not line.strip():
-                    continue
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) < 4:
-                    raise ValueError(f"{path}, line {line_no}: expected 4 tab-separated fields")
-                src, tgt, kind, value = (p.strip() for p in parts[:4])
-                try:
-                    v = float(value)
-                    i = net.index(src)
-                    if kind == "Weight":
-                        k = edge.get((i, net.index(tgt)))
-                        if k is None:
-                            raise KeyError(f"no edge {src} -> {tgt} in the network")
-                        w[k] = v
-                    elif kind == "Bias":
-                        b[i] = v
-                    elif kind == "Projection":
-                        out[tf_pos[i]] = v
-                    elif kind == "Input":
-                        inp[lig_pos[i]] = v
-                    else:
-                        raise KeyError(f"unknown parameter type {kind!r}")
-                except (KeyError, ValueError) as exc:
-                    raise ValueError(f"{path}, line {line_no}: {exc}") from None
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        header = [h.strip() for h in lines[0].split("\t")[:4]] if lines else []
+        if header != ["Source", "Target", "Type", "Value"]:
+            raise ValueError(f"{path}: header must be 'Source Target Type Value', got {lines[0] if lines else 'an empty file'!r}")
+        for line_no, line in enumerate(lines[1:], start=2):
+            if not line.strip():
+                continue
+            parts = line.split("\t")
+            if len(parts) < 4:
+                raise ValueError(f"{path}, line {line_no}: expected 4 tab-separated fields")
+            src, tgt, kind, value = (p.strip() for p in parts[:4])
+            try:
+                v = float(value)
+                if not math.isfinite(v):
+                    raise ValueError(f"value {value!r} is not a finite number")
+                i = net.index(src)
+                if kind == "Weight":
+                    k = edge.get((i, net.index(tgt)))
+                    if k is None:
+                        raise KeyError(f"no edge {src} -> {tgt} in the network")
+                    w[k] = v
+                elif kind == "Bias":
+                    b[i] = v
+                elif kind == "Projection":
+                    out[tf_pos[i]] = v
+                elif kind == "Input":
+                    inp[lig_pos[i]] = v
+                else:
+                    raise KeyError(f"unknown parameter type {kind!r}")
+            except (KeyError, ValueError) as exc:
+                raise ValueError(f"{path}, line {line_no}: {exc}") from None
         with torch.no_grad():
             self.weights.copy_(w)
             self.bias.copy_(b)

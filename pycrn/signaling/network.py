@@ -209,13 +209,17 @@ def _read_table(path: str | Path, required: Sequence[str]) -> list[tuple[int, di
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh, delimiter="\t")
-        header = reader.fieldnames or []
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise ModelError(f"{path}: missing column(s) {', '.join(missing)} (header: {', '.join(header)})")
-        return [(i + 2, {k: (v or "").strip() for k, v in row.items() if k is not None}) for i, row in enumerate(reader)]
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh, delimiter="\t")
+            header = reader.fieldnames or []
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise ModelError(f"{path}: missing column(s) {', '.join(missing)} (header: {', '.join(header)})")
+            return [(i + 2, {k: (v or "").strip() for k, v in row.items() if k is not None})
+                    for i, row in enumerate(reader)]
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def _flag(value: str, path, line: int, column: str) -> bool:

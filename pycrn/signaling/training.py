@@ -16,6 +16,7 @@ the same parameters as an uninterrupted one.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -101,6 +102,8 @@ def fit(
     if int(epochs) < 1 or int(batch_size) < 1:
         raise ValueError("epochs and batch_size must be positive integers")
     n = x.shape[0]
+    if n == 0:
+        raise ValueError("no conditions to train on: ligands and tfs have 0 rows")
     gen = torch.Generator().manual_seed(int(seed))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps_per_epoch = -(-n // batch_size)
@@ -110,7 +113,11 @@ def fit(
     start = 0
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and resume and path.exists():
-        state = torch.load(path, weights_only=False)
+        try:
+            state = torch.load(path, weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a damaged file
+            raise ValueError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); "
+                             "delete it to start over, or pass resume=False") from None
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -166,6 +173,12 @@ def fit(
                     opt.step()
                     sched.step()
                     sums += (fit_loss.item() * len(idx), loss.item() * len(idx), rho * len(idx))
+                if not math.isfinite(sums[1]):
+                    raise FloatingPointError(
+                        f"training diverged in epoch {epoch + 1}: the loss is {float(sums[1] / n)!r} (largest |tf| target "
+                        f"{float(y.abs().max()):.3g}); scale the targets or lower lr. The checkpoint keeps the "
+                        "last finished epoch"
+                    )
                 history.mse.append(sums[0] / n)
                 history.loss.append(sums[1] / n)
                 history.spectral_radius.append(sums[2] / n)
