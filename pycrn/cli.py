@@ -53,16 +53,9 @@ def _load_model(spec: str):
 def _cmd_simulate(args) -> int:
     from .simulate import simulate
 
-    net = _load_model(args.model)
-    tspan = tuple(args.tspan) if args.tspan else net.tspan
-    if tspan is None:
-        raise ValueError(f"model {args.model!r} has no default time span; pass --tspan T0 TF")
+    net, tspan, method = _run_inputs(args)
     u0 = _assignments(args.u0, "--u0", int)
     params = _assignments(args.param, "--param", float)
-    from .methods import resolve
-
-    method = resolve(args.method, aliases={"epsilon": "--tau-epsilon", "dt": "--dt"},
-                     epsilon=args.tau_epsilon, dt=args.dt)
     start = time.perf_counter()
     ds = simulate(
         net, u0=u0, tspan=tspan, params=params, method=method, saveat=args.saveat,
@@ -110,14 +103,8 @@ def _sweep_axis(item: str, net) -> tuple[str, list]:
 
 def _cmd_ensemble(args) -> int:
     from .ensemble import ensemble, grid
-    from .methods import resolve
 
-    net = _load_model(args.model)
-    tspan = tuple(args.tspan) if args.tspan else net.tspan
-    if tspan is None:
-        raise ValueError(f"model {args.model!r} has no default time span; pass --tspan T0 TF")
-    method = resolve(args.method, aliases={"epsilon": "--tau-epsilon", "dt": "--dt"},
-                     epsilon=args.tau_epsilon, dt=args.dt)
+    net, tspan, method = _run_inputs(args)
     sweep = grid(**dict(_sweep_axis(item, net) for item in args.sweep)) if args.sweep else None
     start = time.perf_counter()
     ds = ensemble(
@@ -167,6 +154,38 @@ def _cmd_models(args) -> int:
     return 0
 
 
+def _add_run_options(parser: argparse.ArgumentParser, methods) -> None:
+    """The options that 'simulate' and 'ensemble' share: the model, its values, the method and its options."""
+    parser.add_argument("model", help="a model file (network language, or SBML .xml), or a built-in model name")
+    parser.add_argument("--tspan", nargs=2, type=float, metavar=("T0", "TF"), help="time span (default: the model's)")
+    parser.add_argument("--saveat", type=float, default=None, help="save step (default: 101 points)")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--method", default="direct", choices=list(methods))
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--u0", nargs="*", metavar="S=N", help="initial counts, e.g. --u0 S=990 I=10")
+    parser.add_argument("--param", nargs="*", metavar="K=V", help="parameter values, e.g. --param beta=2e-4")
+    parser.add_argument("--dt", type=float, default=None, help="fixed step of simple_tau_leaping")
+    parser.add_argument("--tau-epsilon", type=float, default=None, help="error control of tau_leaping (default 0.03)")
+    parser.add_argument("--volume", type=float, default=None,
+                        help="reaction volume: an order-o mass-action rate is divided by volume^(o-1)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+
+def _run_inputs(args):
+    """The network, time span and method object named by the shared options."""
+    from .methods import resolve
+
+    net = _load_model(args.model)
+    tspan = tuple(args.tspan) if args.tspan else net.tspan
+    if tspan is None:
+        raise ValueError(f"model {args.model!r} has no default time span; pass --tspan T0 TF")
+    if args.method == "simple_tau_leaping" and args.dt is None:
+        raise ValueError("--method simple_tau_leaping needs its fixed step: --dt DT")
+    method = resolve(args.method, aliases={"epsilon": "--tau-epsilon", "dt": "--dt"},
+                     epsilon=args.tau_epsilon, dt=args.dt)
+    return net, tspan, method
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .methods import METHODS
 
@@ -174,26 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="simulate an ensemble and write it to netCDF")
-    sim.add_argument("model", help="a model file (network language, or SBML .xml), or a built-in model name")
-    sim.add_argument("--tspan", nargs=2, type=float, metavar=("T0", "TF"), help="time span (default: the model's)")
-    sim.add_argument("--saveat", type=float, default=None, help="save step (default: 101 points)")
+    _add_run_options(sim, METHODS)
     sim.add_argument("-n", "--trajectories", type=int, default=1000)
-    sim.add_argument("--seed", type=int, default=None)
-    sim.add_argument("--method", default="direct", choices=list(METHODS))
-    sim.add_argument("--threads", type=int, default=None)
-    sim.add_argument("--u0", nargs="*", metavar="S=N", help="initial counts, e.g. --u0 S=990 I=10")
-    sim.add_argument("--param", nargs="*", metavar="K=V", help="parameter values, e.g. --param beta=2e-4")
-    sim.add_argument("--dt", type=float, default=None, help="fixed step of simple_tau_leaping")
-    sim.add_argument("--tau-epsilon", type=float, default=None, help="error control of tau_leaping (default 0.03)")
-    sim.add_argument("--volume", type=float, default=None,
-                     help="reaction volume: an order-o mass-action rate is divided by volume^(o-1)")
     sim.add_argument("-o", "--output", default="out.nc", help="netCDF file to write (default out.nc)")
-    sim.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     sim.set_defaults(func=_cmd_simulate)
 
     ens = sub.add_parser("ensemble", help="simulate a large ensemble or a sweep in chunks into a Zarr store "
                                           "(resumable; threads or a Dask scheduler)")
-    ens.add_argument("model", help="a model file (network language, or SBML .xml), or a built-in model name")
+    _add_run_options(ens, METHODS)
     ens.add_argument("-n", "--trajectories", type=int, default=1000, help="trajectories per setting (default 1000)")
     ens.add_argument("--store", required=True, help="Zarr store to write (run again to resume)")
     ens.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -205,18 +212,6 @@ def build_parser() -> argparse.ArgumentParser:
                           "e.g. --sweep beta=1e-4:3e-4:5 nu=0.01,0.02")
     ens.add_argument("--reduce", choices=["moments"], default=None,
                      help="keep only the mean, variance and sd per species and time (no trajectories)")
-    ens.add_argument("--tspan", nargs=2, type=float, metavar=("T0", "TF"), help="time span (default: the model's)")
-    ens.add_argument("--saveat", type=float, default=None, help="save step (default: 101 points)")
-    ens.add_argument("--seed", type=int, default=None, help="seed (default: fresh, recorded; the store's on resume)")
-    ens.add_argument("--method", default="direct", choices=list(METHODS), help="simulation method (default direct)")
-    ens.add_argument("--threads", type=int, default=None, help="local threads (default: all cores)")
-    ens.add_argument("--u0", nargs="*", metavar="S=N", help="initial counts, e.g. --u0 S=990 I=10")
-    ens.add_argument("--param", nargs="*", metavar="K=V", help="parameter values, e.g. --param beta=2e-4")
-    ens.add_argument("--dt", type=float, default=None, help="fixed step of simple_tau_leaping")
-    ens.add_argument("--tau-epsilon", type=float, default=None, help="error control of tau_leaping (default 0.03)")
-    ens.add_argument("--volume", type=float, default=None,
-                     help="reaction volume: an order-o mass-action rate is divided by volume^(o-1)")
-    ens.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     ens.set_defaults(func=_cmd_ensemble)
 
     plot = sub.add_parser("plot", help="plot ensemble mean ± sd and sample paths from results")

@@ -136,6 +136,9 @@ def _directive(line: str, species: dict[str, Species], parameters: dict[str, Par
                     number = int(value) if value.strip().isdigit() else float(value)
                 except ValueError:
                     raise ModelError(f"initial count of {ident!r} must be a number, got {value!r}") from None
+                whole = isinstance(number, int) or (math.isfinite(number) and number.is_integer())
+                if not whole or number < 0:
+                    raise ModelError(f"initial count of {ident!r} must be a non-negative integer, got {value!r}")
                 count = exact_count(number, f"initial count of {ident!r}")
             boundary = False
             if flag is not None:

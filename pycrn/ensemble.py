@@ -55,7 +55,7 @@ from .runner import (
     thread_map,
 )
 
-#: The wall time an automatically sized chunk aims at (Dask's advice: tasks of a second or more).
+#: The CPU time an automatically sized chunk aims at (Dask's advice: tasks of a second or more).
 TARGET_CHUNK_SECONDS = 1.0
 #: The largest automatically sized chunk, in bytes of trajectory data.
 MAX_CHUNK_BYTES = 64 * 2**20

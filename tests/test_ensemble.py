@@ -365,3 +365,12 @@ def test_cli_ensemble_errors(tmp_path, capsys):
     assert "method 'direct' does not take --dt" in capsys.readouterr().err
     assert main(["ensemble", "sir", "--store", str(tmp_path / "x.zarr"), "--sweep", "S=1.5,2"]) == 2
     assert "must be whole numbers" in capsys.readouterr().err
+
+
+def test_cli_names_its_flags_in_method_errors(capsys):
+    from pycrn.cli import main
+
+    assert main(["simulate", "sir", "--method", "simple_tau_leaping", "-n", "2"]) == 2
+    assert "--method simple_tau_leaping needs its fixed step: --dt DT" in capsys.readouterr().err
+    assert main(["simulate", "sir", "--method", "direct", "--tau-epsilon", "0.1", "-n", "2"]) == 2
+    assert "method 'direct' does not take --tau-epsilon" in capsys.readouterr().err

@@ -79,7 +79,7 @@ def test_counts_are_exact_up_to_int64(count):
     [
         ("@species A=1e19\n1, A --> 0", r"line 1: initial count of 'A' is 1e\+19, above the largest count"),
         ("@species A=9223372036854775808\n1, A --> 0", r"line 1: initial count of 'A' is 9223372036854775808, above"),
-        ("@species A=2.5\n1, A --> 0", r"line 1: initial count of 'A' must be an integer, got 2.5"),
+        ("@species A=2.5\n1, A --> 0", r"line 1: initial count of 'A' must be a non-negative integer, got '2.5'"),
         ("1, 99999999999999999999A --> 0", r"line 1: reactant stoichiometry 99999999999999999999 of 'A' is above"),
         ("1, 171A --> 0", r"line 1: reactant stoichiometry 171 of 'A' is above the limit of 100"),
         ("1, A --> 9223372036854775807B", r"line 1: product stoichiometry 9223372036854775807 of 'B' is above"),

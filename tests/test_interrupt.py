@@ -1,8 +1,10 @@
 """Ctrl-C stops a run within a second in every method, even inside one long compiled trajectory.
 
-Each case runs in a subprocess that would take minutes, gets SIGINT once it
-is inside the compiled loop, and must exit with KeyboardInterrupt within a
-second of the signal.
+Each case runs in a subprocess that would take minutes and gets SIGINT once
+it is inside the compiled loop. KeyboardInterrupt must reach the caller's
+code within a second of the signal (the child reports the moment on the
+system-wide monotonic clock, so interpreter teardown is not counted), and
+the process must then exit.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ net = {model}
 method = {method}
 pycrn.simulate(net, method=method, trajectories=1, seed=1, {warm})  # compile outside the clock
 print("ready", flush=True)
-pycrn.simulate(net, method=method, {run})
-print("finished", flush=True)
+try:
+    pycrn.simulate(net, method=method, {run})
+    print("finished", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", time.monotonic(), flush=True)
+    raise
 """
 CASES = {
     # (method, warm-up kwargs, long run): every long run would take minutes.
@@ -48,10 +54,13 @@ def test_sigint_stops_a_long_run_within_a_second(case, tmp_path):
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     try:
-        _, err = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    elapsed = time.monotonic() - sent
     assert "KeyboardInterrupt" in err, err[-2000:]
-    assert elapsed < 1.0, f"{case}: {elapsed:.2f} s from SIGINT to exit"
+    word, stamp = out.split()
+    assert word == "interrupted"
+    elapsed = float(stamp) - sent
+    print(f"{case}: {elapsed * 1000:.0f} ms from SIGINT to KeyboardInterrupt")
+    assert elapsed < 1.0, f"{case}: {elapsed:.2f} s from SIGINT to KeyboardInterrupt"
 
