@@ -33,7 +33,7 @@ from types import ModuleType
 import numba
 
 from .engines import poisson, rng
-from .network import ReactionNetwork
+from .network import MAX_EXACT_DOUBLE, ReactionNetwork
 from .propensity import propensity_expression, symbols
 from .status import constants_source as status_constants
 
@@ -187,7 +187,8 @@ def _event_source(net: ReactionNetwork) -> str:
             lines.append(f"        v{q} = {expr.to_source(symbols)}")
         for q, (target, _) in enumerate(ev.assignments):
             if target in species:
-                lines.append(f"        if not (v{q} >= 0.0 and v{q} <= 9.0e18 and v{q} == math.floor(v{q})):")
+                # Event values are doubles: whole numbers are exact only up to 2**53.
+                lines.append(f"        if not (v{q} >= 0.0 and v{q} <= {float(MAX_EXACT_DOUBLE)!r} and v{q} == math.floor(v{q})):")
                 lines.append("            return 1")
                 lines.append(f"        x[{species[target]}] = int(v{q})")
             else:

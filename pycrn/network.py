@@ -36,6 +36,9 @@ def check_name(name: str, what: str) -> str:
 
 #: The largest count a species can hold: the engines' int64 state.
 MAX_COUNT = 2**63 - 1
+#: The largest whole number a double holds exactly: the limit of counts that come from double-precision
+#: values (event assignments, SBML amounts).
+MAX_EXACT_DOUBLE = 2**53
 #: The largest reactant stoichiometry: the falling factorial x (x-1) ... (x-nu+1) / nu! is unrolled
 #: into the compiled kernels, and nu! must be a finite float.
 MAX_REACTANT_STOICHIOMETRY = 100

@@ -202,7 +202,8 @@ def run(
         The trajectory range.
     seed
         The root seed (an integer or a ``SeedSequence``); trajectory ``i``
-        uses its ``i``-th spawned stream.
+        uses its ``i``-th spawned stream. Calls for different ranges of one
+        ensemble must pass the same seed (``None`` draws fresh entropy per call).
     out
         Optional array of shape (species, count, save times) to write the
         states into (e.g. a slice of a larger result); allocated if ``None``.
@@ -217,6 +218,9 @@ def run(
         Failed trajectories are reported in ``status``, not raised: call
         :meth:`RunResult.check`.
     """
+    count = check_count(count, "count")
+    if isinstance(first, bool) or not isinstance(first, (int, np.integer)) or first < 0:
+        raise ValueError(f"first must be a non-negative integer, got {first!r}")
     nsave = problem.save_times.size
     nspecies = problem.x0.size
     if method.deterministic:

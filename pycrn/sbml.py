@@ -31,7 +31,16 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
-from .network import RESERVED, Event, Parameter, Reaction, ReactionNetwork, Species, exact_count
+from .network import (
+    MAX_EXACT_DOUBLE,
+    RESERVED,
+    Event,
+    Parameter,
+    Reaction,
+    ReactionNetwork,
+    Species,
+    exact_count,
+)
 from .ratelaws import RateLaw
 
 
@@ -327,7 +336,10 @@ class _Importer:
                     f"species {sid}: initial amount {v!r} is not a non-negative whole number "
                     "(a stochastic simulation counts molecules)"
                 )
-            count = exact_count(round(v) if v < 2**63 else v, f"species {sid}: initial amount")
+            if v > MAX_EXACT_DOUBLE:
+                raise ModelError(f"species {sid}: initial amount {v!r} is above 2**53, where SBML's double-precision "
+                                 "amounts stop being exact counts")
+            count = exact_count(round(v), f"species {sid}: initial amount")
             species.append(Species(self._name(sid), count, boundary[sid]))
 
         reactions = []

@@ -83,7 +83,8 @@ def raise_for_status(
         ev = net.events[e]
         raise SimulationError(
             f"event {e + 1} ({ev}) at t={t:.6g}{where} assigned an invalid value: species need "
-            f"non-negative whole numbers, parameters finite numbers (state before: {state})"
+            f"non-negative whole numbers up to 2**53 (event values are doubles), parameters finite numbers "
+            f"(state before: {state})"
         )
     if code > 0 and any(v < 0 for v in x):
         j = code - 1

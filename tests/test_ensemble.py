@@ -203,11 +203,11 @@ def test_sweep_equals_separate_seeded_runs():
     net = pycrn.parse("@parameters Lambda Mu\n@species X\nLambda, X --> 2X\nMu, X --> 0")
     sweep = pycrn.grid(Lambda=np.linspace(0.1, 1.0, 20), Mu=np.linspace(0.2, 1.2, 20))
     kw = dict(u0={"X": 10}, tspan=(0, 2), saveat=0.5, seed=21)
-    ds = pycrn.ensemble(net, trajectories=30, chunk=7, sweep=sweep, threads=2, **kw)
+    ds = pycrn.ensemble(net, trajectories=12, chunk=5, sweep=sweep, threads=2, **kw)
     assert ds["X"].dims == ("setting", "trajectory", "time") and ds.sizes["setting"] == 400
     streams = np.random.SeedSequence(21).spawn(400)
     for s in range(400):
-        one = pycrn.simulate(net, params={"Lambda": sweep["Lambda"][s], "Mu": sweep["Mu"][s]}, trajectories=30,
+        one = pycrn.simulate(net, params={"Lambda": sweep["Lambda"][s], "Mu": sweep["Mu"][s]}, trajectories=12,
                              seed=streams[s], **{k: v for k, v in kw.items() if k != "seed"})
         assert np.array_equal(ds["X"].values[s], one["X"].values), s
         assert ds["Lambda"].values[s] == sweep["Lambda"][s] and ds["Mu"].values[s] == sweep["Mu"][s]

@@ -46,7 +46,7 @@ def _with_assignment(mathml: str) -> str:
          r"reaction Birth: species reference to 'Y', which is not a declared species"),
         (_with('initialAmount="100"', 'initialAmount="NaN"'), r"species X: initial amount nan is not a non-negative"),
         (_with('initialAmount="100"', 'initialAmount="INF"'), r"species X: initial amount inf is not a non-negative"),
-        (_with('initialAmount="100"', 'initialAmount="1e30"'), r"species X: initial amount is 1e\+30, above the largest"),
+        (_with('initialAmount="100"', 'initialAmount="1e30"'), r"species X: initial amount 1e\+30 is above 2\*\*53, where SBML's double-precision amounts"),
         (_with_assignment("<apply><divide/><cn>1</cn><cn>0</cn></apply>"), r"initial assignment to X .* cannot be evaluated"),
         (_with_assignment("<apply><exp/><cn>1000</cn></apply>"), r"initial assignment to X .* cannot be evaluated"),
         (_with_assignment("<apply><ln/><cn>-1</cn></apply>"), r"initial assignment to X .* cannot be evaluated"),
@@ -192,3 +192,13 @@ def test_signaling_fit_that_diverges_is_an_error():
     y = np.full((4, len(net.tfs)), 1e200)
     with pytest.raises(FloatingPointError, match=r"training diverged in epoch 1: the loss is inf .*1e\+200"):
         sig.fit(model, x, y, epochs=2, progress=False)
+
+
+def test_event_counts_are_exact_up_to_two_to_the_53():
+    exact = 2**53
+    net = pycrn.parse(f"@species A=0\n1e-30, A --> 0\n@event t >= 1: A = {exact}")
+    ds = pycrn.simulate(net, tspan=(0, 2), saveat=[2.0], seed=1)
+    assert int(ds["A"].values[0, 0]) == exact
+    net = pycrn.parse(f"@species A=0\n1e-30, A --> 0\n@event t >= 1: A = {exact} * 4")
+    with pytest.raises(pycrn.SimulationError, match=r"event 1 .* whole numbers up to 2\*\*53"):
+        pycrn.simulate(net, tspan=(0, 2), saveat=[2.0], seed=1)

@@ -117,3 +117,7 @@ def test_problem_is_validated_picklable_and_runs_in_ranges():
     assert np.array_equal(ds["I"].values, whole.states[1])
     with pytest.raises(pycrn.ModelError, match="params: unknown parameter 'gamma'"):
         problem.with_values(params={"gamma": 1.0})
+    with pytest.raises(ValueError, match="count must be a positive integer, got 0"):
+        pycrn.run(problem, methods.Direct(), 0, 0, seed=1)
+    with pytest.raises(ValueError, match="first must be a non-negative integer, got -1"):
+        pycrn.run(problem, methods.Direct(), -1, 2, seed=1)
