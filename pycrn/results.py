@@ -128,6 +128,10 @@ def save_results(ds: xr.Dataset, path: str | Path, complevel: int = 4) -> None:
     try:
         with _sigint_deferred():
             ds.to_netcdf(tmp, encoding=encoding)
+            # mkstemp makes the file private; give it the mode a plain write would have.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
             os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

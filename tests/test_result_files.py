@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -33,6 +34,9 @@ def test_an_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
 def test_save_and_open_round_trip(tmp_path):
     ds = pycrn.simulate(pycrn.models.sir(), trajectories=20, seed=1, saveat=5.0)
     pycrn.save_results(ds, tmp_path / "sir.nc")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "sir.nc").stat().st_mode & 0o777 == 0o666 & ~umask  # not the temporary file's 0600
     back = pycrn.open_results(tmp_path / "sir.nc")
     assert np.array_equal(back["I"].values, ds["I"].values) and back.attrs["seed"] == 1
 
