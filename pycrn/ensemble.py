@@ -432,10 +432,7 @@ def ensemble(
         if payload is None:
             return 1
         if reduce == "moments":
-            s1 = moments.from_limbs(payload["s1_hi"], payload["s1_lo"])
-            s2 = moments.from_limbs(payload["s2_hi"], payload["s2_lo"])
-            prev = totals[task.setting]
-            totals[task.setting] = (s1, s2) if prev is None else (prev[0] + s1, prev[1] + s2)
+            _accumulate(totals, task.setting, payload)
         elif table is not None:
             out[:, task.setting, task.lo:task.hi] = payload
         else:
@@ -530,11 +527,16 @@ def _stored_totals(handle: storage.EnsembleStore, tasks: list[_Task], nsettings:
     sums = handle.sums()
     totals = [None] * nsettings
     for t in tasks:
-        s1 = moments.from_limbs(sums["s1_hi"][t.index], sums["s1_lo"][t.index])
-        s2 = moments.from_limbs(sums["s2_hi"][t.index], sums["s2_lo"][t.index])
-        prev = totals[t.setting]
-        totals[t.setting] = (s1, s2) if prev is None else (prev[0] + s1, prev[1] + s2)
+        _accumulate(totals, t.setting, {name: block[t.index] for name, block in sums.items()})
     return totals
+
+
+def _accumulate(totals: list, setting: int, sums: dict[str, np.ndarray]) -> None:
+    """Add one chunk's exact sums (as limbs) to its setting's running totals (Python ints)."""
+    s1 = moments.from_limbs(sums["s1_hi"], sums["s1_lo"])
+    s2 = moments.from_limbs(sums["s2_hi"], sums["s2_lo"])
+    prev = totals[setting]
+    totals[setting] = (s1, s2) if prev is None else (prev[0] + s1, prev[1] + s2)
 
 
 def _moment_variables(species: list[str], totals, n: int, sweep_dims: tuple) -> dict:
