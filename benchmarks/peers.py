@@ -9,6 +9,7 @@ times), untimed, on the same time grid as pycrn, to check the peers agree.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -44,7 +45,8 @@ class Rebop:
             const = r.rate.constant_value()
             if r.mass_action and (const is not None or r.rate.text in self.params):
                 rate = const if const is not None else self.params[r.rate.text]
-                g.add_reaction(rate, reactants, products)
+                # rebop's mass action is k x (x-1) for 2X (measured: no 1/2); pycrn's is k x (x-1) / 2.
+                g.add_reaction(rate / math.prod(math.factorial(nu) for _, nu in r.reactants), reactants, products)
             elif r.mass_action:
                 raise ValueError("rebop adapter: mass-action rate must be a constant or a parameter")
             else:

@@ -5,9 +5,11 @@ The public API is re-exported here; see the README for a quick start.
 
 from . import methods, models
 from ._version import __version__
-from .dsl import load, parse
+from .bionetgen import load_bionetgen
+from .dsl import parse
 from .ensemble import ensemble, grid
 from .errors import ModelError, SimulationError
+from .loading import load
 from .network import Event, Parameter, Reaction, ReactionNetwork, Species
 from .problem import Problem
 from .results import open_results, save_results, summary
@@ -42,6 +44,7 @@ __all__ = [
     "ensemble",
     "grid",
     "load",
+    "load_bionetgen",
     "load_sbml",
     "methods",
     "models",

@@ -36,15 +36,10 @@ def _is_number(text: str) -> bool:
 
 def _load_model(spec: str):
     from . import models
-    from .dsl import load
+    from .loading import load
 
-    path = Path(spec)
-    if path.exists() and path.suffix.lower() in (".xml", ".sbml"):
-        from .sbml import load_sbml
-
-        return load_sbml(path)
-    if path.exists():
-        return load(path)
+    if Path(spec).exists():
+        return load(spec)
     if spec in models.names():
         return models.get(spec)
     raise ValueError(f"{spec!r} is neither a model file nor a built-in model (see 'pycrn models')")
@@ -156,11 +151,13 @@ def _cmd_models(args) -> int:
 
 def _add_run_options(parser: argparse.ArgumentParser, methods) -> None:
     """The options that 'simulate' and 'ensemble' share: the model, its values, the method and its options."""
-    parser.add_argument("model", help="a model file (network language, or SBML .xml), or a built-in model name")
+    parser.add_argument("model", help="a model file (network language .crn, SBML .xml, BioNetGen .net or .bngl), "
+                        "or a built-in model name")
     parser.add_argument("--tspan", nargs=2, type=float, metavar=("T0", "TF"), help="time span (default: the model's)")
     parser.add_argument("--saveat", type=float, default=None, help="save step (default: 101 points)")
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--method", default="direct", choices=list(methods))
+    parser.add_argument("--method", default="auto", choices=["auto", *methods],
+                        help="simulation method (default auto: an exact method chosen for the network)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--u0", nargs="*", metavar="S=N", help="initial counts, e.g. --u0 S=990 I=10")
     parser.add_argument("--param", nargs="*", metavar="K=V", help="parameter values, e.g. --param beta=2e-4")
@@ -181,7 +178,7 @@ def _run_inputs(args):
         raise ValueError(f"model {args.model!r} has no default time span; pass --tspan T0 TF")
     if args.method == "simple_tau_leaping" and args.dt is None:
         raise ValueError("--method simple_tau_leaping needs its fixed step: --dt DT")
-    method = resolve(args.method, aliases={"epsilon": "--tau-epsilon", "dt": "--dt"},
+    method = resolve(args.method, aliases={"epsilon": "--tau-epsilon", "dt": "--dt"}, net=net,
                      epsilon=args.tau_epsilon, dt=args.dt)
     return net, tspan, method
 

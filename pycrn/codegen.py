@@ -1,5 +1,9 @@
 """Per-model code generation for the compiled engines, cached on disk.
 
+(Large mass-action networks do without: their engines run on shared
+data-driven kernels compiled once per machine, see
+:mod:`pycrn.engines.mass_action` and :func:`load_module` with ``net=None``.)
+
 For a network and an engine, pycrn writes one self-contained Python module:
 the network's propensity kernels (``rates`` and ``fire``; for networks of
 more than :data:`DENSE_MAX_REACTIONS` reactions, ``fire`` unrolls the
@@ -32,7 +36,7 @@ from types import ModuleType
 
 import numba
 
-from .engines import poisson, rng
+from .engines import mass_action, poisson, rng
 from .network import MAX_EXACT_DOUBLE, ReactionNetwork
 from .propensity import propensity_expression, symbols
 from .status import constants_source as status_constants
@@ -89,17 +93,38 @@ DENSE_MAX_REACTIONS = 8
 def _kernel_source(net: ReactionNetwork) -> str:
     """Source of ``rates`` and ``fire`` for ``net``.
 
-    ``rates(x, p, t, a)`` fills every propensity and returns their sum (NaN
-    if one is invalid). ``fire(j, x, p, t, a, total)`` applies reaction ``j``
-    to ``x``, updates the propensities that changed and returns the new total
-    (NaN if a propensity became invalid or a count negative).
+    ``rates(net, x, p, t, a)`` fills every propensity and returns their sum
+    (NaN if one is invalid). ``fire(net, j, x, p, t, a, total)`` applies
+    reaction ``j`` to ``x``, updates the propensities that changed and
+    returns the new total (NaN if a propensity became invalid or a count
+    negative). ``dependency_arrays(net)`` returns the dependency graph in CSR
+    form (the reactions whose propensity reaction ``j`` changes are
+    ``idx[ptr[j]:ptr[j+1]]``). ``net`` is unused: the generated kernels have the network in
+    their code; the argument gives them the signature of the shared
+    data-driven kernels (:mod:`pycrn.engines.mass_action`).
     """
     m = len(net.reactions)
     S = net.stoichiometry
     n = S.shape[0]
     general = [j for j in range(m) if not net.reactions[j].mass_action]
-    lines = [f"NUM_REACTIONS = {m}", f"NUM_SPECIES = {n}", ""]
-    lines.append("def rates(x, p, t, a):")
+    graph = net.dependency_graph
+    ptr = [0]
+    for deps in graph:
+        ptr.append(ptr[-1] + len(deps))
+    lines = [
+        f"NUM_REACTIONS = {m}",
+        f"NUM_SPECIES = {n}",
+        f"DEP_PTR = np.array({ptr!r}, dtype=np.int64)",
+        f"DEP_IDX = np.array({[k for deps in graph for k in deps]!r}, dtype=np.int64)",
+        "",
+        "def num_reactions(net):",
+        f"    return {m}",
+        "",
+        "def dependency_arrays(net):",
+        "    return DEP_PTR, DEP_IDX",
+        "",
+    ]
+    lines.append("def rates(net, x, p, t, a):")
     lines.append("    total = 0.0")
     for j in range(m):
         _validated(lines, net, j, "    ")
@@ -110,7 +135,7 @@ def _kernel_source(net: ReactionNetwork) -> str:
     if m <= DENSE_MAX_REACTIONS:
         rows = ", ".join("[" + ", ".join(str(int(S[i, j])) for i in range(n)) + "]" for j in range(m))
         lines.insert(2, f"STOICHIOMETRY = np.array([{rows}], dtype=np.int64).reshape({m}, {n})")
-        lines.append("def fire(j, x, p, t, a, total):")
+        lines.append("def fire(net, j, x, p, t, a, total):")
         for i in range(n):
             if S[i].any():
                 lines.append(f"    x[{i}] += STOICHIOMETRY[j, {i}]")
@@ -121,9 +146,9 @@ def _kernel_source(net: ReactionNetwork) -> str:
             for i in decreasing:
                 lines.append(f"    if x[{i}] < 0:")
                 lines.append("        return np.nan")
-        lines.append("    return rates(x, p, t, a)")
+        lines.append("    return rates(net, x, p, t, a)")
         return "\n".join(lines) + "\n"
-    lines.append("def fire(j, x, p, t, a, total):")
+    lines.append("def fire(net, j, x, p, t, a, total):")
     for j in range(m):
         lines.append(f"    {'if' if j == 0 else 'elif'} j == {j}:")
         changed = [(i, int(S[i, j])) for i in range(n) if S[i, j] != 0]
@@ -206,8 +231,17 @@ def _function_source(fn) -> str:
     return textwrap.dedent(inspect.getsource(fn))
 
 
-def module_source(net: ReactionNetwork, engine: ModuleType) -> str:
-    """The complete generated module for ``net`` and ``engine``."""
+#: The kernel functions every engine module defines (generated per network, or shared).
+KERNEL_FUNCTIONS = (
+    "num_reactions", "dependency_arrays", "rates", "fire", "event_times", "event_triggers", "apply_event",
+)
+
+
+def _assemble(engine: ModuleType, parts: list[str], kernels: tuple, generated: tuple[str, ...] = ()) -> str:
+    """A module: source ``parts``, then the functions ``kernels`` and the engine's, all decorated for numba.
+
+    ``generated`` names functions defined in ``parts`` that need the decorator too.
+    """
     decorator = "@numba.njit(cache=True, nogil=True, error_model='numpy')"
     parts = [
         # No names in the source: networks of the same shape share one compiled module.
@@ -217,27 +251,44 @@ def module_source(net: ReactionNetwork, engine: ModuleType) -> str:
         "import numpy as np",
         "",
         status_constants(),
-        _kernel_source(net),
-        _event_source(net),
+        *parts,
     ]
-    if hasattr(engine, "constants_source"):
-        parts.append(engine.constants_source(net))
-    functions = [*rng.SOURCES, *poisson.SOURCES, *engine.SOURCES]
+    functions = [*kernels, *rng.SOURCES, *poisson.SOURCES, *engine.SOURCES]
     body = "\n".join(parts)
     # Kernels are decorated after their definition so that one decorator line
     # covers functions pasted from anywhere.
     for fn in functions:
         body += "\n" + (fn if isinstance(fn, str) else _function_source(fn))
-    names = ["rates", "fire", "event_times", "event_triggers", "apply_event"]
-    names += [fn.__name__ for fn in functions if not isinstance(fn, str)]
+    names = [*generated, *(fn.__name__ for fn in functions if not isinstance(fn, str))]
     names += list(getattr(engine, "GENERATED_FUNCTIONS", ()))
     body += "\n" + "\n".join(f"{n} = {decorator[1:]}({n})" for n in names) + "\n"
     return body
 
 
-def load_module(net: ReactionNetwork, engine: ModuleType) -> ModuleType:
-    """The compiled-on-demand module for ``net`` and ``engine`` (generated and cached)."""
-    source = module_source(net, engine)
+def module_source(net: ReactionNetwork, engine: ModuleType) -> str:
+    """The complete generated module for ``net`` and ``engine``."""
+    parts = [_kernel_source(net), _event_source(net)]
+    if hasattr(engine, "constants_source"):
+        parts.append(engine.constants_source(net))
+    return _assemble(engine, parts, (), KERNEL_FUNCTIONS)
+
+
+def shared_module_source(engine: ModuleType) -> str:
+    """The module of ``engine`` on the shared data-driven kernels (the same for every network)."""
+    return _assemble(engine, [], mass_action.SOURCES)
+
+
+def can_share(engine: ModuleType) -> bool:
+    """Whether ``engine`` runs on the shared kernels: it has no per-network constants of its own."""
+    return not hasattr(engine, "constants_source")
+
+
+def load_module(net: ReactionNetwork | None, engine: ModuleType) -> ModuleType:
+    """The compiled-on-demand module for ``net`` and ``engine`` (generated and cached).
+
+    ``net=None`` loads the engine on the shared data-driven kernels.
+    """
+    source = shared_module_source(engine) if net is None else module_source(net, engine)
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     with _lock:
         module = _modules.get(digest)

@@ -239,7 +239,7 @@ def ensemble(
     u0: Mapping[str, int] | None = None,
     tspan: tuple[float, float] | Sequence[float] | None = None,
     params: Mapping[str, float] | None = None,
-    method: str | Method = "direct",
+    method: str | Method = "auto",
     saveat: float | Sequence[float] | np.ndarray | None = None,
     trajectories: int = 1,
     seed: int | np.random.SeedSequence | None = None,
@@ -319,7 +319,7 @@ def ensemble(
     """
     if not isinstance(net, ReactionNetwork):
         raise TypeError(f"ensemble() expects a ReactionNetwork, got {type(net).__name__}")
-    m = resolve(method)
+    m = resolve(method, net=net)
     if reduce is not None and reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {', '.join(map(repr, REDUCTIONS))} or None, got {reduce!r}")
     n = check_count(trajectories, "trajectories")
@@ -365,7 +365,7 @@ def ensemble(
              enumerate(per_setting)]
     fp = _fingerprint(problems, m, seq, n, chunk, table, reduce)
     attrs = {"method": m.name, "seed": seed_attr(seq), **base.attrs(), "trajectories": n, "chunk": chunk}
-    if m.options():
+    if m.describe() != m.name:
         attrs["method_options"] = m.describe()
     if m.deterministic:
         attrs["seed"] = "none (deterministic)"

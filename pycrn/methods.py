@@ -66,27 +66,92 @@ class Method:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def describe(self) -> str:
-        """``name(option=value, ...)``, as recorded in a Dataset's attributes."""
-        opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
+        """``name(option=value, ...)``, as recorded in a Dataset's attributes.
+
+        Options marked ``quiet`` are left out at their default value.
+        """
+        quiet = {f.name: f.default for f in dataclasses.fields(self) if f.metadata.get("quiet")}
+        opts = ", ".join(
+            f"{k}={v!r}" for k, v in self.options().items() if not (k in quiet and quiet[k] == v)
+        )
         return f"{self.name}({opts})" if opts else self.name
 
 
+#: The kernels an exact SSA may run on (see :mod:`pycrn.engines.mass_action`).
+KERNELS = ("auto", "generated", "shared")
+
+
 @dataclass(frozen=True)
-class Direct(Method):
+class ExactSSA(Method):
+    """Base class of the exact SSAs (direct, sorting direct, next reaction method).
+
+    Parameters
+    ----------
+    kernels
+        ``"generated"``: propensity code generated and compiled for the
+        network (fastest per step; compiling takes seconds, growing with
+        the network). ``"shared"``: data-driven kernels compiled once per
+        machine for every mass-action network (no compilation per network;
+        slower per step on small networks). ``"auto"`` (default): shared
+        for mass-action networks of at least
+        :data:`pycrn.network_arrays.SHARED_MIN_REACTIONS` reactions without
+        events, generated otherwise.
+    """
+
+    exact: ClassVar[bool] = True
+    records_events: ClassVar[bool] = True
+    kernels: str = dataclasses.field(default="auto", metadata={"quiet": True})
+
+    def __post_init__(self) -> None:
+        if self.kernels not in KERNELS:
+            raise ValueError(f"kernels must be one of {', '.join(map(repr, KERNELS))}, got {self.kernels!r}")
+
+
+@dataclass(frozen=True)
+class Direct(ExactSSA):
     """Gillespie's direct method (exact); see :mod:`pycrn.engines.direct`."""
 
     name: ClassVar[str] = "direct"
-    exact: ClassVar[bool] = True
-    records_events: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class SortingDirect(Method):
+class SortingDirect(ExactSSA):
     """The sorting direct method of McCollum et al. (exact); see :mod:`pycrn.engines.sorting_direct`."""
 
     name: ClassVar[str] = "sorting_direct"
+
+
+@dataclass(frozen=True)
+class NRM(ExactSSA):
+    """The next reaction method of Gibson and Bruck (exact); see :mod:`pycrn.engines.nrm`."""
+
+    name: ClassVar[str] = "nrm"
+
+
+@dataclass(frozen=True)
+class RSSA(Method):
+    """The rejection-based SSA of Thanh, Priami and Zunino (exact); see :mod:`pycrn.engines.rssa`.
+
+    Mass-action networks without events only (it runs on the shared kernels).
+
+    Parameters
+    ----------
+    fluctuation
+        Relative half-width of each species' bracket, in (0, 1): wider
+        brackets re-bracket less often but reject more candidates.
+    """
+
+    name: ClassVar[str] = "rssa"
     exact: ClassVar[bool] = True
     records_events: ClassVar[bool] = True
+    counter: ClassVar[str | None] = "rejections"
+    fluctuation: float = 0.1
+
+    def __post_init__(self) -> None:
+        _positive("rssa fluctuation", self.fluctuation, 1.0)
+
+    def kernel_options(self) -> np.ndarray:
+        return np.array([float(self.fluctuation)])
 
 
 @dataclass(frozen=True)
@@ -193,19 +258,40 @@ class ODE(Method):
 
 #: Method classes by name (the strings accepted as ``method=``).
 METHODS: dict[str, type[Method]] = {
-    cls.name: cls for cls in (Direct, SortingDirect, TauLeaping, SimpleTauLeaping, Batched, ODE)
+    cls.name: cls for cls in (Direct, SortingDirect, NRM, RSSA, TauLeaping, SimpleTauLeaping, Batched, ODE)
 }
 
 
-def resolve(method: str | Method, aliases: dict[str, str] | None = None, **options: Any) -> Method:
+def choose(net: Any) -> Method:
+    """The exact method ``method="auto"`` picks for ``net``.
+
+    The rejection-based SSA (:class:`RSSA`) for mass-action networks of at
+    least :data:`pycrn.network_arrays.SHARED_MIN_REACTIONS` reactions without
+    events, the direct method otherwise. Measured with
+    benchmarks/bench_large.py on the BioNetGen networks (README, "Large
+    networks"): RSSA was the fastest of direct, NRM and RSSA from 288
+    reactions up (multisite2, EGFR, BCR); below the threshold the direct
+    method on generated kernels is the fastest per step.
+    """
+    from .network_arrays import use_shared_kernels
+
+    return RSSA() if use_shared_kernels(net) else Direct()
+
+
+def resolve(
+    method: str | Method, aliases: dict[str, str] | None = None, net: Any = None, **options: Any
+) -> Method:
     """The method object for ``method``, with ``options`` (those not ``None``) applied.
 
     Parameters
     ----------
     method
-        A method name (see :data:`METHODS`) or a :class:`Method` object.
+        A method name (see :data:`METHODS`), ``"auto"`` (an exact method
+        chosen for ``net`` by :func:`choose`) or a :class:`Method` object.
     aliases
         How the caller names an option in messages (``{"epsilon": "tau_epsilon"}``).
+    net
+        The network, needed for ``"auto"``.
     **options
         Option values by the method's option names; ``None`` means "not given".
 
@@ -225,9 +311,15 @@ def resolve(method: str | Method, aliases: dict[str, str] | None = None, **optio
                 f"object instead, e.g. {type(method).__name__}({first}=...)"
             )
         return method
+    if method == "auto":
+        if given:
+            raise ValueError(f"method 'auto' takes no options (got {', '.join(sorted(named.values()))}); name a method")
+        if net is None:
+            raise ValueError("method 'auto' needs the network to choose for")
+        return choose(net)
     cls = METHODS.get(method) if isinstance(method, str) else None
     if cls is None:
-        raise ValueError(f"unknown method {method!r}; available: {', '.join(METHODS)}")
+        raise ValueError(f"unknown method {method!r}; available: auto, {', '.join(METHODS)}")
     accepted = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(given) - accepted)
     if unknown:

@@ -308,7 +308,7 @@ class ReactionNetwork:
                     raise ModelError(f"{where}: {sname!r} is a parameter, not a species")
                 if sname not in spec:
                     spec[sname] = Species(sname)
-            unknown = sorted(r.rate.names - set(spec) - set(pars) - {TIME})
+            unknown = sorted(n for n in r.rate.names if n not in spec and n not in pars and n != TIME)
             if unknown:
                 raise ModelError(
                     f"{where}: rate {str(r.rate)!r} uses unknown name(s) {', '.join(unknown)} "

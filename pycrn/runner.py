@@ -27,6 +27,7 @@ from . import codegen
 from .engines.rng import seed_states
 from .errors import ModelError
 from .methods import Method
+from .network_arrays import network_arrays, rate_constants, shared_kernels_apply, use_shared_kernels
 from .problem import Problem
 from .status import raise_for_status
 
@@ -176,9 +177,30 @@ def check_method(problem: Problem, method: Method) -> None:
         engine.check_network(net)
 
 
-def compiled(problem: Problem, method: Method) -> ModuleType:
-    """The compiled engine module of the problem's network (generated, or loaded from the disk cache)."""
-    return codegen.load_module(problem.net, method.engine)
+#: What generated kernels get for the network arrays (they have the network in their code).
+_NO_ARRAYS = np.zeros(0, dtype=np.int64)
+
+
+def compiled(problem: Problem, method: Method) -> tuple[ModuleType, np.ndarray, np.ndarray]:
+    """The compiled engine module for the problem, the network arrays and the parameter vector it takes.
+
+    Large mass-action networks run on the shared data-driven kernels (one
+    module per engine for every network: ``net`` arrays, and one rate
+    constant per reaction as the parameters); the others on kernels
+    generated for their network (no arrays, the parameter values).
+    Both are loaded from the disk cache when compiled before.
+    """
+    engine = method.engine
+    kernels = "shared" if getattr(engine, "SHARED_ONLY", False) else getattr(method, "kernels", "generated")
+    if kernels == "shared" and not (codegen.can_share(engine) and shared_kernels_apply(problem.net)):
+        raise ModelError(
+            f"method {method.name!r} cannot run this network on the shared kernels: they take mass-action "
+            "networks whose rate constants read neither species nor t, without events"
+        )
+    if kernels == "shared" or (kernels == "auto" and codegen.can_share(engine) and use_shared_kernels(problem.net)):
+        kernel_p = rate_constants(problem.net, problem.p)
+        return codegen.load_module(None, engine), network_arrays(problem.net), kernel_p
+    return codegen.load_module(problem.net, engine), _NO_ARRAYS, problem.p.copy()
 
 
 def run(
@@ -235,7 +257,7 @@ def run(
             out[...] = states
             states = out
         return RunResult(states, np.zeros(1, np.int64), np.zeros((1, 2), np.int64), np.full(1, problem.tf), 0)
-    module = compiled(problem, method)
+    module, arrays, p = compiled(problem, method)
     if out is None:
         out = np.zeros((nspecies, count, nsave), dtype=np.int64)
     status = np.zeros(count, dtype=np.int64)
@@ -244,8 +266,8 @@ def run(
     seeds = seed_states(seed_sequence(seed), count, start=first)
     x0s = np.ascontiguousarray(np.broadcast_to(problem.x0, (count, nspecies)))
     stop = stop if stop is not None else Stop()
-    p, opts = problem.p.copy(), method.kernel_options()
-    interruptible(lambda: module.simulate_grid(x0s, p, problem.t0, problem.save_times, seeds, out, status, steps,
+    opts = method.kernel_options()
+    interruptible(lambda: module.simulate_grid(arrays, x0s, p, problem.t0, problem.save_times, seeds, out, status, steps,
                                                final_t, opts, stop.flag), stop)
     if stop.flag[0]:
         raise KeyboardInterrupt
@@ -262,12 +284,12 @@ def run_events(
     """
     if not method.records_events:
         raise ValueError(f"method {method.name!r} does not record individual reactions; use save='grid'")
-    module = compiled(problem, method)
+    module, arrays, p = compiled(problem, method)
     state = seed_states(seed_sequence(seed), 1)[0]
     stop = Stop()
-    p, opts = problem.p.copy(), method.kernel_options()
+    opts = method.kernel_options()
     times, xs, count, code, x_end, t_end = interruptible(
-        lambda: module.simulate_events(problem.x0, p, problem.t0, problem.tf, state, EVENT_CAPACITY, opts,
+        lambda: module.simulate_events(arrays, problem.x0, p, problem.t0, problem.tf, state, EVENT_CAPACITY, opts,
                                        stop.flag), stop)
     if code != 0:
         raise_for_status(problem.net, problem.p, x_end, float(t_end), int(code))

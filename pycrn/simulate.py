@@ -36,7 +36,7 @@ def simulate(
     u0: Mapping[str, int] | None = None,
     tspan: tuple[float, float] | Sequence[float] | None = None,
     params: Mapping[str, float] | None = None,
-    method: str | Method = "direct",
+    method: str | Method = "auto",
     saveat: float | Sequence[float] | np.ndarray | None = None,
     trajectories: int = 1,
     seed: int | np.random.SeedSequence | None = None,
@@ -63,8 +63,10 @@ def simulate(
     method
         A method name (see ``pycrn.METHODS``) or a method object from
         :mod:`pycrn.methods` carrying its options, e.g.
-        ``pycrn.methods.TauLeaping(epsilon=0.01)``: ``"direct"`` or
-        ``"sorting_direct"`` (exact SSAs), ``"batched"`` (exact, sub-linear
+        ``pycrn.methods.TauLeaping(epsilon=0.01)``: ``"auto"`` (default: an
+        exact SSA chosen for the network, see :func:`pycrn.methods.choose`;
+        the Dataset records the one chosen), ``"direct"``, ``"sorting_direct"``
+        or ``"nrm"`` (exact SSAs), ``"batched"`` (exact, sub-linear
         for large populations of mass-action networks), ``"tau_leaping"``
         (adaptive, never negative), ``"simple_tau_leaping"`` (fixed ``dt``),
         or ``"ode"`` (deterministic reaction rate equations: one trajectory
@@ -125,7 +127,7 @@ def simulate(
     """
     if not isinstance(net, ReactionNetwork):
         raise TypeError(f"simulate() expects a ReactionNetwork, got {type(net).__name__}")
-    m = resolve(method, aliases={"epsilon": "tau_epsilon"}, epsilon=tau_epsilon, dt=dt)
+    m = resolve(method, aliases={"epsilon": "tau_epsilon"}, net=net, epsilon=tau_epsilon, dt=dt)
     if save not in ("grid", "events"):
         raise ValueError(f"save must be 'grid' or 'events', got {save!r}")
     if save == "events" and saveat is not None:
@@ -136,7 +138,7 @@ def simulate(
     seq = seed_sequence(seed)
     nthreads = check_count(threads, "threads") if threads is not None else default_threads()
     attrs = {"method": m.name, "seed": seed_attr(seq), **problem.attrs()}
-    if m.options():
+    if m.describe() != m.name:
         attrs["method_options"] = m.describe()
 
     if m.deterministic:

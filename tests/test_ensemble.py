@@ -362,7 +362,7 @@ def test_cli_ensemble_errors(tmp_path, capsys):
     assert main(["ensemble", "sir", "--store", str(tmp_path / "x.zarr"), "--sweep", "beta=1:2"]) == 2
     assert "--sweep 'beta=1:2': expected START:STOP:NUM" in capsys.readouterr().err
     assert main(["ensemble", "sir", "--store", str(tmp_path / "x.zarr"), "--dt", "0.1"]) == 2
-    assert "method 'direct' does not take --dt" in capsys.readouterr().err
+    assert "method 'auto' takes no options (got --dt)" in capsys.readouterr().err
     assert main(["ensemble", "sir", "--store", str(tmp_path / "x.zarr"), "--sweep", "S=1.5,2"]) == 2
     assert "must be whole numbers" in capsys.readouterr().err
 

@@ -10,7 +10,7 @@ from scipy.linalg import expm
 import pycrn
 from pycrn import ModelError, SimulationError
 
-METHODS = ["direct", "sorting_direct"]
+METHODS = ["direct", "sorting_direct", "nrm"]
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -4,8 +4,8 @@ Each test runs n = 10,000 trajectories at a fixed seed and compares them
 with exact answers: closed forms (DSMTS mean and sd tests at t = 0..50, with
 a family-wise bound over the time points, see ``exact.familywise_bound``),
 finite state projection of the master equation (chi-square goodness of fit
-of the whole marginal distribution, plus the mean and sd tests), and the
-mass-action DSMTS conformance cases written in the network language.
+of the whole marginal distribution, plus the mean and sd tests). The DSMTS
+cases run once, through SBML import, in test_conformance.py.
 """
 
 from __future__ import annotations
@@ -13,28 +13,46 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from exact import (
-    DSMTS_CASES,
     FSPModel,
     assert_dsmts,
     birth_death_moments,
     check_against_fsp,
     fsp_distribution,
     immigration_death_moments,
-    read_results,
 )
 
 import pycrn
 
 N = 10_000
-EXACT_METHODS = ["direct", "sorting_direct"]
+EXACT_METHODS = ["direct", "sorting_direct", "nrm", "rssa"]
+#: The methods that take general rate laws (rssa needs mass action).
+GENERAL_METHODS = ["direct", "sorting_direct", "nrm"]
+
+
+def _use_kernel(name: str, monkeypatch) -> str:
+    if name == "dependency_graph":
+        monkeypatch.setattr(pycrn.codegen, "DENSE_MAX_REACTIONS", 0)
+    if name == "shared":
+        monkeypatch.setattr(pycrn.network_arrays, "SHARED_MIN_REACTIONS", 0)
+    return name
+
+
+@pytest.fixture(params=["dense", "dependency_graph", "shared"])
+def kernel(request, monkeypatch):
+    """Run a mass-action test with both shapes of generated ``fire`` (see pycrn.codegen) and the shared kernels."""
+    return _use_kernel(request.param, monkeypatch)
 
 
 @pytest.fixture(params=["dense", "dependency_graph"])
-def kernel(request, monkeypatch):
-    """Run a test with both shapes of generated ``fire`` (see pycrn.codegen)."""
-    if request.param == "dependency_graph":
-        monkeypatch.setattr(pycrn.codegen, "DENSE_MAX_REACTIONS", 0)
-    return request.param
+def generated_kernel(request, monkeypatch):
+    """Run a test of a general rate law with both shapes of generated ``fire``."""
+    return _use_kernel(request.param, monkeypatch)
+
+
+def _check_kernel(net, kernel: str, method: str) -> None:
+    if method == "rssa" and kernel != "shared":
+        pytest.skip("rssa runs on the shared kernels only")
+    assert pycrn.network_arrays.use_shared_kernels(net) == (kernel == "shared")
 TIMES = np.arange(0.0, 51.0)
 # Goodness of fit is rejected below this p-value. With ~30 chi-square tests
 # in the suite the chance of a false alarm at a given seed is about 3%.
@@ -44,6 +62,7 @@ P_MIN = 1e-3  # also the default of exact.check_against_fsp
 @pytest.mark.parametrize("method", EXACT_METHODS)
 def test_birth_death_closed_form(method, kernel):
     net = pycrn.models.birth_death()
+    _check_kernel(net, kernel, method)
     ds = pycrn.simulate(net, tspan=(0, 50), saveat=TIMES, trajectories=N, seed=11, method=method)
     mean, sd = birth_death_moments(100, 0.1, 0.11, TIMES)
     assert_dsmts(ds["X"].values, mean, sd, f"birth-death/{method}/{kernel}")
@@ -59,8 +78,8 @@ def test_immigration_death_closed_form(method):
     assert_dsmts(ds["X"].values, mean, sd, f"immigration-death/{method}")
 
 
-@pytest.mark.parametrize("method", EXACT_METHODS)
-def test_hill_repressed_gene_fsp(method, kernel):
+@pytest.mark.parametrize("method", GENERAL_METHODS)
+def test_hill_repressed_gene_fsp(method, generated_kernel):
     """Non-mass-action: mRNA made at hillr(P, v, K, 2), protein translated and degraded."""
     v, K, kp, gm, gp = 10.0, 20.0, 4.0, 1.0, 0.5
     net = pycrn.parse(
@@ -87,7 +106,7 @@ def test_hill_repressed_gene_fsp(method, kernel):
     P, lost = fsp_distribution(fsp, (0, 0), times)
     assert lost.max() < 1e-8
     ds = pycrn.simulate(net, tspan=(0, 6), saveat=times, trajectories=N, seed=21, method=method)
-    check_against_fsp(ds, P, {"M": 1, "P": 2}, times, f"hill/{method}/{kernel}")
+    check_against_fsp(ds, P, {"M": 1, "P": 2}, times, f"hill/{method}/{generated_kernel}")
 
 
 @pytest.mark.parametrize("method", EXACT_METHODS)
@@ -120,6 +139,7 @@ def test_bimolecular_fsp(method, kernel):
     )
     P, lost = fsp_distribution(fsp, (0, 0, 0), times)
     assert lost.max() < 1e-8
+    _check_kernel(net, kernel, method)
     ds = pycrn.simulate(net, tspan=(0, 4), saveat=times, trajectories=N, seed=22, method=method)
     check_against_fsp(ds, P, {"A": 1, "B": 2, "C": 3}, times, f"bimolecular/{method}/{kernel}")
 
@@ -137,30 +157,9 @@ def test_dimerisation_fsp(method, kernel):
     )
     P, lost = fsp_distribution(fsp, (40, 0), times)
     assert lost.max() < 1e-12
+    _check_kernel(net, kernel, method)
     ds = pycrn.simulate(net, tspan=(0, 3), saveat=times, trajectories=N, seed=23, method=method)
     check_against_fsp(ds, P, {"A": 1, "B": 2}, times, f"dimerisation/{method}/{kernel}")
-
-
-@pytest.mark.parametrize("method", EXACT_METHODS)
-@pytest.mark.parametrize("case", sorted(DSMTS_CASES))
-def test_dsmts_mass_action_cases(case, method):
-    net = pycrn.parse(DSMTS_CASES[case], name=case)
-    ref = read_results(case)
-    seed = int(case) * 10 + EXACT_METHODS.index(method)
-    ds = pycrn.simulate(net, tspan=(0, 50), saveat=ref["time"], trajectories=N, seed=seed, method=method)
-    for column in ref:
-        if not column.endswith("-mean"):
-            continue
-        species = column[: -len("-mean")]
-        # 00003's sd test is known to fail at large t for a correct simulator
-        # (its README): the count distribution is too skewed for the Y test.
-        assert_dsmts(
-            ds[species].values,
-            ref[column],
-            ref[f"{species}-sd"],
-            f"DSMTS {case}/{species}/{method}",
-            check_sd=case != "00003",
-        )
 
 
 def test_tau_leaping_with_a_signal_read_only_by_a_hill_rate_law_fsp():

@@ -30,10 +30,10 @@ def test_names_resolve_to_method_objects_with_defaults():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: methods.resolve("direct", dt=0.5), r"method 'direct' does not take dt \(it takes no options\)"),
+        (lambda: methods.resolve("direct", dt=0.5), r"method 'direct' does not take dt \(its options: kernels\)"),
         (lambda: methods.resolve("ode", epsilon=0.1), r"does not take epsilon \(its options: atol, rtol, solver\)"),
         (lambda: methods.resolve(methods.TauLeaping(), epsilon=0.1), r"given next to a method object"),
-        (lambda: methods.resolve("magic"), r"unknown method 'magic'; available: direct, sorting_direct"),
+        (lambda: methods.resolve("magic"), r"unknown method 'magic'; available: auto, direct, sorting_direct, nrm"),
         (lambda: methods.TauLeaping(epsilon=1.5), r"tau_epsilon must be a number in \(0, 1\)"),
         (lambda: methods.SimpleTauLeaping(), r"needs a positive step dt"),
         (lambda: methods.SimpleTauLeaping(dt=-1), r"dt of simple_tau_leaping must be a positive finite number, got -1"),

@@ -18,7 +18,7 @@ def test_model_round_trips_documents_itself_and_simulates(name):
     assert net.tspan is not None and net.tspan[1] > net.tspan[0]
     t0, tf = net.tspan
     ds = pycrn.simulate(net, tspan=(t0, t0 + (tf - t0) / 20), trajectories=4, seed=0)
-    assert set(ds.data_vars) == set(net.species_names)
+    assert set(ds.data_vars) == set(net.species_names) | {name for name, _ in net.observables}
     assert all((ds[v] >= 0).all() for v in ds.data_vars)
 
 

@@ -29,7 +29,7 @@ def test_dataset_shape_and_provenance():
     assert (ds.isel(time=0)["I"] == 1).all()
 
 
-@pytest.mark.parametrize("method", ["direct", "sorting_direct"])
+@pytest.mark.parametrize("method", ["direct", "sorting_direct", "nrm", "rssa"])
 def test_same_seed_same_result_any_thread_count(method):
     kw = dict(tspan=(0, 100), saveat=5.0, trajectories=3000, seed=7, method=method)
     one = pycrn.simulate(SIR, threads=1, **kw)
@@ -143,7 +143,7 @@ def test_seed_none_records_entropy_that_reproduces_the_run():
         (dict(saveat=[1, 300]), ValueError, r"saveat times must lie within tspan"),
         (dict(saveat=[5, 1]), ValueError, r"saveat times must be increasing"),
         (dict(saveat=-1.0), ValueError, r"saveat step must be a positive number"),
-        (dict(method="magic"), ValueError, r"unknown method 'magic'; available: direct, sorting_direct"),
+        (dict(method="magic"), ValueError, r"unknown method 'magic'; available: auto, direct, sorting_direct, nrm"),
         (dict(trajectories=0), ValueError, r"trajectories must be a positive integer"),
         (dict(threads=0), ValueError, r"threads must be a positive integer"),
         (dict(seed=-3), ValueError, r"seed must be a non-negative integer"),
@@ -186,3 +186,18 @@ def test_invalid_propensity_during_run_is_a_clear_error(model, message, method):
         pycrn.simulate(net, tspan=(0, 100), trajectories=4, seed=1, method=method)
     with pytest.raises(SimulationError, match=message):
         pycrn.simulate(net, tspan=(0, 100), save="events", seed=1, method=method)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("@species A=0\n1, 0 --> A\nsqrt(2 - A), 0 => B", r"propensity of reaction 2 .* is NaN"),
+        ("@species A=0 B=0\n1, A => B", r"reaction 1 .* drove a count negative"),
+    ],
+)
+def test_next_reaction_method_reports_invalid_propensities_like_direct(model, message):
+    net = pycrn.parse(model)
+    with pytest.raises(SimulationError, match=message):
+        pycrn.simulate(net, tspan=(0, 100), trajectories=4, seed=1, method="nrm")
+    with pytest.raises(SimulationError, match=message):
+        pycrn.simulate(net, tspan=(0, 100), save="events", seed=1, method="nrm")

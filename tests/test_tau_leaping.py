@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from exact import assert_dsmts, immigration_death_moments, read_results
+from exact import DSMTS_CASES, assert_dsmts, immigration_death_moments, read_results
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_exactness import DSMTS_CASES
 
 import pycrn
 from pycrn import SimulationError

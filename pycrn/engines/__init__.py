@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import batched, direct, ode, simple_tau_leaping, sorting_direct, tau_leaping
+from . import batched, direct, nrm, ode, rssa, simple_tau_leaping, sorting_direct, tau_leaping
 
 ENGINES: dict[str, ModuleType] = {
     direct.NAME: direct,
     sorting_direct.NAME: sorting_direct,
+    nrm.NAME: nrm,
+    rssa.NAME: rssa,
     tau_leaping.NAME: tau_leaping,
     simple_tau_leaping.NAME: simple_tau_leaping,
     ode.NAME: ode,

@@ -1,7 +1,7 @@
 """The exact batched algorithm for large populations.
 
 "Exactly simulating stochastic chemical reaction networks in sub-constant
-time per reaction" (../shared/seeds/004, sections 2-5; the algorithm behind
+time per reaction" (sections 2-5; the algorithm behind
 batss), which extends the population-protocol batching of Berenbrink,
 Hammer, Kaaser, Meyer, Penschuck and Tran (2020) to chemical reaction
 networks; with an exact continuous-time scheme of our own in place of the
@@ -509,12 +509,12 @@ def _batch(s, x, kappa, n0, i0, nmax_ff, L, collide, qbar, pool, pos, rem, row, 
     return fired
 
 
-def _direct_chunk(x, pl, t, t_stop, a, s, limit):
+def _direct_chunk(net, x, pl, t, t_stop, a, s, limit):
     """Up to ``limit`` exact direct-method steps from t towards t_stop.
 
     Returns ``(t, fired, code)``; t is t_stop if the next reaction would pass it.
     """
-    total = rates(x, pl, t, a)  # noqa: F821
+    total = rates(net, x, pl, t, a)  # noqa: F821
     if total != total:
         return t, 0, STATUS_INVALID_PROPENSITY  # noqa: F821
     fired = 0
@@ -533,7 +533,7 @@ def _direct_chunk(x, pl, t, t_stop, a, s, limit):
                 j = q
                 break
         t = t_next
-        total = fire(j, x, pl, t, a, total)  # noqa: F821
+        total = fire(net, j, x, pl, t, a, total)  # noqa: F821
         if total != total:
             return t, fired, 1 + j
         fired += 1
@@ -544,12 +544,12 @@ def _direct_chunk(x, pl, t, t_stop, a, s, limit):
     return t, fired, 0
 
 
-def advance(x, pl, t, t_stop, a, s, opt, kr, qbar, pool, pos, rem, row, row2, mcount, fires, u, tch):
+def advance(net, x, pl, t, t_stop, a, s, opt, kr, qbar, pool, pos, rem, row, row2, mcount, fires, u, tch):
     """Move from t towards t_stop by one segment of batches or one chunk of direct steps.
 
     Returns ``(t, fired, batches, code)``.
     """
-    a0 = rates(x, pl, t, a)  # noqa: F821
+    a0 = rates(net, x, pl, t, a)  # noqa: F821
     if a0 != a0:
         return t, 0, 0, STATUS_INVALID_PROPENSITY  # noqa: F821
     if a0 <= 0.0:
@@ -566,7 +566,7 @@ def advance(x, pl, t, t_stop, a, s, opt, kr, qbar, pool, pos, rem, row, row2, mc
     lam0 = cstar * _ff(float(n0), O)  # noqa: F821
     mean_len = math.sqrt(math.pi * n0 / (2.0 * O * (O + G)))  # noqa: F821
     if n0 < 4 * O or a0 / lam0 * mean_len < opt:  # noqa: F821
-        t, fired, code = _direct_chunk(x, pl, t, t_stop, a, s, MIN_CHUNK)  # noqa: F821
+        t, fired, code = _direct_chunk(net, x, pl, t, t_stop, a, s, MIN_CHUNK)  # noqa: F821
         return t, fired, 0, code
     for j in range(kr.shape[0]):
         mkj = RMK[j]  # noqa: F821
@@ -604,25 +604,25 @@ def advance(x, pl, t, t_stop, a, s, opt, kr, qbar, pool, pos, rem, row, row2, mc
     return t_end, fired, batches, 0
 
 
-def _work():
+def _work(net):
     """Per-trajectory work arrays of the batched engine."""
     return (
-        np.empty(NUM_REACTIONS, dtype=np.float64),  # a  # noqa: F821
-        np.empty(max(1, NUM_REACTIONS), dtype=np.float64),  # kr  # noqa: F821
-        np.empty(max(1, NUM_REACTIONS), dtype=np.float64),  # qbar  # noqa: F821
+        np.empty(num_reactions(net), dtype=np.float64),  # a  # noqa: F821
+        np.empty(max(1, num_reactions(net)), dtype=np.float64),  # kr  # noqa: F821
+        np.empty(max(1, num_reactions(net)), dtype=np.float64),  # qbar  # noqa: F821
         np.empty(ES, dtype=np.int64),  # pool  # noqa: F821
         np.empty((O, ES), dtype=np.int64),  # pos  # noqa: F821
         np.empty(ES, dtype=np.int64),  # rem  # noqa: F821
         np.empty(ES, dtype=np.int64),  # row  # noqa: F821
         np.empty(ES, dtype=np.int64),  # row2  # noqa: F821
         np.empty(NM, dtype=np.int64),  # mcount  # noqa: F821
-        np.empty(max(1, NUM_REACTIONS), dtype=np.int64),  # fires  # noqa: F821
+        np.empty(max(1, num_reactions(net)), dtype=np.int64),  # fires  # noqa: F821
         np.empty(ES, dtype=np.int64),  # u  # noqa: F821
         np.empty(ES, dtype=np.int64),  # tch  # noqa: F821
     )
 
 
-def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opts, stop):
+def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t, opts, stop):
     """Batched ensemble on the save grid; same contract as the SSA stepper's (``stop`` read every segment).
 
     ``steps[i, 0]`` receives the reactions fired, ``steps[i, 1]`` the batches.
@@ -630,7 +630,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
     n = x0.shape[0]
     nspecies = x0.shape[1]
     nsave = save_times.shape[0]
-    a, kr, qbar, pool, pos, rem, row, row2, mcount, fires, u, tch = _work()
+    a, kr, qbar, pool, pos, rem, row, row2, mcount, fires, u, tch = _work(net)
     x = np.empty(nspecies, dtype=np.int64)
     s = np.empty(4, dtype=np.uint64)
     pl = np.empty(p.shape[0], dtype=np.float64)
@@ -660,7 +660,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
             if k == nsave:
                 break
             t_stop = min(save_times[k], next_ev)
-            t, fired, nb, code = advance(x, pl, t, t_stop, a, s, opts[0], kr, qbar, pool, pos, rem, row, row2,
+            t, fired, nb, code = advance(net, x, pl, t, t_stop, a, s, opts[0], kr, qbar, pool, pos, rem, row, row2,
                                          mcount, fires, u, tch)
             nfired += fired
             nbatches += nb

@@ -2,7 +2,7 @@
 
 A leaping engine supplies, in the numba subset,
 
-``advance(x, p, t, t_stop, a, total, crit, xn, s, opt)``
+``advance(net, x, p, t, t_stop, a, total, crit, xn, s, opt)``
     move the state from ``t`` towards ``t_stop`` (never beyond) by one leap or
     a burst of exact steps, given the propensities ``a`` (summing to
     ``total``) at ``t``; ``crit`` and ``xn`` are work arrays; ``opt`` is the
@@ -18,13 +18,13 @@ from __future__ import annotations
 from . import ssa_stepper
 
 
-def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opts, stop):
+def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t, opts, stop):
     """Leaping ensemble on the save grid; same contract as the SSA stepper's (``stop`` read every leap)."""
     n = x0.shape[0]
     nspecies = x0.shape[1]
     nsave = save_times.shape[0]
-    a = np.empty(NUM_REACTIONS, dtype=np.float64)  # noqa: F821
-    crit = np.empty(NUM_REACTIONS, dtype=np.bool_)  # noqa: F821
+    a = np.empty(num_reactions(net), dtype=np.float64)  # noqa: F821
+    crit = np.empty(num_reactions(net), dtype=np.bool_)  # noqa: F821
     x = np.empty(nspecies, dtype=np.int64)
     xn = np.empty(nspecies, dtype=np.int64)
     s = np.empty(4, dtype=np.uint64)
@@ -55,14 +55,14 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
             if k == nsave:
                 break
             t_stop = min(save_times[k], next_ev)
-            total = rates(x, pl, t, a)  # noqa: F821
+            total = rates(net, x, pl, t, a)  # noqa: F821
             if total != total:
                 code = STATUS_INVALID_PROPENSITY  # noqa: F821
                 break
             if total <= 0.0:
                 t = t_stop
                 continue
-            t, taken, code = advance(x, pl, t, t_stop, a, total, crit, xn, s, opts[0])  # noqa: F821
+            t, taken, code = advance(net, x, pl, t, t_stop, a, total, crit, xn, s, opts[0])  # noqa: F821
             nsteps += taken
             if code == 0 and NUM_STATE_EVENTS > 0:  # noqa: F821
                 code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
@@ -74,11 +74,11 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
                 out[q, i, nsave - 1] = x[q]
 
 
-def simulate_events(x0, p, t0, tf, seed, capacity, opts, stop):
+def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     """One trajectory recorded after every leap (and event); same contract as the SSA stepper's."""
     nspecies = x0.shape[0]
-    a = np.empty(NUM_REACTIONS, dtype=np.float64)  # noqa: F821
-    crit = np.empty(NUM_REACTIONS, dtype=np.bool_)  # noqa: F821
+    a = np.empty(num_reactions(net), dtype=np.float64)  # noqa: F821
+    crit = np.empty(num_reactions(net), dtype=np.bool_)  # noqa: F821
     x = np.empty(nspecies, dtype=np.int64)
     xn = np.empty(nspecies, dtype=np.int64)
     s = np.empty(4, dtype=np.uint64)
@@ -99,14 +99,14 @@ def simulate_events(x0, p, t0, tf, seed, capacity, opts, stop):
             code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
             next_ev = _next_event_time(ev_time, ev_done)
         else:
-            total = rates(x, pl, t, a)  # noqa: F821
+            total = rates(net, x, pl, t, a)  # noqa: F821
             if total != total:
                 code = STATUS_INVALID_PROPENSITY  # noqa: F821
                 break
             if total <= 0.0:
                 t = min(tf, next_ev)
             else:
-                t, _, code = advance(x, pl, t, min(tf, next_ev), a, total, crit, xn, s, opts[0])  # noqa: F821
+                t, _, code = advance(net, x, pl, t, min(tf, next_ev), a, total, crit, xn, s, opts[0])  # noqa: F821
                 if code == 0 and NUM_STATE_EVENTS > 0:  # noqa: F821
                     code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
         if count == times.shape[0]:

@@ -39,7 +39,7 @@ def _step(x, a, tau, s):
     return True
 
 
-def advance(x, pl, t, t_stop, a, total, crit, xn, s, dt):
+def advance(net, x, pl, t, t_stop, a, total, crit, xn, s, dt):
     """One step of length dt, shortened to land exactly on t_stop (see leap_stepper)."""
     # No sliver steps from rounding: snap to t_stop when within 1e-9 dt of it.
     tau = dt if t + dt < t_stop - 1e-9 * dt else t_stop - t

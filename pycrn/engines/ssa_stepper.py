@@ -10,11 +10,14 @@ An exact aggregator module supplies two functions in the numba subset:
     aggregator's own order (or ``-1`` if rounding left ``r`` past the end),
     updating ``aux`` as the aggregator requires.
 
-The generated model module supplies ``rates(x, p, t, a)`` (fill all
-propensities, return their sum, or NaN if one is invalid) and
-``fire(j, x, p, t, a, total)`` (apply reaction ``j`` to ``x``, recompute the
-propensities that changed, return the new total, or NaN if a propensity
-became invalid or a count negative); see :mod:`pycrn.codegen`.
+The model kernels supply ``num_reactions(net)``, ``rates(net, x, p, t, a)``
+(fill all propensities, return their sum, or NaN if one is invalid) and
+``fire(net, j, x, p, t, a, total)`` (apply reaction ``j`` to ``x``, recompute
+the propensities that changed, return the new total, or NaN if a propensity
+became invalid or a count negative): generated per network
+(:mod:`pycrn.codegen`, ``net`` unused) or shared by all mass-action networks
+(:mod:`pycrn.engines.mass_action`, the network in the int64 array ``net``).
+The engine entry points take ``net`` first and pass it through.
 
 The total propensity is kept incrementally and recomputed exactly every
 ``RESUM`` steps and whenever rounding could matter (selection past the end,
@@ -133,7 +136,7 @@ def _grow(times, states, count):
     return grown_t, grown_x
 
 
-def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opts, stop):
+def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t, opts, stop):
     """Simulate ``x0.shape[0]`` trajectories, recording the state at ``save_times``.
 
     ``out[q, i, k]`` receives the count of species ``q`` in trajectory ``i`` at
@@ -147,7 +150,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
     n = x0.shape[0]
     nspecies = x0.shape[1]
     nsave = save_times.shape[0]
-    a = np.empty(NUM_REACTIONS, dtype=np.float64)  # noqa: F821
+    a = np.empty(num_reactions(net), dtype=np.float64)  # noqa: F821
     x = np.empty(nspecies, dtype=np.int64)
     s = np.empty(4, dtype=np.uint64)
     pl = np.empty(p.shape[0], dtype=np.float64)
@@ -161,7 +164,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
         nsteps = 0
         k = 0
         code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)
-        total = rates(x, pl, t, a)  # noqa: F821
+        total = rates(net, x, pl, t, a)  # noqa: F821
         if total != total and code == 0:
             code = STATUS_INVALID_PROPENSITY  # noqa: F821
         if code != 0:
@@ -186,7 +189,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
                 if code != 0:
                     break
                 next_ev = _next_event_time(ev_time, ev_done)
-                total = rates(x, pl, t, a)  # noqa: F821
+                total = rates(net, x, pl, t, a)  # noqa: F821
                 if total != total:
                     code = STATUS_INVALID_PROPENSITY  # noqa: F821
                     break
@@ -208,7 +211,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
                 total = _total(a)
                 continue
             t = t_next
-            total = fire(j, x, pl, t, a, total)  # noqa: F821
+            total = fire(net, j, x, pl, t, a, total)  # noqa: F821
             if total != total:
                 code = 1 + j
                 break
@@ -218,7 +221,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
                 if code != 0:
                     break
                 if fired:
-                    total = rates(x, pl, t, a)  # noqa: F821
+                    total = rates(net, x, pl, t, a)  # noqa: F821
                     if total != total:
                         code = STATUS_INVALID_PROPENSITY  # noqa: F821
                         break
@@ -237,7 +240,7 @@ def simulate_grid(x0, p, t0, save_times, seeds, out, status, steps, final_t, opt
                 out[q, i, nsave - 1] = x[q]
 
 
-def simulate_events(x0, p, t0, tf, seed, capacity, opts, stop):
+def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     """Simulate one trajectory, recording the time and state after every jump and event.
 
     Returns ``(times, states, count, status, x, t)``: the first ``count``
@@ -245,7 +248,7 @@ def simulate_events(x0, p, t0, tf, seed, capacity, opts, stop):
     time (the failing ones if ``status != 0``).
     """
     nspecies = x0.shape[0]
-    a = np.empty(NUM_REACTIONS, dtype=np.float64)  # noqa: F821
+    a = np.empty(num_reactions(net), dtype=np.float64)  # noqa: F821
     x = np.empty(nspecies, dtype=np.int64)
     s = np.empty(4, dtype=np.uint64)
     pl = np.empty(p.shape[0], dtype=np.float64)
@@ -259,7 +262,7 @@ def simulate_events(x0, p, t0, tf, seed, capacity, opts, stop):
     count = 1
     if code != 0:
         return times, states, count, code, x, t
-    total = rates(x, pl, t, a)  # noqa: F821
+    total = rates(net, x, pl, t, a)  # noqa: F821
     if total != total:
         return times, states, count, STATUS_INVALID_PROPENSITY, x, t  # noqa: F821
     aux = agg_setup(a)  # noqa: F821
@@ -285,7 +288,7 @@ def simulate_events(x0, p, t0, tf, seed, capacity, opts, stop):
                 total = _total(a)
                 continue
             t = t_next
-            total = fire(j, x, pl, t, a, total)  # noqa: F821
+            total = fire(net, j, x, pl, t, a, total)  # noqa: F821
             if total != total:
                 code = 1 + j
                 break
@@ -300,7 +303,7 @@ def simulate_events(x0, p, t0, tf, seed, capacity, opts, stop):
                     code = STATUS_INTERRUPTED  # noqa: F821
                     break
         if changed:
-            total = rates(x, pl, t, a)  # noqa: F821
+            total = rates(net, x, pl, t, a)  # noqa: F821
             if total != total:
                 code = STATUS_INVALID_PROPENSITY  # noqa: F821
                 break

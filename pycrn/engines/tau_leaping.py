@@ -112,7 +112,7 @@ def _critical(x, a, crit):
     return a0c
 
 
-def _elasticity(i, x, pl, t, a, aw):
+def _elasticity(net, i, x, pl, t, a, aw):
     """Largest relative change of a general propensity reading species i per relative change of x_i.
 
     ``|a_j(x + e_i) - a_j(x)| max(x_i, 1) / a_j(x)`` over general reactions j
@@ -121,7 +121,7 @@ def _elasticity(i, x, pl, t, a, aw):
     """
     xi = x[i]
     x[i] = xi + 1
-    valid = rates(x, pl, t, aw)  # noqa: F821
+    valid = rates(net, x, pl, t, aw)  # noqa: F821
     x[i] = xi
     if valid != valid:
         return np.inf
@@ -140,7 +140,7 @@ def _elasticity(i, x, pl, t, a, aw):
     return e
 
 
-def _leap(x, a, crit, eps, pl, t):
+def _leap(net, x, a, crit, eps, pl, t):
     """tau' of the 2006 paper from the non-critical reactions (see the module docstring)."""
     tau = np.inf  # noqa: F821
     aw = np.empty(a.shape[0]) if ANY_RATE_LAW else a  # noqa: F821
@@ -157,7 +157,7 @@ def _leap(x, a, crit, eps, pl, t):
             continue
         g = _g(i, float(x[i])) if HOR[i] > 0 else 0.0  # noqa: F821
         if READ_BY_RATE_LAW[i]:  # noqa: F821
-            e = _elasticity(i, x, pl, t, a, aw)
+            e = _elasticity(net, i, x, pl, t, a, aw)
             if e > g:
                 g = e
         if g == 0.0:
@@ -172,14 +172,14 @@ def _leap(x, a, crit, eps, pl, t):
     return tau
 
 
-def advance(x, pl, t, t_stop, a, total, crit, xn, s, eps):
+def advance(net, x, pl, t, t_stop, a, total, crit, xn, s, eps):
     """One leap (or a burst of exact steps) from t, not beyond t_stop (see leap_stepper).
 
     Returns ``(t, steps, code)``; ``code`` is 0, or ``1 + j`` if reaction j
     cannot fire without a negative count, or -1 for an invalid propensity.
     """
     a0c = _critical(x, a, crit)
-    tau1 = _leap(x, a, crit, eps, pl, t)
+    tau1 = _leap(net, x, a, crit, eps, pl, t)
     if tau1 < 10.0 / total:
         # Leaping would gain nothing: exact SSA steps.
         steps = 0
@@ -196,7 +196,7 @@ def advance(x, pl, t, t_stop, a, total, crit, xn, s, eps):
                     j = q
                     break
             t = t_next
-            total = fire(j, x, pl, t, a, total)  # noqa: F821
+            total = fire(net, j, x, pl, t, a, total)  # noqa: F821
             steps += 1
             if total != total:
                 return t, steps, 1 + j

@@ -2,7 +2,7 @@
 
 Needs the ``ml`` extra (torch). Nilsson, Peters, Meimetis, Bryson,
 Lauffenburger, "Artificial neural networks enable genome-scale simulations
-of intracellular signaling", Nat. Commun. 13:3069 (2022) (../shared/seeds/001).
+of intracellular signaling", Nat. Commun. 13:3069 (2022).
 
 >>> from pycrn import signaling as sig
 >>> net = sig.SignalingNetwork.from_tsv("KEGGnet-Model.tsv", "KEGGnet-Annotation.tsv")  # doctest: +SKIP

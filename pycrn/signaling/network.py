@@ -1,8 +1,7 @@
 """Prior-knowledge signaling networks: nodes, roles and signed directed edges.
 
 The file format is LEMBAS's (Nilsson et al., "Artificial neural networks
-enable genome-scale simulations of intracellular signaling", ../shared/seeds/
-001): a tab-separated edge list with columns ``source``, ``target``,
+enable genome-scale simulations of intracellular signaling", 2022): a tab-separated edge list with columns ``source``, ``target``,
 ``stimulation`` and ``inhibition`` (1/0 each; both 0, or both 1, means the
 mode of action is unknown), and an annotation table with columns ``code``,
 ``name``, ``TF`` and ``ligand``.
