@@ -148,9 +148,14 @@ def test_three_reactants_fsp(force_batching):
 # The mass-action DSMTS cases, batched at their small populations (a hundred
 # molecules, batches of a few steps): the collision step matters most here.
 BATCHABLE_DSMTS = sorted(case for case, text in DSMTS_CASES.items() if "=>" not in text)
+#: One case per network shape family runs in CI (birth-death, immigration-death, dimerisation); the
+#: others, each a compilation of its own, run with ``pytest -m slow``.
+CI_DSMTS = {"00001", "00020", "00030"}
 
 
-@pytest.mark.parametrize("case", BATCHABLE_DSMTS)
+@pytest.mark.parametrize(
+    "case", [c if c in CI_DSMTS else pytest.param(c, marks=pytest.mark.slow) for c in BATCHABLE_DSMTS]
+)
 def test_dsmts_mass_action_cases_batched(force_batching, case):
     net = pycrn.parse(DSMTS_CASES[case], name=case)
     ref = read_results(case)

@@ -36,7 +36,6 @@ CASES = {
     "sorting_direct": ("'sorting_direct'", "tspan=(0, 1)", "params={'kp': 1e5}, tspan=(0, 1e5)"),
     "nrm": ("'nrm'", "tspan=(0, 1)", "params={'kp': 1e5}, tspan=(0, 1e5)"),
     "rssa": ("'rssa'", "tspan=(0, 1)", "params={'kp': 1e5}, tspan=(0, 1e5)"),
-    "shared-kernels": ("methods.Direct(kernels='shared')", "tspan=(0, 1)", "params={'kp': 1e5}, tspan=(0, 1e5)"),
     "direct-events": ("'direct'", "tspan=(0, 1), save='events'", "params={'kp': 1e3}, tspan=(0, 1e6), save='events'"),
     "tau_leaping": ("methods.TauLeaping(epsilon=1e-4)", "tspan=(0, 1)", "params={'kp': 1e5}, tspan=(0, 1e5)"),
     "simple_tau_leaping": ("methods.SimpleTauLeaping(dt=1e-5)", "tspan=(0, 1)", "params={'kp': 1e5}, tspan=(0, 1e5)"),
