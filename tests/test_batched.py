@@ -180,7 +180,9 @@ def _two_sample(a, b, label):
 @pytest.mark.parametrize(
     "name, text, u0, tf",
     [
-        ("lotka-volterra", "@species R F\n1, R --> 2R\n1, R + F --> 2F\n1, F --> 0", {"R": 1000, "F": 1000}, 1.0),
+        # Approximate majority runs in CI; Lotka-Volterra (another compilation) with pytest -m slow.
+        pytest.param("lotka-volterra", "@species R F\n1, R --> 2R\n1, R + F --> 2F\n1, F --> 0",
+                     {"R": 1000, "F": 1000}, 1.0, marks=pytest.mark.slow),
         (
             "approximate majority",
             "@species A B U\n1, A + B --> 2U\n1, A + U --> 2A\n1, B + U --> 2B",
