@@ -111,3 +111,13 @@ def test_rssa_brackets_hold_counts_near_the_int64_limit():
     net = pycrn.parse(f"@species A={big} B=0\n0.0, A --> B")
     ds = pycrn.simulate(net, tspan=(0, 1), saveat=[0, 1], seed=1, method="rssa")
     assert ds["A"].values[0, -1] == big
+
+
+def test_rssa_records_every_reaction_in_events_mode(multistate):
+    """Each recorded jump of save="events" is one reaction's net change (thousands: the record grows)."""
+    ds = pycrn.simulate(multistate, tspan=(0, 0.5), save="events", seed=3, method="rssa")
+    x = np.stack([ds[s].values[0] for s in multistate.species_names], axis=1)
+    assert x.shape[0] > 5000 and np.all(np.diff(ds["time"].values) > 0)
+    changes = {tuple(c) for c in multistate.stoichiometry.T.tolist()}
+    assert all(tuple(d) in changes for d in np.diff(x, axis=0).tolist())
+    assert ds["time"].values[-1] <= 0.5

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 
 from ..errors import ModelError
+from . import ssa_stepper
 
 NAME = "rssa"
 #: The engine reads the network from the shared kernels' arrays (its brackets need the reader lists).
@@ -273,11 +274,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
                 code = STATUS_INTERRUPTED  # noqa: F821
                 break
         if count == times.shape[0]:
-            grown_t = np.empty(2 * count, dtype=np.float64)
-            grown_x = np.empty((2 * count, nspecies), dtype=np.int64)
-            grown_t[:count] = times[:count]
-            grown_x[:count] = states[:count]
-            times, states = grown_t, grown_x
+            times, states = _grow(times, states, count)  # noqa: F821
         times[count] = t
         states[count, :] = x
         count += 1
@@ -286,6 +283,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
 
 SOURCES = (
     f"RESUM = {RESUM}\n",
+    ssa_stepper._grow,
     _block_size,
     _bracket,
     _rebound_reactions,
