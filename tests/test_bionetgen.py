@@ -19,7 +19,7 @@ from pycrn.network_arrays import network_arrays, rate_constants
 from pycrn.propensity import evaluate_propensity
 
 DATA = Path(__file__).parent / "data" / "bionetgen"
-SHARED = Path(pycrn.__file__).parent / "data" / "bionetgen"
+PACKAGED = Path(pycrn.__file__).parent / "data" / "bionetgen"
 HAS_BIONETGEN = importlib.util.find_spec("bionetgen") is not None and shutil.which("perl") is not None
 
 
@@ -31,9 +31,7 @@ SPECIES = "begin species\n    1 A() 10\n    2 B() 0\nend species\n"
 
 
 def test_reads_multistate_with_groups_as_observables():
-    path = SHARED / "multistate.net"
-    if not path.exists():
-        pytest.skip("the shared BioNetGen networks are not here")
+    path = PACKAGED / "multistate.net"
     read = read_net(path)
     net = read.network
     assert (len(net.species), len(net.reactions)) == (9, 18)
@@ -143,9 +141,7 @@ def test_dimer_matches_the_master_equation_in_bionetgen_convention(kernels):
 
 
 def test_large_network_imports_and_runs_on_shared_kernels():
-    path = SHARED / "egfr_net.net"
-    if not path.exists():
-        pytest.skip("the shared BioNetGen networks are not here")
+    path = PACKAGED / "egfr_net.net"
     net = pycrn.load(path)
     assert (len(net.species), len(net.reactions)) == (356, 3749)
     arrays = network_arrays(net)
