@@ -22,11 +22,12 @@ METHODS = tuple(methods.METHODS)
 
 
 def __getattr__(name: str):
-    # pycrn.signaling needs torch (the 'ml' extra): imported on first use only.
-    if name == "signaling":
+    # pycrn.signaling needs torch (the 'ml' extra); pycrn.julia drives juliacall (the 'julia' extra)
+    # and never imports it before a Julia run: both are imported on first use only.
+    if name in ("signaling", "julia"):
         import importlib
 
-        return importlib.import_module(".signaling", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'pycrn' has no attribute {name!r}")
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "__version__",
     "ensemble",
     "grid",
+    "julia",
     "load",
     "load_bionetgen",
     "load_sbml",

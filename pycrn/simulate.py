@@ -46,6 +46,7 @@ def simulate(
     tau_epsilon: float | None = None,
     dt: float | None = None,
     volume: float | None = None,
+    backend: Literal["native", "julia"] = "native",
 ) -> xr.Dataset:
     """Simulate a reaction network and return the trajectories as an xarray Dataset.
 
@@ -105,6 +106,14 @@ def simulate(
         ``V`` has propensity ``k A (A-1) / 2 / V``, and ``0 --> A`` has
         ``k V``). General rate laws (``=>``) are left as written. Applies to
         every method. Default: no scaling (volume 1).
+    backend
+        ``"native"`` (default): pycrn's compiled engines. ``"julia"``: the
+        same network in Catalyst.jl/JumpProcesses.jl through juliacall
+        (methods ``direct``, ``sorting_direct``, ``nrm``, ``direct_cr``,
+        ``rssa``, ``rssa_cr``, ``simple_tau_leaping``, and ``batched``, the
+        Julia port of the batched algorithm); needs the ``julia`` extra and a
+        source checkout, see :mod:`pycrn.julia`. Grid saving only; ``threads``
+        and ``progress`` do not apply.
 
     Returns
     -------
@@ -127,6 +136,14 @@ def simulate(
     """
     if not isinstance(net, ReactionNetwork):
         raise TypeError(f"simulate() expects a ReactionNetwork, got {type(net).__name__}")
+    if backend == "julia":
+        if save != "grid" or tau_epsilon is not None:
+            raise ValueError("backend='julia' saves on a grid (save='grid') and has no tau_leaping (tau_epsilon)")
+        from . import julia
+
+        return julia.simulate(net, u0, tspan, params, method, saveat, trajectories, seed, dt, volume)
+    if backend != "native":
+        raise ValueError(f"backend must be 'native' or 'julia', got {backend!r}")
     m = resolve(method, aliases={"epsilon": "tau_epsilon"}, net=net, epsilon=tau_epsilon, dt=dt)
     if save not in ("grid", "events"):
         raise ValueError(f"save must be 'grid' or 'events', got {save!r}")

@@ -54,3 +54,9 @@ def test_ensemble_example_runs(tmp_path, monkeypatch):
     assert namespace["scan"].sizes["setting"] == 6 and "I_sd" in namespace["stats"]
     assert (tmp_path / "sir.zarr" / "zarr.json").exists()
     assert 'Client("tcp://host:8786")' in dask_part  # needs a scheduler: covered by tests/test_ensemble.py
+
+
+def test_julia_bridge_example_is_what_to_catalyst_prints():
+    shown = _block_after("## Julia bridge (Catalyst.jl / JumpProcesses.jl)", "julia")
+    printed = pycrn.julia.to_catalyst(pycrn.models.sir())
+    assert shown.splitlines()[1:] == printed.splitlines()[1:]  # the first line names the pycrn version
