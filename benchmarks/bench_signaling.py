@@ -1,43 +1,56 @@
-"""Signaling RNN: forward and backward time against network size.
+"""Signaling RNN: pycrn against the LEMBAS authors' own code, side by side, idle and with the other core busy.
 
 Random prior-knowledge networks of 1,000 to 19,000 nodes with 10 edges per
-node (5% ligands, 5% TFs, 20% inhibitory edges), batch 3, float64, CPU, 100
-and 150 recurrence steps. For each size and thread count (1 and 2) the table
-gives the median of ``--repeats`` timings, after a warm-up call (numba
-compilation is paid once per machine and cached; it is reported apart) of
+node (5% ligands, 5% TFs, 20% inhibitory edges), batch 3, float64, CPU. Both
+sides get the same network, the same weights, biases and scales (copied from
+the pycrn model into the reference model by node and edge names), and the
+same input, in the same process. Medians of ``--repeats`` timings after a
+warm-up call (numba's compilation is paid once per machine and cached; the
+first call is reported apart) of
 
-* pycrn: ``SignalingModel`` forward, and ``loss.backward()`` of an MSE loss
-  (the adjoint fixed point by Gauss–Seidel sweeps, and the edge gradient);
-  both iterations stop early at convergence (relative 1e-12 forward, 1e-8
-  adjoint), as the reference implementation does (absolute 1e-6), within the
-  step limit. With 2 threads the kernels split rows over numba's threads
-  (bit-identical results);
-* a straightforward torch.sparse baseline: the same recurrence unrolled with
-  ``torch.sparse.mm`` on a COO matrix and back-propagated by autograd.
+* **forward**: pycrn ``SignalingModel(x)``; the reference ``model(X)`` (its
+  ``bionetworkFunction`` with numpy/scipy, LEMBAS ``Model/bionetwork.py``);
+* **backward**: ``loss.backward()`` of the same MSE loss on both.
 
-The issue's figures for the reference implementation (LEMBAS's
-scipy/numpy autograd function, one thread, batch 3, 100 steps, run on this
-machine) are printed alongside: about 5 ms forward at 1k nodes, 23 ms at
-5k and 105 ms at 19k, and about 23 ms backward at 19k.
+Two kinds of work:
 
-    python benchmarks/bench_signaling.py [--sizes 1000,5000,19000] [--repeats 5]
+* ``same``: both sides exactly ``steps`` forward steps and ``steps`` adjoint
+  iterations (pycrn with ``tol=0``; the reference's convergence test, the
+  only thing that would stop it early, is disabled for the timing by giving
+  its module a numpy whose plain ``sum`` (no axis) returns infinity: the
+  reference's code is imported from ``--reference``, never copied);
+* ``own``: each side with its own stopping rule (pycrn relative 1e-12
+  forward and 1e-8 adjoint; the reference absolute 1e-6 on both).
+
+pycrn runs with 1 and 2 torch threads ("2" lets pycrn choose serial or
+threaded kernels by measured speed, see ``pycrn.signaling.threads``); the
+reference is single-threaded numpy/scipy. With ``--busy`` every measurement
+is repeated while a second process spins on the other core. The outputs of
+the two sides are compared (max |difference|) on every row.
+
+    python benchmarks/bench_signaling.py --reference PATH/Artificial-Signaling-Network/Model \\
+        [--sizes 1000,5000,19000] [--steps 100] [--repeats 7] [--busy]
+
+Without ``--reference`` only pycrn is timed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import json
+import multiprocessing as mp
 import statistics
+import sys
 import time
+import types
 
 import numpy as np
 import torch
 
 from pycrn import signaling as sig
 from pycrn.signaling.network import ACTIVATION, INHIBITION
-
-REFERENCE_FORWARD_MS = {1000: 5.0, 5000: 23.0, 19000: 105.0}
-REFERENCE_BACKWARD_MS = {19000: 23.0}
 
 
 def random_network(n: int, per_node: int = 10, seed: int = 0) -> sig.SignalingNetwork:
@@ -52,12 +65,39 @@ def random_network(n: int, per_node: int = 10, seed: int = 0) -> sig.SignalingNe
     pairs = pairs[np.sort(rng.permutation(len(pairs))[:m])]
     mode = np.where(rng.random(len(pairs)) < 0.2, INHIBITION, ACTIVATION)
     k = max(1, n // 20)
-    nodes = np.array([f"n{i}" for i in range(n)])
+    nodes = np.array([f"n{i:05d}" for i in range(n)])
     return sig.SignalingNetwork(tuple(nodes), pairs[:, 0], pairs[:, 1], mode, tuple(range(k)), tuple(range(n - k, n)))
 
 
+def _spin() -> None:
+    while True:
+        pass
+
+
+@contextlib.contextmanager
+def other_core_busy(busy: bool):
+    """A process spinning on a core for the duration (nothing when ``busy`` is false)."""
+    if not busy:
+        yield
+        return
+    proc = mp.get_context("spawn").Process(target=_spin, daemon=True)
+    proc.start()
+    time.sleep(0.5)
+    try:
+        yield
+    finally:
+        proc.terminate()
+        proc.join()
+
+
+#: Untimed calls before each timing: compilation or cache load, and for pycrn with 2 threads the
+#: first calls in which it times its serial and threaded kernels to choose between them.
+WARMUP = 10
+
+
 def median_ms(fn, repeats: int) -> float:
-    fn()
+    for _ in range(WARMUP):
+        fn()
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -66,87 +106,133 @@ def median_ms(fn, repeats: int) -> float:
     return 1e3 * statistics.median(times)
 
 
-def median_backward_ms(forward, params, n_tfs: int, repeats: int) -> float:
+def median_backward_ms(forward, params, repeats: int) -> float:
     """Median time of ``loss.backward()`` alone for an MSE loss of ``forward()`` (after a warm-up)."""
-    target = None
 
     def once():
-        nonlocal target
         for p in params:
             p.grad = None
         y = forward()
-        if target is None:
-            target = torch.full((y.shape[0], n_tfs), 0.5, dtype=y.dtype)
-        loss = torch.nn.functional.mse_loss(y, target)
+        loss = torch.nn.functional.mse_loss(y, torch.full_like(y, 0.5))
         t = time.perf_counter()
         loss.backward()
         return time.perf_counter() - t
 
-    once()
+    for _ in range(WARMUP):
+        once()
     return 1e3 * statistics.median([once() for _ in range(repeats)])
 
 
-def time_pycrn(model, x, repeats):
-    fwd = median_ms(lambda: model(x), repeats)
-    return fwd, median_backward_ms(lambda: model(x), list(model.parameters()), len(model.network.tfs), repeats)
+# -- the reference implementation (imported from a path) ------------------------------------------------
 
 
-def time_torch_sparse(model, x, steps, repeats, backward_max_nodes):
+def load_reference(path: str) -> types.ModuleType:
+    sys.path.insert(0, path)
+    return importlib.import_module("bionetwork")
+
+
+class _NoStopNumpy(types.ModuleType):
+    """numpy, except that ``sum(x)`` without an axis is +inf: the reference's convergence tests never pass."""
+
+    def __init__(self):
+        super().__init__("numpy")
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def sum(a, *args, **kwargs):
+        return np.inf if not args and not kwargs else np.sum(a, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def reference_fixed_steps(ref: types.ModuleType, fixed: bool):
+    if not fixed:
+        yield
+        return
+    original = ref.numpy
+    ref.numpy = _NoStopNumpy()
+    try:
+        yield
+    finally:
+        ref.numpy = original
+
+
+def reference_model(ref: types.ModuleType, model: sig.SignalingModel, steps: int):
+    """The authors' model for the same network, with pycrn's parameters copied in by name."""
     net = model.network
-    idx = torch.as_tensor(np.stack([net.targets, net.sources]))
-    w = model.weights.detach().clone().requires_grad_()
-    b = model.bias.detach().clone().requires_grad_()
-
-    def forward():
-        A = torch.sparse_coo_tensor(idx, w, (net.n_nodes, net.n_nodes), check_invariants=False).coalesce()
-        c = (model.input_projection(x) + b).T
-        state = torch.zeros_like(c)
-        for _ in range(steps):
-            state = sig.mml(torch.sparse.mm(A, state) + c)
-        return state.T[:, model.tf_index]
-
-    fwd = median_ms(lambda: forward().detach(), repeats)
-
-    if net.n_nodes > backward_max_nodes:
-        return fwd, float("nan")
-    return fwd, median_backward_ms(forward, [w, b], len(net.tfs), repeats)
+    names = list(net.nodes)
+    sources = [names[i] for i in net.sources]
+    targets = [names[i] for i in net.targets]
+    codes = np.where(net.mode == ACTIVATION, 1.0, np.where(net.mode == INHIBITION, -1.0, 0.1))
+    network_list, node_names, weights = ref.makeNetworkList(sources, targets, codes)
+    mode = np.array([[weights == 1], [weights == -1]]).squeeze()
+    params = ref.trainingParameters(iterations=steps, clipping=1, leak=model.leak)
+    lig = [names[i] for i in net.ligands]
+    tfs = [names[i] for i in net.tfs]
+    r = ref.model(network_list, node_names, mode, 1.0, 1.0, lig, tfs, params, "MML", torch.double)
+    pos = {name: i for i, name in enumerate(node_names)}
+    ours_index = {name: i for i, name in enumerate(names)}
+    edge = {(int(s), int(t)): k for k, (s, t) in enumerate(zip(net.sources, net.targets))}
+    ours = model.weights.detach().numpy()
+    w = np.array([ours[edge[(ours_index[node_names[s]], ours_index[node_names[t]])]]
+                  for t, s in zip(network_list[0], network_list[1])])
+    bias = np.zeros((len(node_names), 1))
+    for i, name in enumerate(names):
+        bias[pos[name], 0] = float(model.bias[i].detach())
+    with torch.no_grad():
+        r.network.weights.copy_(torch.as_tensor(w))
+        r.network.bias.copy_(torch.as_tensor(bias))
+        r.inputLayer.weights.copy_(model.input_scale)
+        r.projectionLayer.weights.copy_(model.output_scale)
+    return r
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="1000,5000,10000,19000")
-    ap.add_argument("--steps", default="100,150")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True)
-    ap.add_argument("--baseline-backward-max", type=int, default=5000,
-                    help="skip the baseline's autograd backward above this many nodes (it takes minutes)")
+    ap.add_argument("--sizes", default="1000,5000,19000")
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--reference", default=None, help="the folder of the authors' bionetwork.py (their Model/)")
+    ap.add_argument("--busy", action="store_true", help="also measure with a process spinning on the other core")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    rows = []
+    ref = load_reference(args.reference) if args.reference else None
     t = time.perf_counter()
     warm = random_network(200)
     sig.SignalingModel(warm)(torch.zeros(3, len(warm.ligands), dtype=torch.float64)).sum().backward()
     print(f"first call (numba compile or cache load, in this process): {time.perf_counter() - t:.2f} s")
-    print(f"{'nodes':>6s} {'edges':>7s} {'steps':>5s} {'thr':>3s} | {'pycrn fwd':>9s} {'bwd':>7s} | "
-          f"{'sparse fwd':>10s} {'bwd':>8s} | {'fwd ratio':>9s} {'bwd ratio':>9s} | {'ref fwd':>7s} {'ref bwd':>7s}  (ms)")
-    for n in (int(v) for v in args.sizes.split(",")):
-        net = random_network(n)
-        x = torch.as_tensor(np.random.default_rng(1).random((3, len(net.ligands))))
-        for steps in (int(v) for v in args.steps.split(",")):
-            model = sig.SignalingModel(net, steps=steps)
-            for threads in (1, 2):
-                torch.set_num_threads(threads)
-                fwd, bwd = time_pycrn(model, x, args.repeats)
-                base = (time_torch_sparse(model, x, steps, max(1, args.repeats // 2), args.baseline_backward_max)
-                        if args.baseline else (np.nan, np.nan))
-                ref_f = REFERENCE_FORWARD_MS.get(n) if steps == 100 else None
-                ref_b = REFERENCE_BACKWARD_MS.get(n) if steps == 100 else None
-                rows.append(dict(nodes=n, edges=net.n_edges, steps=steps, threads=threads, forward_ms=fwd,
-                                 backward_ms=bwd, sparse_forward_ms=base[0], sparse_backward_ms=base[1],
-                                 reference_forward_ms=ref_f, reference_backward_ms=ref_b))
-                print(f"{n:6d} {net.n_edges:7d} {steps:5d} {threads:3d} | {fwd:9.2f} {bwd:7.2f} | "
-                      f"{base[0]:10.2f} {base[1]:8.2f} | {fwd / base[0]:9.3f} {bwd / base[1]:9.3f} | "
-                      f"{ref_f if ref_f else float('nan'):7.1f} {ref_b if ref_b else float('nan'):7.1f}", flush=True)
+    print(f"{'load':>5s} {'work':>4s} {'nodes':>6s} {'thr':>3s} | {'pycrn fwd':>9s} {'bwd':>7s} | "
+          f"{'ref fwd':>8s} {'bwd':>7s} | {'fwd ratio':>9s} {'bwd ratio':>9s} | {'max |dy|':>8s}   (ms)")
+    rows = []
+    for busy in ([False, True] if args.busy else [False]):
+        with other_core_busy(busy):
+            for n in (int(v) for v in args.sizes.split(",")):
+                net = random_network(n)
+                x = torch.as_tensor(np.random.default_rng(1).random((3, len(net.ligands))))
+                for work in ("same", "own"):
+                    model = sig.SignalingModel(net, steps=args.steps, tol=0.0 if work == "same" else 1e-12)
+                    if ref is not None:
+                        r = reference_model(ref, model, args.steps)
+                        with reference_fixed_steps(ref, work == "same"):
+                            r_fwd = median_ms(lambda r=r, x=x: r(x)[0].detach(), args.repeats)
+                            r_bwd = median_backward_ms(lambda r=r, x=x: r(x)[0], list(r.parameters()), args.repeats)
+                            y_ref = r(x)[0].detach().numpy()
+                    else:
+                        r_fwd = r_bwd = float("nan")
+                        y_ref = None
+                    for threads in (1, 2):
+                        torch.set_num_threads(threads)
+                        fwd = median_ms(lambda m=model, x=x: m(x).detach(), args.repeats)
+                        bwd = median_backward_ms(lambda m=model, x=x: m(x), list(model.parameters()), args.repeats)
+                        diff = float(np.abs(model(x).detach().numpy() - y_ref).max()) if y_ref is not None else np.nan
+                        row = dict(busy=busy, work=work, nodes=n, edges=net.n_edges, steps=args.steps, threads=threads,
+                                   forward_ms=fwd, backward_ms=bwd, reference_forward_ms=r_fwd,
+                                   reference_backward_ms=r_bwd, max_abs_output_difference=diff)
+                        rows.append(row)
+                        print(f"{'busy' if busy else 'idle':>5s} {work:>4s} {n:6d} {threads:3d} | {fwd:9.2f} {bwd:7.2f} | "
+                              f"{r_fwd:8.2f} {r_bwd:7.2f} | {fwd / r_fwd:9.3f} {bwd / r_bwd:9.3f} | {diff:8.1e}",
+                              flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)

@@ -3,6 +3,7 @@
 The public API is re-exported here; see the README for a quick start.
 """
 
+from . import accessor as accessor  # registers ds.crn on every xarray Dataset
 from . import methods, models
 from ._version import __version__
 from .bionetgen import load_bionetgen

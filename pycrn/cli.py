@@ -45,17 +45,27 @@ def _load_model(spec: str):
     raise ValueError(f"{spec!r} is neither a model file nor a built-in model (see 'pycrn models')")
 
 
+def _progress(args) -> bool | None:
+    """The progress bar: off with --quiet, on with --verbose, otherwise only on a terminal."""
+    return False if args.quiet else True if args.verbose else None
+
+
 def _cmd_simulate(args) -> int:
+    import secrets
+
     from .simulate import simulate
 
     net, tspan, method = _run_inputs(args)
     u0 = _assignments(args.u0, "--u0", int)
     params = _assignments(args.param, "--param", float)
+    trajectories = args.trajectories if args.trajectories is not None else 1 if method.deterministic else 1000
+    # A run without --seed still gets a seed, recorded in the file and printed, so that it can be repeated.
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
     start = time.perf_counter()
     ds = simulate(
         net, u0=u0, tspan=tspan, params=params, method=method, saveat=args.saveat,
-        trajectories=args.trajectories, seed=args.seed, threads=args.threads,
-        progress=not args.quiet, volume=args.volume,
+        trajectories=trajectories, seed=None if method.deterministic else seed, threads=args.threads,
+        progress=_progress(args), volume=args.volume,
     )
     elapsed = time.perf_counter() - start
     from .results import save_results
@@ -65,8 +75,10 @@ def _cmd_simulate(args) -> int:
     if not args.quiet:
         work = (f", {ds.attrs['reactions_fired']:,} reactions" if "reactions_fired" in ds.attrs
                 else f", {ds.attrs['steps']:,} steps" if "steps" in ds.attrs else "")
-        print(f"{ds.sizes['trajectory']} trajectories of {net.name or args.model} with {args.method} in "
-              f"{elapsed:.2f} s{work} -> {out}")
+        what = "1 trajectory" if trajectories == 1 else f"{trajectories:,} trajectories"
+        again = "" if method.deterministic else f", seed {seed}" + ("" if args.seed is not None else
+                                                                   f" (repeat with --seed {seed})")
+        print(f"{what} of {net.name or args.model} with {ds.attrs['method']}{again} in {elapsed:.2f} s{work} -> {out}")
     return 0
 
 
@@ -100,13 +112,15 @@ def _cmd_ensemble(args) -> int:
     from .ensemble import ensemble, grid
 
     net, tspan, method = _run_inputs(args)
+    if method.deterministic:
+        raise ValueError(f"--method {method.name} is deterministic: use 'pycrn simulate' for one trajectory")
     sweep = grid(**dict(_sweep_axis(item, net) for item in args.sweep)) if args.sweep else None
     start = time.perf_counter()
     ds = ensemble(
         net, u0=_assignments(args.u0, "--u0", int), tspan=tspan, params=_assignments(args.param, "--param", float),
         method=method, saveat=args.saveat, trajectories=args.trajectories, seed=args.seed, store=args.store,
         chunk=args.chunk, client=args.scheduler, sweep=sweep, reduce=args.reduce, volume=args.volume,
-        threads=args.threads, progress=None if not args.quiet else False,
+        threads=args.threads, progress=_progress(args),
     )
     elapsed = time.perf_counter() - start
     if not args.quiet:
@@ -122,8 +136,10 @@ def _cmd_plot(args) -> int:
     from .results import open_results
 
     ds = open_results(args.results)
-    plot_ensemble(ds, args.output, species=args.species, samples=args.samples, setting=args.setting)
-    print(f"plot -> {args.output}")
+    plot_ensemble(ds, args.output, species=args.species, samples=args.samples, setting=args.setting,
+                  band=args.band, log=args.log, layout=args.layout, histogram=args.histogram)
+    if not args.quiet:
+        print(f"plot -> {args.output}")
     return 0
 
 
@@ -145,8 +161,16 @@ def _cmd_models(args) -> int:
 
     width = max(len(n) for n in models.names())
     for name in models.names():
-        print(f"{name:<{width}}  {models.describe(name)}")
+        print(f"{name:<{width}}  {_plain(models.describe(name))}")
     return 0
+
+
+def _plain(text: str) -> str:
+    """Docstring markup as plain text: ``x`` and :role:`x` become x."""
+    import re
+
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return re.sub(r"``([^`]+)``", r"\1", text)
 
 
 def _add_run_options(parser: argparse.ArgumentParser, methods) -> None:
@@ -154,18 +178,24 @@ def _add_run_options(parser: argparse.ArgumentParser, methods) -> None:
     parser.add_argument("model", help="a model file (network language .crn, SBML .xml, BioNetGen .net or .bngl), "
                         "or a built-in model name")
     parser.add_argument("--tspan", nargs=2, type=float, metavar=("T0", "TF"), help="time span (default: the model's)")
-    parser.add_argument("--saveat", type=float, default=None, help="save step (default: 101 points)")
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--method", default="auto", choices=["auto", *methods],
-                        help="simulation method (default auto: an exact method chosen for the network)")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--saveat", type=float, default=None, metavar="STEP",
+                        help="save every STEP time units (default: 101 evenly spaced points)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="random seed (default: a fresh one, recorded in the results and printed)")
+    parser.add_argument("--method", default="auto", choices=["auto", *methods], metavar="METHOD",
+                        help=f"one of: auto, {', '.join(methods)} (default auto: an exact method chosen for the "
+                             "network)")
+    parser.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
     parser.add_argument("--u0", nargs="*", metavar="S=N", help="initial counts, e.g. --u0 S=990 I=10")
     parser.add_argument("--param", nargs="*", metavar="K=V", help="parameter values, e.g. --param beta=2e-4")
     parser.add_argument("--dt", type=float, default=None, help="fixed step of simple_tau_leaping")
     parser.add_argument("--tau-epsilon", type=float, default=None, help="error control of tau_leaping (default 0.03)")
     parser.add_argument("--volume", type=float, default=None,
                         help="reaction volume: an order-o mass-action rate is divided by volume^(o-1)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    talk = parser.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    talk.add_argument("-v", "--verbose", action="store_true",
+                      help="a progress bar even when the output is not a terminal (default: only on a terminal)")
 
 
 def _run_inputs(args):
@@ -191,8 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="simulate an ensemble and write it to netCDF")
     _add_run_options(sim, METHODS)
-    sim.add_argument("-n", "--trajectories", type=int, default=1000)
-    sim.add_argument("-o", "--output", default="out.nc", help="netCDF file to write (default out.nc)")
+    sim.add_argument("-n", "--trajectories", type=int, default=None,
+                     help="number of trajectories (default 1000; 1 for the deterministic method ode)")
+    sim.add_argument("-o", "--output", default="out.nc", help="netCDF file to write, compressed (default out.nc)")
     sim.set_defaults(func=_cmd_simulate)
 
     ens = sub.add_parser("ensemble", help="simulate a large ensemble or a sweep in chunks into a Zarr store "
@@ -211,21 +242,31 @@ def build_parser() -> argparse.ArgumentParser:
                      help="keep only the mean, variance and sd per species and time (no trajectories)")
     ens.set_defaults(func=_cmd_ensemble)
 
-    plot = sub.add_parser("plot", help="plot ensemble mean ± sd and sample paths from results")
+    plot = sub.add_parser("plot", help="plot the ensemble per species: median with quantile bands and sample paths")
     plot.add_argument("results", help="netCDF file written by 'pycrn simulate', or a Zarr store of 'pycrn ensemble'")
     plot.add_argument("--setting", type=int, default=None, help="the setting to plot, for a sweep")
-    plot.add_argument("-o", "--output", default="out.png")
-    plot.add_argument("--species", nargs="*", default=None)
-    plot.add_argument("--samples", type=int, default=3)
+    plot.add_argument("-o", "--output", default="out.png", help="image file (default out.png)")
+    plot.add_argument("--species", nargs="*", default=None, help="species to plot (default: all)")
+    plot.add_argument("--samples", type=int, default=3,
+                      help="sample paths per species, picked across the spread of final values (default 3)")
+    plot.add_argument("--band", choices=["quantiles", "sd"], default="quantiles",
+                      help="median with 25-75%% and 5-95%% bands, or mean ± sd (default quantiles)")
+    plot.add_argument("--log", action=argparse.BooleanOptionalAction, default=None,
+                      help="symmetric-log count axis (default: when the counts span more than 3 decades)")
+    plot.add_argument("--layout", choices=["auto", "single", "panels"], default="auto",
+                      help="one axis, or a panel per species (default auto: panels when scales differ 100-fold)")
+    plot.add_argument("--histogram", action="store_true", help="add a histogram of the final values")
+    plot.add_argument("-q", "--quiet", action="store_true", help="print nothing")
     plot.set_defaults(func=_cmd_plot)
 
     conf = sub.add_parser("conformance", help="run the DSMTS stochastic conformance cases in a folder")
     conf.add_argument("directory", help="folder of case folders NNNNN/ (SBML, settings, results)")
-    conf.add_argument("-n", "--trajectories", type=int, default=10_000)
-    conf.add_argument("--method", nargs="+", default=["direct"], choices=list(METHODS))
-    conf.add_argument("--seed", type=int, default=1)
+    conf.add_argument("-n", "--trajectories", type=int, default=10_000, help="trajectories per case (default 10000)")
+    conf.add_argument("--method", nargs="+", default=["direct"], choices=list(METHODS), metavar="METHOD",
+                      help="methods to check (default direct)")
+    conf.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     conf.add_argument("--cases", nargs="*", default=None, help="only these cases, e.g. 00001 00028")
-    conf.add_argument("--threads", type=int, default=None)
+    conf.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
     conf.set_defaults(func=_cmd_conformance)
 
     lst = sub.add_parser("models", help="list the built-in models")

@@ -148,11 +148,18 @@ def run_suite(directory: str | Path, n: int = 10_000, method: str = "direct", se
               cases: list[str] | None = None, threads: int | None = None) -> list[CaseResult]:
     """Run every case folder under ``directory`` (or those named in ``cases``)."""
     directory = Path(directory)
+    if not directory.is_dir():
+        raise ValueError(f"{str(directory)!r} is not a folder")
     folders = sorted(p for p in directory.iterdir() if p.is_dir() and (p / f"{p.name}-settings.txt").exists())
-    if cases:
-        folders = [f for f in folders if f.name in set(cases)]
     if not folders:
         raise ValueError(f"no DSMTS case folders (NNNNN/NNNNN-settings.txt) under {str(directory)!r}")
+    if cases:
+        missing = sorted(set(cases) - {f.name for f in folders})
+        if missing:
+            have = f"{folders[0].name} .. {folders[-1].name}" if len(folders) > 1 else folders[0].name
+            raise ValueError(f"case(s) {', '.join(missing)} not under {str(directory)!r} "
+                             f"(it has {len(folders)} cases: {have})")
+        folders = [f for f in folders if f.name in set(cases)]
     return [run_case(f, n=n, method=method, seed=seed + int(f.name), threads=threads) for f in folders]
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from pathlib import Path
 
 from .errors import ModelError
@@ -84,6 +85,7 @@ def parse(text: str, name: str = "") -> ReactionNetwork:
                 reactions.extend(_reaction(line, number))
         except ModelError as exc:
             raise ModelError(f"line {number}: {exc} in {raw.strip()!r}") from None
+    _warn_undeclared(text, species, reactions)
     try:
         return ReactionNetwork(
             species.values(), parameters.values(), reactions, name=name, events=events, observables=observables
@@ -95,6 +97,29 @@ def parse(text: str, name: str = "") -> ReactionNetwork:
         # The network names the line; add its text.
         number = int(msg.split()[1].rstrip(":"))
         raise ModelError(f"{msg} in {text.splitlines()[number - 1].strip()!r}") from None
+
+
+def _warn_undeclared(text: str, species: dict[str, Species], reactions: list[Reaction]) -> None:
+    """With an explicit @species declaration, a reaction's species missing from it is likely a typo: warn.
+
+    Without any @species line species are inferred from the reactions (as in Catalyst), silently.
+    """
+    if not species:
+        return
+    seen: set[str] = set()
+    for r in reactions:
+        for name, _ in r.reactants + r.products:
+            if name not in species and name not in seen:
+                seen.add(name)
+                where = f"line {r.line}" if r.line is not None else "a reaction"
+                declared = ", ".join(species)
+                warnings.warn(
+                    f"{where}: species {name!r} is not declared in @species ({declared}); it is added with "
+                    f"initial count 0 (declare it to silence this) in {text.splitlines()[r.line - 1].strip()!r}"
+                    if r.line is not None else f"{where}: species {name!r} is not declared in @species ({declared})",
+                    UserWarning,
+                    stacklevel=3,
+                )
 
 
 def load(path: str | Path) -> ReactionNetwork:

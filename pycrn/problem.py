@@ -132,6 +132,7 @@ class Problem:
     def attrs(self) -> dict:
         """Provenance attributes of results of this problem (model text, parameters, u0, tspan, volume)."""
         out = {
+            **({"model_name": self.model.name} if self.model.name else {}),
             "model": self._text,
             "params": format_mapping(self.model_params.items()),
             "u0": format_mapping(self.u0.items()),

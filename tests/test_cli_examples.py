@@ -123,3 +123,9 @@ def test_example_signaling_kegg_synthetic():
 def test_example_signaling_macrophage_cv():
     out = _run_example("signaling_macrophage_cv.py", "1", "1")
     assert "leave-one-out, trained on data" in out and "scrambled" in out
+
+
+def test_example_signaling_ligand_screen_cv():
+    out = _run_example("signaling_ligand_screen_cv.py", "1", "1", "20")
+    assert "ATRA, IL1A, DLL1_LPS" in out  # the authors' first fold
+    assert "held-out conditions (3), trained on data" in out and "trained on scrambled" in out

@@ -33,6 +33,41 @@ def _random_network(n, edges, seed, ligands=3, tfs=3):
     return sig.SignalingNetwork.from_edges(edge_list, names[:ligands], names[n - tfs:])
 
 
+def test_reads_the_authors_ligand_screen_merging_its_duplicate_edges():
+    with pytest.warns(UserWarning, match="merged 3 duplicate edge.*O00548 -> P46531, O00548 -> Q04721, O00548 -> Q9UM47"):
+        net, ligands, tfs, conditions = datasets.ligand_screen()
+    assert (net.n_nodes, net.n_edges, ligands.shape, tfs.shape, len(conditions)) == (1262, 6594, (103, 60), (103, 74), 103)
+    merged = {(net.nodes[s], net.nodes[t]): m for s, t, m in zip(net.sources, net.targets, net.mode)}
+    assert merged[("O00548", "P46531")] == UNKNOWN  # listed as activation and as unknown
+    assert merged[("O00548", "P16298")] == ACTIVATION
+    folds = datasets.ligand_screen_folds()
+    assert len(folds) == 28 and all(len(f) == 3 for f in folds)
+    held = [c for f in folds for c in f]
+    assert len(set(held)) == 84 and set(held) <= set(conditions)
+
+
+def test_parameter_table_in_the_authors_format_loads(tmp_path):
+    """A table as the authors' saveParam writes it: Weight rows by (source, target), Bias rows
+    with an empty target, then Projection and Input rows; values as numpy prints them."""
+    net = _random_network(25, 70, 4)
+    rng = np.random.default_rng(4)
+    w, b = rng.normal(size=net.n_edges), rng.normal(size=net.n_nodes)
+    proj, inp = rng.uniform(0.5, 2, len(net.tfs)), rng.uniform(1, 4, len(net.ligands))
+    rows = ["Source\tTarget\tType\tValue"]
+    order = np.argsort(net.sources, kind="stable")  # the authors' networkList is sorted by source
+    rows += [f"{net.nodes[net.sources[k]]}\t{net.nodes[net.targets[k]]}\tWeight\t{w[k]}" for k in order]
+    rows += [f"{name}\t\tBias\t{b[i]}" for i, name in enumerate(net.nodes)]
+    rows += [f"{net.nodes[i]}\t\tProjection\t{proj[k]}" for k, i in enumerate(net.tfs)]
+    rows += [f"{net.nodes[i]}\t\tInput\t{inp[k]}" for k, i in enumerate(net.ligands)]
+    path = tmp_path / "params.tsv"
+    path.write_text("\n".join(rows) + "\n")
+    model = sig.SignalingModel(net).load_parameters(path)
+    np.testing.assert_array_equal(model.weights.detach().numpy(), w)
+    np.testing.assert_array_equal(model.bias.detach().numpy(), b)
+    np.testing.assert_array_equal(model.output_scale.detach().numpy(), proj)
+    np.testing.assert_array_equal(model.input_scale.numpy(), inp)
+
+
 def test_reads_the_lembas_files():
     kegg = datasets.kegg()
     assert (kegg.n_nodes, kegg.n_edges, len(kegg.ligands), len(kegg.tfs)) == (409, 832, 101, 55)
@@ -50,11 +85,29 @@ def test_file_errors_name_the_line(tmp_path):
     with pytest.raises(ModelError, match=r"line 3: column 'stimulation'"):
         sig.SignalingNetwork.from_tsv(model, notes)
     model.write_text("source\ttarget\tstimulation\tinhibition\nL\tT\t1\t0\nL\tT\t0\t1\n")
-    with pytest.raises(ModelError, match="duplicate edge L -> T"):
-        sig.SignalingNetwork.from_tsv(model, notes)
+    with pytest.raises(ModelError, match=r"duplicate edge L -> T \(edge 2\)"):
+        sig.SignalingNetwork.from_tsv(model, notes, duplicates="error")
     model.write_text("source\ttarget\tstimulation\nL\tT\t1\n")
     with pytest.raises(ModelError, match="missing column"):
         sig.SignalingNetwork.from_tsv(model, notes)
+
+
+def test_duplicate_edges_are_merged_with_a_warning_naming_them(tmp_path):
+    """As in the authors' ligand-screen network (O00548 -> P46531 listed as activation and as unknown)."""
+    model = tmp_path / "m.tsv"
+    notes = tmp_path / "a.tsv"
+    notes.write_text("code\tname\tTF\tligand\nL\tL\tFalse\tTrue\nT\tT\tTrue\tFalse\nU\tU\tTrue\tFalse\n")
+    model.write_text(
+        "source\ttarget\tstimulation\tinhibition\n"
+        "L\tT\t1\t0\nL\tU\t0\t1\nL\tT\t0\t0\nL\tU\t0\t1\n"
+    )
+    with pytest.warns(UserWarning, match=r"merged 2 duplicate edge\(s\).*L -> T, L -> U"):
+        net = sig.SignalingNetwork.from_tsv(model, notes)
+    assert net.n_edges == 2
+    mode = {(net.nodes[s], net.nodes[t]): m for s, t, m in zip(net.sources, net.targets, net.mode)}
+    assert mode == {("L", "T"): UNKNOWN, ("L", "U"): INHIBITION}  # disagreeing listings: unknown
+    with pytest.raises(ValueError, match="duplicates must be"):
+        sig.SignalingNetwork.from_tsv(model, notes, duplicates="sum")
 
 
 def test_mml_activation():
@@ -95,6 +148,47 @@ def test_toy_network_with_reference_parameters_matches_a_dense_implementation():
             previous, x = x, _dense_mml(A @ x + c)
         assert np.max(np.abs(x - previous)) < 1e-12  # steady state reached
         assert y[row, 0] == pytest.approx(1.3 * x[idx["T1"]], abs=1e-14)
+
+
+@pytest.mark.parametrize("kernels_path", [True, False], ids=["kernels", "torch-sparse"])
+def test_adjoint_at_the_kink_takes_the_leak_slope(monkeypatch, kernels_path):
+    """Toy network, input (0, 0), zero biases: every node sits exactly at z = 0.
+
+    With the authors' convention (slope = leak at z <= 0) the Jacobian there is
+    0.01 A and the gradient is the dense implicit-function answer
+    dL/db = D (I - A^T D)^-1 g, D = 0.01 I. With slope 1 at the kink the
+    Jacobian is A (spectral radius 1.18 here) and the adjoint diverges until
+    the clip stops it: the test fails on that convention.
+    """
+    monkeypatch.setattr(recurrent, "USE_KERNELS", kernels_path)
+    net = datasets.toy()
+    model = sig.SignalingModel(net, tol=0.0).load_parameters(datasets.toy_parameters())
+    with torch.no_grad():
+        model.bias.zero_()
+    y = model(torch.zeros(1, 2, dtype=torch.float64))
+    assert float(y.detach().abs().max()) == 0.0
+    loss = ((y - 1.0) ** 2).sum()
+    loss.backward()
+    # Dense, from the parameter file read here.
+    idx = {name: i for i, name in enumerate(net.nodes)}
+    A = np.zeros((7, 7))
+    for line in datasets.toy_parameters().read_text().splitlines()[1:]:
+        src, tgt, kind, value = line.split("\t")
+        if kind == "Weight":
+            A[idx[tgt], idx[src]] = float(value)
+    assert max(abs(np.linalg.eigvals(A))) > 1.0  # slope 1 at the kink would make the adjoint diverge
+    g = np.zeros(7)
+    scale = model.output_scale.detach().numpy()
+    for k, tf in enumerate(net.tfs):
+        g[tf] = 2.0 * (0.0 - 1.0) * scale[k]
+    D = 0.01 * np.eye(7)
+    expected = D @ np.linalg.solve(np.eye(7) - A.T @ D, g)
+    np.testing.assert_allclose(model.bias.grad.numpy(), expected, rtol=1e-8, atol=1e-15)
+    # The slope functions agree on the convention.
+    zero = torch.zeros(3, dtype=torch.float64)
+    assert sig.mml_slope(zero).tolist() == [0.01] * 3
+    assert losses.state_slope(zero, 0.01).tolist() == [0.01] * 3
+    assert kernels._mml_slope.py_func(0.0, 0.01) == 0.01
 
 
 @pytest.mark.parametrize("seed", [0, 1, 3])
@@ -161,13 +255,39 @@ def test_results_do_not_depend_on_the_thread_count(monkeypatch):
     ligands = torch.rand(5, len(net.ligands), dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     results = []
     for parallel in (False, True):
-        monkeypatch.setattr(recurrent, "_threads_parallel", lambda edges, minimum, p=parallel: p)
+        monkeypatch.setattr(recurrent, "_run_kernel", lambda name, problem, edges, minimum, call, p=parallel: call(p))
         model.zero_grad()
         y = model(ligands)
         (y ** 2).sum().backward()
         results.append((y.detach().clone(), model.weights.grad.clone(), model.bias.grad.clone()))
     for a, b in zip(*results):
         assert torch.equal(a, b)
+
+
+def test_chooser_follows_the_faster_variant_as_the_load_changes():
+    """Simulated timings: parallel 0.6 (idle), then 30 (other work on the cores), then 0.6 again; serial 1."""
+    from pycrn.signaling import threads
+
+    chooser = threads.Chooser()
+    cost = {False: 1.0, True: 0.6}
+    used = []
+    for call in range(3000):
+        if call == 1000:
+            cost[True] = 30.0
+        if call == 2000:
+            cost[True] = 0.6
+        parallel = chooser.choose("k")
+        chooser.record("k", parallel, cost[parallel])
+        used.append((parallel, cost[parallel]))
+    idle = [p for p, _ in used[10:1000]]
+    loaded = used[1000:2000]
+    assert sum(idle) / len(idle) > 0.95  # threads while they pay
+    # Under load: serial after the first slow call, the slow variant re-timed ever more rarely.
+    assert sum(p for p, _ in loaded[5:]) <= 8
+    assert sum(c for _, c in loaded) / len(loaded) < 1.3 * cost[False]
+    back = [p for p, _ in used[2000:]]
+    assert sum(back[300:]) / len(back[300:]) > 0.95  # threads again once the machine is idle
+    assert chooser.estimates("k")[1] == pytest.approx(0.6)
 
 
 def _dispatchers(fn):

@@ -46,6 +46,36 @@ def macrophage() -> tuple[SignalingNetwork, np.ndarray, np.ndarray, list[str]]:
     return net, ligands, tfs[:, keep], conditions
 
 
+def ligand_screen() -> tuple[SignalingNetwork, np.ndarray, np.ndarray, list[str]]:
+    """The authors' ligand-screen network and data: ``(network, ligands, tfs, condition_names)``.
+
+    103 conditions (60 ligands, alone or with LPS) x 60 ligand inputs (0/1)
+    and the activities in [0, 1] of 74 TFs, on a 1,262-node, 6,594-edge
+    network. The network file lists three edges from O00548 twice; they are
+    merged (see :meth:`SignalingNetwork.from_edges`), with the warning naming
+    them. Cross-validation folds: :func:`ligand_screen_folds`.
+    """
+    lig_names, conditions, ligands = _table(DATA / "ligandScreen-Ligands.tsv")
+    tf_names, conditions_tf, tfs = _table(DATA / "ligandScreen-TFs.tsv")
+    if conditions != conditions_tf:
+        raise ValueError("ligand-screen ligand and TF tables list different conditions")
+    net = SignalingNetwork.from_tsv(DATA / "ligandScreen-Model.tsv", DATA / "ligandScreen-Annotation.tsv",
+                                    ligands=lig_names, tfs=tf_names)
+    return net, ligands, tfs, conditions
+
+
+def ligand_screen_folds() -> list[list[str]]:
+    """The authors' cross-validation folds of the ligand screen: 28 folds of 3 held-out conditions."""
+    folds: dict[int, list[str]] = {}
+    with (DATA / "ligandScreen-CVfolds.tsv").open() as fh:
+        fh.readline()
+        for line in fh:
+            if line.strip():
+                index, condition = line.rstrip("\n").split("\t")
+                folds.setdefault(int(index), []).append(condition)
+    return [folds[k] for k in sorted(folds)]
+
+
 def _table(path: Path) -> tuple[list[str], list[str], np.ndarray]:
     with path.open() as fh:
         header = fh.readline().rstrip("\n").split("\t")[1:]

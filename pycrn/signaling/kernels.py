@@ -45,7 +45,8 @@ def _mml(z, leak):
 
 @numba.njit(inline="always")
 def _mml_slope(z, leak):
-    if z < 0.0:
+    # The leak slope at the kink z = 0, as the authors' code (see pycrn.signaling.activation).
+    if z <= 0.0:
         return leak
     if z < 0.5:
         return 1.0

@@ -117,7 +117,7 @@ def spectral_target(steps: int, precision: float = 1e-4) -> float:
 def state_slope(states: torch.Tensor, leak: float) -> torch.Tensor:
     """MML'(z) recovered from the states x = MML(z) (the activation is invertible)."""
     x = states
-    return torch.where(x < 0, torch.full_like(x, leak), torch.where(x < 0.5, torch.ones_like(x), 4.0 * (1.0 - x) ** 2))
+    return torch.where(x <= 0, torch.full_like(x, leak), torch.where(x < 0.5, torch.ones_like(x), 4.0 * (1.0 - x) ** 2))
 
 
 def spectral_barrier(model, state: torch.Tensor, k: float = 21.0, precision: float = 1e-4) -> tuple[torch.Tensor, float]:

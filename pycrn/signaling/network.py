@@ -10,6 +10,7 @@ mode of action is unknown), and an annotation table with columns ``code``,
 from __future__ import annotations
 
 import csv
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,18 +98,53 @@ class SignalingNetwork:
         ligands: Sequence[str],
         tfs: Sequence[str],
         names: Mapping[str, str] | None = None,
+        duplicates: str = "merge",
     ) -> SignalingNetwork:
         """Build from ``(source, target, mode)`` triples (mode +1, -1 or 0) and the ligand and TF names.
 
         Nodes are ordered by first appearance (ligands first).
+
+        Parameters
+        ----------
+        duplicates
+            What to do with an edge listed more than once (curated networks
+            have them: LEMBAS's ligand-screen network lists three edges from
+            O00548 twice). ``"merge"`` (default): one edge, with a warning
+            naming the merged edges; its mode is the common mode if the
+            listings agree and unknown (0) if they differ, e.g. activation
+            and unknown. This is the authors' code's result for such pairs:
+            it sums the listings' codes (1 and 0.1) and treats a sum that is
+            neither 1 nor -1 as unknown; unlike it, two agreeing signed
+            listings keep their sign. ``"error"``: a :class:`ModelError`
+            naming the first duplicate.
         """
+        if duplicates not in ("merge", "error"):
+            raise ValueError(f"duplicates must be 'merge' or 'error', got {duplicates!r}")
         edges = list(edges)
         order: dict[str, None] = dict.fromkeys(ligands)
+        merged: dict[tuple[str, str], int] = {}
+        repeated: list[str] = []
         for e, (s, t, m) in enumerate(edges):
             if m not in (ACTIVATION, INHIBITION, UNKNOWN):
                 raise ModelError(f"edge {e + 1} ({s} -> {t}): mode must be +1, -1 or 0, got {m!r}")
             order.setdefault(s, None)
             order.setdefault(t, None)
+            if (s, t) in merged:
+                if duplicates == "error":
+                    raise ModelError(f"signaling network: duplicate edge {s} -> {t} (edge {e + 1})")
+                if merged[(s, t)] != m:
+                    merged[(s, t)] = UNKNOWN
+                repeated.append(f"{s} -> {t}")
+            else:
+                merged[(s, t)] = m
+        if repeated:
+            warnings.warn(
+                f"signaling network: merged {len(repeated)} duplicate edge(s) into one each "
+                f"(listings that disagree give an unknown mode): {', '.join(repeated[:10])}"
+                + (" ..." if len(repeated) > 10 else ""),
+                stacklevel=3,
+            )
+            edges = [(s, t, m) for (s, t), m in merged.items()]
         for name in tfs:
             order.setdefault(name, None)
         nodes = tuple(order)
@@ -131,12 +167,14 @@ class SignalingNetwork:
         annotation_path: str | Path,
         ligands: Sequence[str] | None = None,
         tfs: Sequence[str] | None = None,
+        duplicates: str = "merge",
     ) -> SignalingNetwork:
         """Read LEMBAS's network and annotation tables.
 
         ``ligands`` and ``tfs`` fix the order of the input and output columns
         (e.g. the columns of a data file); by default, the annotation's order.
-        Errors name the file and line.
+        ``duplicates`` as for :meth:`from_edges` (default: merge, with a
+        warning naming the edges). Errors name the file and line.
         """
         rows = _read_table(model_path, ("source", "target", "stimulation", "inhibition"))
         notes = _read_table(annotation_path, ("code", "TF", "ligand"))
@@ -164,7 +202,7 @@ class SignalingNetwork:
             missing = [x for x in chosen if x not in annotated]
             if missing:
                 raise ModelError(f"{annotation_path}: {', '.join(missing[:5])} not annotated as {what}")
-        return cls.from_edges(edges, lig_order, tf_order, names)
+        return cls.from_edges(edges, lig_order, tf_order, names, duplicates)
 
     # -- views -------------------------------------------------------------
     @property

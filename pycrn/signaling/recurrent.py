@@ -31,7 +31,7 @@ import numba
 import numpy as np
 import torch
 
-from . import kernels
+from . import kernels, threads
 from .activation import mml, mml_slope
 from .network import SignalingNetwork
 
@@ -118,13 +118,27 @@ FORWARD_PARALLEL_MIN_EDGES = 10_000
 ADJOINT_PARALLEL_MIN_EDGES = 100_000
 
 
-def _threads_parallel(edges: int, minimum: int) -> bool:
-    """Whether to run the kernels multi-threaded; if so, numba gets torch's thread count."""
-    threads = min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)
-    if threads > 1 and edges >= minimum:
-        numba.set_num_threads(threads)
-        return True
-    return False
+#: Serial or threaded kernel variant per problem, by measured speed (see :mod:`.threads`).
+CHOOSER = threads.Chooser()
+
+
+def _run_kernel(name: str, problem: tuple, edges: int, minimum: int, call):
+    """``call(parallel)``: serial below ``minimum`` edges or with one thread allowed; otherwise the
+    variant that ran faster lately on this ``problem`` (numba then gets torch's thread count).
+
+    ``problem`` must tell apart calls of different cost (structure, batch blocks, steps, tolerance):
+    timings of different problems are not comparable.
+    """
+    count = min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)
+    if count <= 1 or edges < minimum:
+        return call(False)
+
+    def timed(parallel: bool):
+        if parallel:
+            numba.set_num_threads(count)
+        return call(parallel)
+
+    return CHOOSER.run((name, count, *problem), timed)
 
 
 @contextlib.contextmanager
@@ -155,8 +169,10 @@ class SteadyState(torch.autograd.Function):
             cn = kernels.to_blocks(c.detach().numpy(), lay.order)
             x = np.empty_like(cn)
             slope = np.empty_like(cn)
-            kernels.forward(lay.indptr, lay.indices, w.detach().numpy()[lay.fedge], cn, x, slope, steps, leak, tol,
-                            parallel=_threads_parallel(w.shape[0], FORWARD_PARALLEL_MIN_EDGES))
+            wf = w.detach().numpy()[lay.fedge]
+            _run_kernel("forward", (id(structure), cn.shape[0], steps, tol), w.shape[0], FORWARD_PARALLEL_MIN_EDGES,
+                        lambda parallel: kernels.forward(lay.indptr, lay.indices, wf, cn, x, slope, steps, leak, tol,
+                                                         parallel=parallel))
             xt = torch.from_numpy(kernels.from_blocks(x, c.shape[0], lay.rank))
             # The backward pass works in the kernels' layout: keep x and the slope in it.
             xs = torch.from_numpy(x)
@@ -191,8 +207,10 @@ class SteadyState(torch.autograd.Function):
             g = kernels.to_blocks(grad_x.detach().numpy(), lay.order)
             mu = np.empty_like(g)
             wn = w.detach().numpy()
-            kernels.adjoint(lay.cptr, lay.ctargets, wn[lay.cedge], slope.numpy(), g, mu, lay.bounds, ctx.steps,
-                            CLIP_LIMIT, ctx.tol, parallel=_threads_parallel(w.shape[0], ADJOINT_PARALLEL_MIN_EDGES))
+            wc, sn = wn[lay.cedge], slope.numpy()
+            _run_kernel("adjoint", (id(s), g.shape[0], ctx.steps, ctx.tol), w.shape[0], ADJOINT_PARALLEL_MIN_EDGES,
+                        lambda parallel: kernels.adjoint(lay.cptr, lay.ctargets, wc, sn, g, mu, lay.bounds, ctx.steps,
+                                                         CLIP_LIMIT, ctx.tol, parallel=parallel))
             gw = np.empty(w.shape[0], dtype=np.float64)
             kernels.edge_gradient(lay.sources, lay.targets, mu, x.numpy(), gw)
             grad_c = kernels.from_blocks(mu, grad_x.shape[0], lay.rank)

@@ -1,0 +1,99 @@
+"""The pycrn command as a new user meets it: defaults, help, messages, seeds, progress, listings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import pytest
+from exact import DSMTS
+
+import pycrn
+from pycrn.cli import build_parser, main
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    """The console script in a subprocess: stdout and stderr are pipes, not a terminal."""
+    return subprocess.run([sys.executable, "-m", "pycrn.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_ode_runs_one_trajectory_without_n(tmp_path, capsys):
+    assert main(["simulate", "toggle_switch", "--method", "ode", "-o", str(tmp_path / "t.nc")]) == 0
+    assert "1 trajectory of toggle_switch with ode" in capsys.readouterr().out
+    assert pycrn.open_results(tmp_path / "t.nc").sizes["trajectory"] == 1
+
+
+def test_messages_name_the_flags(tmp_path, capsys):
+    out = str(tmp_path / "x.nc")
+    assert main(["simulate", "sir", "--method", "simple_tau_leaping", "-o", out]) == 2
+    assert "--dt DT" in capsys.readouterr().err
+    assert main(["simulate", "sir", "--method", "direct", "--tau-epsilon", "0.1", "-o", out]) == 2
+    assert "does not take --tau-epsilon" in capsys.readouterr().err
+    assert main(["ensemble", "sir", "--method", "ode", "--store", str(tmp_path / "s.zarr")]) == 2
+    assert "deterministic" in capsys.readouterr().err
+
+
+def test_every_option_has_help_with_its_default():
+    sub = build_parser()._subparsers._group_actions[0].choices
+    for command in ("simulate", "ensemble", "plot", "conformance"):
+        for action in sub[command]._actions:
+            if action.dest != "help" and action.option_strings:
+                assert action.help, f"{command} {action.option_strings} has no help text"
+    text = sub["simulate"].format_help()
+    for shown in ("default 1000; 1 for the deterministic method ode", "default: a fresh one, recorded",
+                  "default: all cores", "default auto", "default out.nc", "only on a terminal"):
+        assert shown in " ".join(text.split()), shown
+
+
+def test_a_run_without_seed_prints_and_records_one_that_repeats_it(tmp_path, capsys):
+    first, again = tmp_path / "a.nc", tmp_path / "b.nc"
+    assert main(["simulate", "sir", "-n", "20", "-o", str(first)]) == 0
+    out = capsys.readouterr().out
+    seed = int(out.split("repeat with --seed ")[1].split(")")[0])
+    ds = pycrn.open_results(first)
+    assert ds.attrs["seed"] == seed
+    assert main(["simulate", "sir", "-n", "20", "--seed", str(seed), "-o", str(again)]) == 0
+    assert "repeat with" not in capsys.readouterr().out
+    assert (pycrn.open_results(again)["I"].values == ds["I"].values).all()
+
+
+def test_progress_bar_only_on_a_terminal_or_with_verbose(tmp_path):
+    args = ["simulate", "birth_death", "-n", "20000", "--saveat", "1", "--seed", "1"]
+    quiet = _cli(*args, "-o", str(tmp_path / "a.nc"))
+    assert quiet.returncode == 0, quiet.stderr
+    assert "traj/s" not in quiet.stderr and "%|" not in quiet.stderr  # a log file stays clean
+    verbose = _cli(*args, "-v", "-o", str(tmp_path / "b.nc"))
+    assert verbose.returncode == 0 and "traj" in verbose.stderr
+
+
+def test_models_listing_is_plain_text(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "``" not in out and ":func:" not in out and "sir" in out
+
+
+def test_conformance_names_a_missing_case(capsys):
+    assert main(["conformance", str(DSMTS), "--cases", "99999", "-n", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "case(s) 99999 not under" in err and "it has 21 cases" in err
+
+
+def test_plot_options(tmp_path):
+    out = tmp_path / "sir.nc"
+    assert main(["simulate", "sir", "-n", "50", "--seed", "3", "-q", "-o", str(out)]) == 0
+    for extra in ([], ["--band", "sd"], ["--log"], ["--layout", "panels", "--histogram"]):
+        png = tmp_path / f"p{len(extra)}.png"
+        assert main(["plot", str(out), "-q", "-o", str(png), *extra]) == 0 and png.stat().st_size > 5000
+
+
+def test_undeclared_species_with_an_explicit_species_line_is_warned_with_its_line():
+    text = "@parameters k=1\n@species P=10\nk, P --> Q\nk, Q --> 0\n"
+    with pytest.warns(UserWarning, match=r"line 3: species 'Q' is not declared in @species \(P\)"):
+        net = pycrn.parse(text)
+    assert net.species_names == ["P", "Q"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pycrn.parse("@parameters k=1\nk, P --> Q\n")  # no @species: inferred, as in Catalyst
+        for name in pycrn.models.names():
+            pycrn.models.get(name)  # the built-in models declare what they use
