@@ -184,7 +184,7 @@ def plot_ensemble(
     histogram = histogram and not reduced
     rows = len(names) if panels else 1
     cols = 2 if histogram else 1
-    fig, axes = plt.subplots(rows, cols, figsize=(8 + 3 * (cols - 1), 3.2 * rows + 1.3), squeeze=False,
+    fig, axes = plt.subplots(rows, cols, figsize=(10.5 + 3 * (cols - 1), 3.2 * rows + 1.3), squeeze=False,
                              gridspec_kw={"width_ratios": [3, 1]} if histogram else None)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     t = ds["time"].values
@@ -205,8 +205,13 @@ def plot_ensemble(
         if histogram and s.final is not None:
             hax = axes[k if panels else 0, 1]
             finite = s.final[np.isfinite(s.final)]
-            bins = (np.unique(np.geomspace(1, max(2.0, finite.max() + 1), 40).round()) - 1 if use_log and finite.size
-                    else 40)
+            lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+            if use_log:
+                bins = np.unique(np.geomspace(1, max(2.0, hi + 1), 40).round()) - 1
+            elif hi - lo <= 100:
+                bins = np.arange(lo, hi + 2) - 0.5  # one bin per count
+            else:
+                bins = 40
             hax.hist(finite, bins=bins, color=c, alpha=0.5, orientation="horizontal", label=name)
             hax.set_xlabel(f"trajectories at t = {t[-1]:g}")
             if use_log:
@@ -216,7 +221,10 @@ def plot_ensemble(
         if use_log:
             ax.set_yscale("symlog", linthresh=1.0)
         ax.set_ylabel("count" + (" (symlog)" if use_log else ""))
-        ax.legend(loc="best", fontsize="x-small")
+        # Outside the axes (right of the histogram, if any): bands and sample paths fill the plot area.
+        handles, labels = ax.get_legend_handles_labels()
+        axes[row, cols - 1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="x-small",
+                                   borderaxespad=0.0)
         if row == rows - 1:
             ax.set_xlabel("time")
     model = ds.attrs.get("model_name") or "model"

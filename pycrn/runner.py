@@ -12,9 +12,12 @@ states of a trajectory depend only on the problem, the method, the seed and
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -267,11 +270,55 @@ def run(
     x0s = np.ascontiguousarray(np.broadcast_to(problem.x0, (count, nspecies)))
     stop = stop if stop is not None else Stop()
     opts = method.kernel_options()
-    interruptible(lambda: module.simulate_grid(arrays, x0s, p, problem.t0, problem.save_times, seeds, out, status, steps,
-                                               final_t, opts, stop.flag), stop)
+    with announce_compilation(module.simulate_grid, method.name, problem.model.name):
+        interruptible(lambda: module.simulate_grid(arrays, x0s, p, problem.t0, problem.save_times, seeds, out, status,
+                                                   steps, final_t, opts, stop.flag), stop)
     if stop.flag[0]:
         raise KeyboardInterrupt
     return RunResult(out, status, steps, final_t, first)
+
+
+#: Seconds a first call must take, uncompiled, before :func:`announce_compilation` says so.
+ANNOUNCE_AFTER = 1.0
+_announced: set[int] = set()
+_announced_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def announce_compilation(kernel: Any, engine: str, model: str):
+    """Say on stderr when a kernel is being compiled (its first call, nothing in numba's cache) for over a second.
+
+    Compilation takes seconds to a minute, once per machine; without a word
+    the first run looks hung. Silent when the kernel is compiled in this
+    process or cached on disk, or with ``PYCRN_QUIET=1``.
+    """
+    try:
+        cached = bool(kernel.signatures) or os.path.exists(kernel._cache._cache_file._index_path)
+    except AttributeError:  # not a caching numba dispatcher: nothing to say
+        cached = True
+    with _announced_lock:
+        # Threads of one run compile the same kernel (numba serialises them): one of them speaks.
+        first = not cached and id(kernel) not in _announced
+        _announced.add(id(kernel))
+    if not first or os.environ.get("PYCRN_QUIET"):
+        yield
+        return
+    start = time.perf_counter()
+    what = f"the {engine} engine" + (f" for {model}" if model else "")
+
+    def say() -> None:
+        sys.stderr.write(f"pycrn: compiling {what} (one-time, cached in {codegen.cache_dir()}) ...\n")
+        sys.stderr.flush()
+
+    timer = threading.Timer(ANNOUNCE_AFTER, say)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        if time.perf_counter() - start > ANNOUNCE_AFTER:
+            sys.stderr.write(f"pycrn: compiled {what} in {time.perf_counter() - start:.1f} s\n")
 
 
 def run_events(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 from exact import DSMTS
@@ -97,3 +99,29 @@ def test_undeclared_species_with_an_explicit_species_line_is_warned_with_its_lin
         pycrn.parse("@parameters k=1\nk, P --> Q\n")  # no @species: inferred, as in Catalyst
         for name in pycrn.models.names():
             pycrn.models.get(name)  # the built-in models declare what they use
+
+
+def test_first_compilation_is_announced_once(tmp_path):
+    """A model never compiled on this machine: the run says it is compiling, where the cache is, and how long."""
+    model = tmp_path / "fresh.crn"
+    model.write_text("@parameters k=1.5 d=0.25\n@species A=3 B=0\nk, A --> 2A + B\nd, A --> 0\nd, B --> 0\n")
+    env = {**os.environ, "PYCRN_CACHE_DIR": str(tmp_path / "cache")}
+    run = subprocess.run([sys.executable, "-m", "pycrn.cli", "simulate", str(model), "--tspan", "0", "1",
+                          "-n", "10", "--seed", "1", "--threads", "2", "-o", str(tmp_path / "f.nc")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("pycrn: compiling the direct engine for fresh (one-time, cached in") == 1
+    assert "pycrn: compiled the direct engine for fresh in" in run.stderr
+    again = subprocess.run([sys.executable, "-m", "pycrn.cli", "simulate", str(model), "--tspan", "0", "1",
+                            "-n", "10", "--seed", "1", "-o", str(tmp_path / "g.nc")],
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0 and "compiling" not in again.stderr  # loaded from the cache
+
+
+def test_example_plot_gallery(tmp_path):
+    gallery = Path(__file__).parents[1] / "examples" / "plot_gallery.py"
+    run = subprocess.run([sys.executable, str(gallery), "60", str(tmp_path)], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr
+    for name in ("sir", "lotka_volterra", "schlogl", "toggle_switch", "immigration_death"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
