@@ -47,10 +47,14 @@ import time
 import types
 
 import numpy as np
-import torch
 
+# isort: off
+# pycrn.signaling before torch, as its docs advise on shared machines: it sets OMP_WAIT_POLICY=PASSIVE (unless
+# set) before torch's OpenMP runtime starts, so that torch's idle threads sleep instead of spinning.
 from pycrn import signaling as sig
 from pycrn.signaling.network import ACTIVATION, INHIBITION
+import torch
+# isort: on
 
 
 def random_network(n: int, per_node: int = 10, seed: int = 0) -> sig.SignalingNetwork:

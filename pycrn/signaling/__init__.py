@@ -11,6 +11,9 @@ of intracellular signaling", Nat. Commun. 13:3069 (2022).
 >>> effects = sig.knockout(model, ligands)                                            # doctest: +SKIP
 """
 
+# First, before torch is imported here: sets OMP_WAIT_POLICY=PASSIVE (unless set), which OpenMP runtimes
+# read once when they start, so that waiting threads do not spin on a shared machine (see .threads).
+from . import threads as threads
 from .activation import mml, mml_slope
 from .knockout import KNOCKOUT_BIAS, knockout
 from .losses import LossWeights

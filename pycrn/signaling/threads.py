@@ -19,14 +19,16 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-#: numba's OpenMP threading layer reads OMP_WAIT_POLICY once, when it starts
-#: (at the first parallel kernel): PASSIVE puts waiting threads to sleep
-#: instead of spinning on the core that the thread they wait for needs. On a
-#: loaded 2-core machine the 1,000-node forward took 1,570 ms spinning and
-#: 16.6 ms passive. A value the user set is kept.
+#: OpenMP runtimes read OMP_WAIT_POLICY once, when they start: numba's
+#: threading layer at the first parallel kernel, torch's own runtime when torch
+#: is imported (so this takes effect for torch only if ``pycrn.signaling`` is
+#: imported first, or the variable is set in the environment). PASSIVE puts
+#: waiting threads to sleep instead of spinning on the core that the thread
+#: they wait for needs. On a loaded 2-core machine the 1,000-node forward took
+#: 1,570 ms spinning and 16.6 ms passive. A value the user set is kept.
 WAIT_POLICY = "PASSIVE"
 os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
 
@@ -42,6 +44,7 @@ MARGIN = 0.9
 @dataclass
 class _Timings:
     seconds: list  # [serial, parallel]: running estimates, None until timed
+    ran: list = field(default_factory=lambda: [False, False])  # a variant's first call (compilation) is not timed
     calls: int = 0
     next_retry: int = FIRST_RETRY
     interval: int = FIRST_RETRY
@@ -72,6 +75,9 @@ class Chooser:
         """Account a call of problem ``key`` that took ``seconds``."""
         t = self._timings.setdefault(key, _Timings([None, None]))
         i = int(parallel)
+        if not t.ran[i]:
+            t.ran[i] = True  # its first call compiled or loaded it from the cache: not a timing of the kernel
+            return
         if None in t.seconds:
             t.seconds[i] = seconds if t.seconds[i] is None else t.seconds[i]
             return
