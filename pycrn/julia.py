@@ -394,6 +394,14 @@ def simulate(
     problem = Problem.build(net, u0, tspan, params, saveat, volume)
     if problem.net.depends_on_time:
         raise ModelError("backend='julia' runs time-homogeneous networks only (a rate uses t), as the native SSAs")
+    values = dict(zip(problem.net.parameter_names, problem.p.tolist()))
+    for ev in problem.net.events:
+        threshold = ev.trigger.time_threshold()
+        if threshold is not None and float(eval(threshold.to_source({k: repr(v) for k, v in values.items()}),  # noqa: S307
+                                                {"math": math})) <= problem.t0:
+            # pycrn fires such an event at t0; a PresetTimeCallback at or before the start never fires.
+            raise ModelError(f"event {ev}: a time event at or before t0 = {problem.t0} does not map to a "
+                             "PresetTimeCallback; start the run earlier or apply it to u0")
     n = check_count(trajectories, "trajectories")
     seq = seed_sequence(seed)
     seeds = trajectory_seeds(seq, n)

@@ -324,6 +324,9 @@ def test_backend_julia_refuses_before_starting_julia(monkeypatch):
         pycrn.simulate(sir, backend="jl")
     with pytest.raises(ModelError, match="batched"):
         pycrn.simulate(pycrn.models.self_regulatory_gene(), method="batched", backend="julia")
+    early = pycrn.parse("@parameters k=1\n@species A=0\nk, 0 --> A\n@event t >= 0: A = 5")
+    with pytest.raises(ModelError, match="at or before t0"):
+        pycrn.simulate(early, tspan=(0, 1), backend="julia")
     timed = pycrn.parse("k * (1 + t), 0 --> A\n@parameters k=1")
     with pytest.raises(ModelError, match="time-homogeneous"):
         pycrn.simulate(timed, tspan=(0, 1), backend="julia")
