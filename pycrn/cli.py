@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -173,6 +174,31 @@ def _plain(text: str) -> str:
     return re.sub(r"``([^`]+)``", r"\1", text)
 
 
+def _cmd_warmup(args) -> int:
+    from . import models
+    from .codegen import cache_dir
+    from .methods import NRM, RSSA, Direct, SortingDirect, resolve
+    from .simulate import simulate
+
+    # The shared kernels serve every mass-action network from 32 reactions on (BioNetGen networks and the
+    # like): compiled once here, a large network's first call needs no compilation at all.
+    jobs = [(models.birth_death(), m, f"{m.name} (shared kernels)")
+            for m in (Direct(kernels="shared"), SortingDirect(kernels="shared"), NRM(kernels="shared"), RSSA())]
+    for name in args.models or []:
+        net = models.get(name)
+        jobs += [(net, resolve(m, net=net, dt=0.01 if m == "simple_tau_leaping" else None), f"{m} for {name}")
+                 for m in args.methods]
+    os.environ["PYCRN_QUIET"] = "1"  # this command reports each compilation itself
+    if not args.quiet:
+        print(f"compiling into {cache_dir()} (one-time per machine and pycrn version)")
+    for net, method, label in jobs:
+        start = time.perf_counter()
+        simulate(net, tspan=(0.0, 1e-6), method=method, trajectories=1, seed=0, progress=False)
+        if not args.quiet:
+            print(f"  {label}: {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def _add_run_options(parser: argparse.ArgumentParser, methods) -> None:
     """The options that 'simulate' and 'ensemble' share: the model, its values, the method and its options."""
     parser.add_argument("model", help="a model file (network language .crn, SBML .xml, BioNetGen .net or .bngl), "
@@ -268,6 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
     conf.add_argument("--cases", nargs="*", default=None, help="only these cases, e.g. 00001 00028")
     conf.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
     conf.set_defaults(func=_cmd_conformance)
+
+    warm = sub.add_parser("warmup", help="compile the engines into the cache now (after installing), so that "
+                                         "first runs start without compiling")
+    warm.add_argument("--models", nargs="*", default=None, metavar="MODEL",
+                      help="also compile the engines of these built-in models (default: only the shared kernels "
+                           "that serve every large mass-action network)")
+    warm.add_argument("--methods", nargs="+", default=["direct"], choices=list(METHODS), metavar="METHOD",
+                      help="methods to compile for --models (default direct)")
+    warm.add_argument("-q", "--quiet", action="store_true", help="print nothing")
+    warm.set_defaults(func=_cmd_warmup)
 
     lst = sub.add_parser("models", help="list the built-in models")
     lst.set_defaults(func=_cmd_models)

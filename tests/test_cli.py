@@ -125,3 +125,19 @@ def test_example_plot_gallery(tmp_path):
     assert run.returncode == 0, run.stderr
     for name in ("sir", "lotka_volterra", "schlogl", "toggle_switch", "immigration_death"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+
+
+def test_warmup_compiles_the_shared_kernels(capsys):
+    from pycrn import models, runner
+    from pycrn.methods import RSSA, SortingDirect
+    from pycrn.problem import Problem
+
+    assert main(["warmup", "--models", "sir", "--methods", "sorting_direct"]) == 0
+    out = capsys.readouterr().out
+    for label in ("direct (shared kernels)", "sorting_direct (shared kernels)", "nrm (shared kernels)",
+                  "rssa (shared kernels)", "sorting_direct for sir"):
+        assert f"  {label}: " in out
+    # A large network's first run now finds its kernels compiled.
+    problem = Problem.build(models.multisite2())
+    assert runner.compiled(problem, RSSA())[0].simulate_grid.signatures
+    assert runner.compiled(Problem.build(models.sir()), SortingDirect())[0].simulate_grid.signatures
