@@ -188,14 +188,22 @@ def _cmd_warmup(args) -> int:
         net = models.get(name)
         jobs += [(net, resolve(m, net=net, dt=0.01 if m == "simple_tau_leaping" else None), f"{m} for {name}")
                  for m in args.methods]
-    os.environ["PYCRN_QUIET"] = "1"  # this command reports each compilation itself
     if not args.quiet:
         print(f"compiling into {cache_dir()} (one-time per machine and pycrn version)")
-    for net, method, label in jobs:
-        start = time.perf_counter()
-        simulate(net, tspan=(0.0, 1e-6), method=method, trajectories=1, seed=0, progress=False)
-        if not args.quiet:
-            print(f"  {label}: {time.perf_counter() - start:.1f} s")
+    # This command reports each compilation itself: the runner's announcement is silenced meanwhile only.
+    previous = os.environ.get("PYCRN_QUIET")
+    os.environ["PYCRN_QUIET"] = "1"
+    try:
+        for net, method, label in jobs:
+            start = time.perf_counter()
+            simulate(net, tspan=(0.0, 1e-6), method=method, trajectories=1, seed=0, progress=False)
+            if not args.quiet:
+                print(f"  {label}: {time.perf_counter() - start:.1f} s")
+    finally:
+        if previous is None:
+            os.environ.pop("PYCRN_QUIET", None)
+        else:
+            os.environ["PYCRN_QUIET"] = previous
     return 0
 
 

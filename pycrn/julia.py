@@ -234,8 +234,7 @@ def _callbacks(net: ReactionNetwork, values: Mapping[str, float | None], name: s
             missing = sorted(n for n in threshold.names if values.get(n) is None)
             if missing:
                 raise ModelError(f"event {ev}: its time uses {', '.join(missing)}, which have no value")
-            source = threshold.to_source({n: repr(float(v)) for n, v in values.items() if v is not None})
-            when = float(eval(source, {"math": math}))  # noqa: S307 (rendered from a validated expression)
+            when = _event_time(threshold, values)
             if not math.isfinite(when):
                 raise ModelError(f"event {ev}: its time {threshold} = {when!r} is not finite")
             out.append(f"    PresetTimeCallback([{_number(when)}], {affect[0]}")
@@ -265,6 +264,12 @@ def _callbacks(net: ReactionNetwork, values: Mapping[str, float | None], name: s
             ]
     out.append(")")
     return out
+
+
+def _event_time(threshold: RateLaw, values: Mapping[str, float | None]) -> float:
+    """The time ``T`` of a time event ``t >= T``, with the parameters at ``values``."""
+    source = threshold.to_source({n: repr(float(v)) for n, v in values.items() if v is not None})
+    return float(eval(source, {"math": math}))  # noqa: S307 (rendered from a validated expression)
 
 
 # -- running in Julia -------------------------------------------------------------------------------------
@@ -397,8 +402,7 @@ def simulate(
     values = dict(zip(problem.net.parameter_names, problem.p.tolist()))
     for ev in problem.net.events:
         threshold = ev.trigger.time_threshold()
-        if threshold is not None and float(eval(threshold.to_source({k: repr(v) for k, v in values.items()}),  # noqa: S307
-                                                {"math": math})) <= problem.t0:
+        if threshold is not None and _event_time(threshold, values) <= problem.t0:
             # pycrn fires such an event at t0; a PresetTimeCallback at or before the start never fires.
             raise ModelError(f"event {ev}: a time event at or before t0 = {problem.t0} does not map to a "
                              "PresetTimeCallback; start the run earlier or apply it to u0")
