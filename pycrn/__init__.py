@@ -23,9 +23,9 @@ METHODS = tuple(methods.METHODS)
 
 
 def __getattr__(name: str):
-    # pycrn.signaling needs torch (the 'ml' extra); pycrn.julia drives juliacall (the 'julia' extra)
+    # pycrn.signaling and pycrn.abstraction need torch (the 'ml' extra); pycrn.julia drives juliacall (the 'julia' extra)
     # and never imports it before a Julia run: both are imported on first use only.
-    if name in ("signaling", "julia"):
+    if name in ("signaling", "julia", "abstraction"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
@@ -43,6 +43,7 @@ __all__ = [
     "SimulationError",
     "Species",
     "__version__",
+    "abstraction",
     "ensemble",
     "grid",
     "julia",

@@ -214,6 +214,28 @@ def gene_regulatory_network() -> ReactionNetwork:
     )
 
 
+def sir_frequency() -> ReactionNetwork:
+    """SIR with frequency-dependent infection, the running example of [StochNet] §5.1.
+
+    ``S + I -> 2I`` with propensity ``beta*S*I/(S+I+R)`` (beta = 3),
+    ``I -> R`` at ``gamma = 1``; ``S = I = R = 100``; tspan (0, 5), the
+    horizon of the paper's Table 3 (ten abstraction steps of 0.5). The paper
+    gives the propensity ``k1*I*S/N`` but no values; beta, gamma and the
+    initial counts are those of StochNet's SIR model (initial settings drawn
+    uniformly from 30..199 per species).
+    """
+    return _model(
+        """
+        @parameters beta=3.0 gamma=1.0
+        @species S=100 I=100 R=100
+        beta*S*I/(S + I + R), S + I => 2I
+        gamma, I --> R
+        """,
+        "sir_frequency",
+        (0.0, 5.0),
+    )
+
+
 def constitutive_gene_expression() -> ReactionNetwork:
     """DeepSKA example B.1 [DeepSKA]: constitutive gene expression (Thattai & van Oudenaarden 2001).
 
@@ -490,6 +512,7 @@ _LIBRARY: dict[str, Callable[[], ReactionNetwork]] = {
         schlogl,
         approximate_majority,
         gene_regulatory_network,
+        sir_frequency,
         constitutive_gene_expression,
         self_regulatory_gene,
         toggle_switch,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +130,19 @@ def test_example_signaling_ligand_screen_cv():
     out = _run_example("signaling_ligand_screen_cv.py", "1", "1", "20")
     assert "ATRA, IL1A, DLL1_LPS" in out  # the authors' first fold
     assert "held-out conditions (3), trained on data" in out and "trained on scrambled" in out
+
+
+def test_example_abstraction_sir(tmp_path):
+    out = _run_example("abstraction_sir.py", "--small", "--out", str(tmp_path))
+    assert "after 5 step(s): mean histogram distance" in out
+    summary = json.loads((tmp_path / "sir_summary.json").read_text())
+    assert 0 <= summary["step_1"]["mean_distance"] <= 2 and summary["samples"] == 2000
+    assert (tmp_path / "sir_histograms.png").exists() and (tmp_path / "sir_mdn.pt").exists()
+
+
+def test_example_abstraction_grn(tmp_path):
+    out = _run_example("abstraction_grn.py", "--small", "--out", str(tmp_path))
+    assert "after 3 steps: mean histogram distance" in out
+    summary = json.loads((tmp_path / "grn_summary.json").read_text())
+    assert summary["training_pairs"] == 8 * 4 * 2
+    assert (tmp_path / "grn_histograms.png").exists()

@@ -60,3 +60,18 @@ def test_julia_bridge_example_is_what_to_catalyst_prints():
     shown = _block_after("## Julia bridge (Catalyst.jl / JumpProcesses.jl)", "julia")
     printed = pycrn.julia.to_catalyst(pycrn.models.sir())
     assert shown.splitlines()[1:] == printed.splitlines()[1:]  # the first line names the pycrn version
+
+
+def test_abstraction_example_runs(tmp_path, monkeypatch):
+    code = _block_after("## Neural abstractions (StochNet MDN)", "python")
+    for big, small in (("box, 1000,", "box, 20,"), ("trajectories_per_state=30", "trajectories_per_state=3"),
+                       ("epochs=100", "epochs=2"), ("trajectories=100_000", "trajectories=50"),
+                       ("box, 25,", "box, 2,"), ("samples=10_000", "samples=200")):
+        assert big in code
+        code = code.replace(big, small)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(code, namespace)  # noqa: S102
+    assert (tmp_path / "sir_pairs.nc").exists() and (tmp_path / "sir_mdn.pt").exists()
+    assert namespace["ds"].attrs["method"] == "mdn_abstraction"
+    assert 0 <= namespace["report"].attrs["mean_distance_5"] <= 2
