@@ -166,7 +166,7 @@ def main() -> None:
             f"({a['state_steps_per_s']:.3g} state-steps/s, {row['model']}, {row['device']}); "
             f"direct {e['trajectories']:,} traj x {e['steps']} steps in {e['seconds']:.2f} s "
             f"({e['state_steps_per_s']:.3g}/s, {e['reactions_fired']:,} reactions); "
-            f"speed-up {row['speedup_per_state_step']:,.0f}x"
+            f"speed-up {row['speedup_per_state_step']:.3g}x"
             + (
                 f"; direct on the full workload: ~{e['full_workload_seconds_extrapolated'] / 3600:.1f} h"
                 if "full_workload_seconds_extrapolated" in e

@@ -306,7 +306,7 @@ class MDN(nn.Module):
         device: str | torch.device | None = None,
         round: bool = False,  # noqa: A002 - the option's natural name
         record_every: int = 1,
-        chunk: int = 1 << 18,
+        chunk: int | None = None,
     ) -> xr.Dataset:
         """Simulate the abstract discrete-time chain: ``steps`` draws from the learned kernel.
 
@@ -331,7 +331,9 @@ class MDN(nn.Module):
         record_every
             Keep every ``record_every``-th step (memory for very long runs).
         chunk
-            Rows (trajectory x setting) sampled at once.
+            Rows (trajectory x setting) sampled at once; default 16,384 on a
+            CPU (the activations stay in cache: twice the throughput of
+            262,144 rows on the SIR and GRN presets) and 1,048,576 on a GPU.
 
         Returns
         -------
@@ -352,6 +354,10 @@ class MDN(nn.Module):
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
         dev = torch.device(device) if device is not None else self.x_mean.device
+        if chunk is None:
+            chunk = 1 << 14 if dev.type == "cpu" else 1 << 20
+        if not isinstance(chunk, (int, np.integer)) or chunk < 1:
+            raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
         was = self.training
         original = self.x_mean.device
         self.eval().to(dev)
@@ -398,6 +404,7 @@ class MDN(nn.Module):
                 "seed": int(seed),
                 "dt": float(self.dt),
                 "device": str(dev),
+                "chunk": int(chunk),
                 "rounded": int(bool(round)),
                 "trajectories": int(trajectories),
                 **{f"source_{k}": v for k, v in self.source.items()},
