@@ -209,6 +209,9 @@ def test_resume_after_an_interruption_gives_the_same_parameters(sir_data, tmp_pa
     # another seed is another run: the checkpoint refuses it
     with pytest.raises(ValueError, match="checkpoint"):
         ab.fit(ab.MDN.sir(), data, checkpoint=tmp_path / "part.ckpt", **{**opts, "seed": 6})
+    # so is a model whose initial weights were seeded otherwise
+    with pytest.raises(ValueError, match="checkpoint"):
+        ab.fit(ab.MDN.sir(seed=1, input_noise=0.1, dropout=0.1), data, checkpoint=tmp_path / "part.ckpt", **opts)
 
 
 def test_early_stopping_keeps_the_best_weights(sir_data):

@@ -116,6 +116,8 @@ class MDN(nn.Module):
         self.species: list[str] | None = None if species is None else [str(s) for s in species]
         self.dt: float | None = None if dt is None else float(dt)
         self.t0: float = 0.0
+        #: The seed of the initial weights (``None``: torch's global RNG); part of a checkpoint's fingerprint.
+        self.init_seed: int | None = None if seed is None else int(seed)
         #: Provenance of the training data (model text, name, method, seed), set by fit().
         self.source: dict[str, Any] = {}
         with torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext():

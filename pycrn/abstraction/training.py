@@ -76,7 +76,7 @@ def _fingerprint(model: MDN, x, y, batch_size: int, lr: float, seed: int, lr_dec
     h = hashlib.sha256()
     for a in (x, y):
         h.update(np.ascontiguousarray(a).tobytes())
-    h.update(repr((sorted(model.config.items()), batch_size, lr, seed, lr_decay, dequantize)).encode())
+    h.update(repr((sorted(model.config.items()), model.init_seed, batch_size, lr, seed, lr_decay, dequantize)).encode())
     return h.hexdigest()
 
 
@@ -126,8 +126,9 @@ def fit(
     checkpoint
         A file written after every epoch (atomically). If it exists, training
         resumes from it and ends with exactly the parameters an uninterrupted
-        run would have (same data, options and seed; ``epochs`` and
-        ``patience`` may change). Ctrl-C leaves the last finished epoch there.
+        run would have (same data, options, seed and the model's
+        ``init_seed``; ``epochs`` and ``patience`` may change); other
+        arguments are refused. Ctrl-C leaves the last finished epoch there.
     device
         Where to train (default: where the model is).
     seed
