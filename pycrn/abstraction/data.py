@@ -207,8 +207,6 @@ def generate(
         threads=threads,
         progress=progress,
     )
-    if "setting" not in ds.dims:  # a sweep of one setting still has the dim; guard against API drift
-        ds = ds.expand_dims("setting")
     names = net.species_names
     counts = np.stack([np.asarray(ds[s].transpose("setting", "trajectory", "time").values) for s in names], axis=-1)
     return pairs_from_trajectories(
