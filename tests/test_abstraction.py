@@ -327,3 +327,22 @@ def test_seeded_initialisation_leaves_the_global_rng_alone():
     assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
     c, d = ab.MDN.sir(), ab.MDN.sir()  # unseeded: torch's global RNG, as any module
     assert not torch.equal(c.loc.weight, d.loc.weight)
+
+
+def test_assess_reports_distances_of_its_own_samples(sir_data):
+    net, data = sir_data
+    model = ab.MDN.sir(seed=0)
+    ab.fit(model, data, epochs=2, seed=0, progress=False)
+    states = np.array([[150, 40, 10], [60, 120, 30]])
+    rep = ab.assess(model, net, states, species="S", steps=(1, 3), samples=400, range=(0.5, 200.5), seed=7)
+    assert rep["distance"].shape == (2, 2) and rep.attrs["samples"] == 400
+    again = ab.histogram_distance(rep["abstract"].values, rep["exact"].values, bins=200, range=(0.5, 200.5))
+    np.testing.assert_allclose(rep["distance"].values, again)
+    exact = rep["exact"].values
+    # S never grows in the SIR network: the exact samples are at the right times from the right states
+    assert (exact[:, 0] <= states[:, :1]).all() and (exact[:, 1] <= states[:, :1]).all()
+    assert (exact[:, 1].mean(-1) < exact[:, 0].mean(-1)).all()
+    assert rep.attrs["mean_distance_3"] == pytest.approx(float(rep["distance"].sel(step=3).mean()))
+    assert 0 < rep.attrs["mean_self_distance_1"] < 2 * ab.self_distance_bound(400)
+    with pytest.raises(ValueError, match="not a species"):
+        ab.assess(model, net, states, species="Q")
