@@ -174,7 +174,7 @@ def fit(
         raise ValueError(f"lr must be positive, got {lr}")
 
     train, val = _split(data, validation, seed)
-    if val is not data and "species" in val.coords:
+    if isinstance(validation, (xr.Dataset, str, Path)):  # a fraction is a subset of the checked data
         _check_species(model, val)
         if not np.isclose(float(val.attrs["dt"]), model.dt, rtol=1e-12, atol=0):
             raise ValueError(f"the validation data were recorded every dt = {val.attrs['dt']}, the model steps dt = {model.dt}")
