@@ -73,6 +73,24 @@ def test_hypergeometric(lv_module, good, bad, sample):
     assert _discrete_pvalue(x, dist.pmf, lo, hi) > P_MIN
 
 
+def test_hypergeometric_at_populations_whose_products_pass_int64(lv_module):
+    """(N - m) * sample is above 2**63 here: computed in integers it wrapped, the variance went negative,
+    and the batched engine crashed (SIGSEGV) on the garbage index. Normal to 1/sd at this size."""
+    good = bad = 5 * 10**13
+    sample = 10**7
+    x = _draws(lv_module, 1, good, bad, sample, seed=17)
+    # scipy's hypergeom loses its moments at this size: the closed forms.
+    n = good + bad
+    mean = sample * good / n
+    sd = math.sqrt(sample * (good / n) * (bad / n) * (n - sample) / (n - 1))
+    assert stats.kstest(x, stats.norm(mean, sd).cdf).pvalue > P_MIN
+
+
+def test_geometric_with_a_vanishing_p_stays_within_int64(lv_module):
+    x = _draws(lv_module, 3, 0, 1e-25, 0, seed=19)
+    assert x.min() >= 0 and x.max() <= 4e18
+
+
 @pytest.mark.parametrize("shape", [0.4, 1.0, 3.5, 1e4, 1e7])
 def test_gamma(lv_module, shape):
     x = _draws(lv_module, 2, 0, shape, 0, seed=int(shape * 10) % 1000 + 5)

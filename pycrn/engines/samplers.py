@@ -14,10 +14,11 @@ by the engines that need them; they draw from the xoshiro256++ stream ``s`` of
 * hypergeometric: sequential inversion for small samples, otherwise
   E. Stadlober's ratio-of-uniforms HRUA* ("The ratio of uniforms approach for
   generating discrete random variates", J. Comput. Appl. Math. 31:181-189,
-  1990), the algorithm numpy uses; its acceptance test evaluates log
-  factorials in double precision (a table, then Stirling's series), so each
-  acceptance probability carries a relative error below about 1e-7 even at
-  populations of 1e9;
+  1990), the algorithm numpy uses; its acceptance test evaluates the log
+  of a ratio of probabilities as differences of nearby log factorials
+  (:func:`log_factorial_diff`: a table, then Stirling's series of the ratio
+  with ``log1p``), accurate to about 1e-12 at any population (a difference
+  of two log factorials of 1e13 would carry an error of 0.1);
 * multivariate hypergeometric: a chain of univariate draws;
 * geometric: inversion.
 
@@ -52,6 +53,28 @@ def log_factorial(k):
     return (z - 0.5) * math.log(z) - z + 0.9189385332046728 + (  # noqa: F821
         1.0 / 12.0 - z2 * (1.0 / 360.0 - z2 * (1.0 / 1260.0 - z2 / 1680.0))
     ) / z
+
+
+#: Beyond this, log-factorial differences are taken from Stirling's series directly (see below).
+LOGFACT_DIFF_DIRECT = 1.0e6
+
+
+def log_factorial_diff(a, b):
+    """log(a!) - log(b!) for non-negative integer-valued floats, accurate when both are huge.
+
+    Subtracting two log factorials of 1e13 (about 4e14 each) leaves an
+    absolute error of 0.1, which made the hypergeometric acceptance test
+    wrong by as much at populations of 1e13. Written as Stirling's series
+    of the ratio, with ``log1p`` for the logarithm of the ratio, the
+    difference is accurate to about 1e-15 relative to itself.
+    """
+    if a < LOGFACT_DIFF_DIRECT or b < LOGFACT_DIFF_DIRECT:  # noqa: F821
+        return log_factorial(a) - log_factorial(b)  # noqa: F821
+    za = a + 1.0
+    zb = b + 1.0
+    d = a - b
+    # lgamma(za) - lgamma(zb) with lgamma(z) = (z - 1/2) log z - z + log(2 pi)/2 + 1/(12 z) - ...
+    return (zb - 0.5) * math.log1p(d / zb) + d * math.log(za) - d + (1.0 / za - 1.0 / zb) / 12.0  # noqa: F821
 
 
 def rng_normal(s):
@@ -133,7 +156,12 @@ def rng_geometric(s, p):
     """Failures before the first success in Bernoulli(p) trials, ``0 < p <= 1``."""
     if p >= 1.0:
         return 0
-    return int(math.floor(math.log(1.0 - rng_uniform(s)) / math.log1p(-p)))  # noqa: F821
+    g = math.log(1.0 - rng_uniform(s)) / math.log1p(-p)  # noqa: F821
+    # Capped below the int64 limit (a tiny p), before numba's floor converts to int64: callers
+    # only compare the gap with a step count.
+    if not (g < 4.0e18):
+        return 4000000000000000000
+    return int(math.floor(g))  # noqa: F821
 
 
 def _hypergeometric_small(s, good, bad, sample):
@@ -166,10 +194,11 @@ def rng_hypergeometric(s, good, bad, sample):
     d4 = mingb / total
     d5 = 1.0 - d4
     d6 = m * d4 + 0.5
-    d7 = math.sqrt((total - m) * sample * d4 * d5 / (total - 1.0) + 0.5)  # noqa: F821
+    # In floating point: the integer product (total - m) * sample wraps around above about 1e19
+    # (populations of 1e12 and batches of 1e7), which made the variance negative.
+    d7 = math.sqrt(float(total - m) * float(sample) * d4 * d5 / (total - 1.0) + 0.5)  # noqa: F821
     d8 = 1.7155277699214135 * d7 + 0.8989161620588988
     d9 = math.floor((m + 1.0) * (mingb + 1.0) / (total + 2.0))  # noqa: F821
-    d10 = log_factorial(d9) + log_factorial(mingb - d9) + log_factorial(m - d9) + log_factorial(maxgb - m + d9)
     # The hat beyond 16 standard deviations carries less than 1e-16 of the mass.
     d11 = min(min(m, mingb) + 1.0, math.floor(d6 + 16.0 * d7))  # noqa: F821
     while True:
@@ -181,7 +210,9 @@ def rng_hypergeometric(s, good, bad, sample):
         if w < 0.0 or w >= d11:
             continue
         z = math.floor(w)  # noqa: F821
-        tt = d10 - (log_factorial(z) + log_factorial(mingb - z) + log_factorial(m - z) + log_factorial(maxgb - m + z))
+        # log of pmf(z) / pmf(d9), as differences of nearby log factorials (accurate at any population).
+        tt = (log_factorial_diff(d9, z) + log_factorial_diff(mingb - d9, mingb - z)
+              + log_factorial_diff(m - d9, m - z) + log_factorial_diff(maxgb - m + d9, maxgb - m + z))
         if x * (4.0 - x) - 3.0 <= tt:
             break
         if x * (x - tt) >= 1.0:
@@ -232,7 +263,9 @@ def draw_many(s, kind, a, b, c, out):
 
 SOURCES = (
     tables_source(),
+    f"LOGFACT_DIFF_DIRECT = {LOGFACT_DIFF_DIRECT!r}\n",
     log_factorial,
+    log_factorial_diff,
     rng_normal,
     rng_gamma,
     _binomial_inversion,
