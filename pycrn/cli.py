@@ -224,6 +224,9 @@ def _add_run_options(parser: argparse.ArgumentParser, methods) -> None:
     parser.add_argument("--param", nargs="*", metavar="K=V", help="parameter values, e.g. --param beta=2e-4")
     parser.add_argument("--dt", type=float, default=None, help="fixed step of simple_tau_leaping")
     parser.add_argument("--tau-epsilon", type=float, default=None, help="error control of tau_leaping (default 0.03)")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="step budget per trajectory, so that a runaway run ends with an error (default: the "
+                             "method's: 10^8 reactions, leaps or batches, 10^6 ODE evaluations)")
     parser.add_argument("--volume", type=float, default=None,
                         help="reaction volume: an order-o mass-action rate is divided by volume^(o-1)")
     talk = parser.add_mutually_exclusive_group()
@@ -240,10 +243,12 @@ def _run_inputs(args):
     tspan = tuple(args.tspan) if args.tspan else net.tspan
     if tspan is None:
         raise ValueError(f"model {args.model!r} has no default time span; pass --tspan T0 TF")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ValueError(f"--max-steps must be a positive integer, got {args.max_steps}")
     if args.method == "simple_tau_leaping" and args.dt is None:
         raise ValueError("--method simple_tau_leaping needs its fixed step: --dt DT")
-    method = resolve(args.method, aliases={"epsilon": "--tau-epsilon", "dt": "--dt"}, net=net,
-                     epsilon=args.tau_epsilon, dt=args.dt)
+    method = resolve(args.method, aliases={"epsilon": "--tau-epsilon", "dt": "--dt", "max_steps": "--max-steps"},
+                     net=net, epsilon=args.tau_epsilon, dt=args.dt, max_steps=args.max_steps)
     return net, tspan, method
 
 

@@ -97,7 +97,7 @@ def _kernel_source(net: ReactionNetwork) -> str:
     (NaN if one is invalid). ``fire(net, j, x, p, t, a, total)`` applies
     reaction ``j`` to ``x``, updates the propensities that changed and
     returns the new total (NaN if a propensity became invalid or a count
-    negative). ``dependency_arrays(net)`` returns the dependency graph in CSR
+    negative, or, with nothing applied, if a count would pass ``COUNT_LIMIT``). ``dependency_arrays(net)`` returns the dependency graph in CSR
     form (the reactions whose propensity reaction ``j`` changes are
     ``idx[ptr[j]:ptr[j+1]]``). ``net`` is unused: the generated kernels have the network in
     their code; the argument gives them the signature of the shared
@@ -136,6 +136,11 @@ def _kernel_source(net: ReactionNetwork) -> str:
         rows = ", ".join("[" + ", ".join(str(int(S[i, j])) for i in range(n)) + "]" for j in range(m))
         lines.insert(2, f"STOICHIOMETRY = np.array([{rows}], dtype=np.int64).reshape({m}, {n})")
         lines.append("def fire(net, j, x, p, t, a, total):")
+        # Checked before any change: a count never wraps around, and the state stays diagnosable.
+        for i in range(n):
+            if (S[i] > 0).any():
+                lines.append(f"    if STOICHIOMETRY[j, {i}] > 0 and x[{i}] > COUNT_LIMIT - STOICHIOMETRY[j, {i}]:")
+                lines.append("        return np.nan")
         for i in range(n):
             if S[i].any():
                 lines.append(f"    x[{i}] += STOICHIOMETRY[j, {i}]")
@@ -152,6 +157,11 @@ def _kernel_source(net: ReactionNetwork) -> str:
     for j in range(m):
         lines.append(f"    {'if' if j == 0 else 'elif'} j == {j}:")
         changed = [(i, int(S[i, j])) for i in range(n) if S[i, j] != 0]
+        # Checked before any change: a count never wraps around, and the state stays diagnosable.
+        for i, nu in changed:
+            if nu > 0:
+                lines.append(f"        if x[{i}] > COUNT_LIMIT - {nu}:")
+                lines.append("            return np.nan")
         for i, nu in changed:
             lines.append(f"        x[{i}] += {nu}")
         if j in general:

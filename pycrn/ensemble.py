@@ -211,7 +211,7 @@ def _compute(problem: Problem, method: Method, seq, task: _Task, reduce: str | N
     """
     result = run(problem, method, task.lo, task.hi - task.lo, seq, stop=stop)
     try:
-        result.check(problem)
+        result.check(problem, method)
     except SimulationError as exc:
         if setting_label:
             raise SimulationError(f"{setting_label}: {exc}") from None

@@ -39,9 +39,42 @@ def _positive(name: str, value: Any, upper: float = math.inf) -> None:
         raise ValueError(f"{name} must be {what}, got {value!r}")
 
 
+#: The default step budget of a trajectory (``max_steps``): reactions for the exact SSAs, leaps
+#: for tau-leaping, batches for ``batched``. Seconds to a minute of one core at the engines'
+#: speeds; a run that needs more is nearly always a runaway (a rate or count off by orders of
+#: magnitude), and one that is not raises the budget.
+DEFAULT_MAX_STEPS = 10**8
+#: The default budget of the ODE method: right-hand-side evaluations.
+DEFAULT_ODE_MAX_STEPS = 10**6
+
+
+def _budget_field(default: int) -> Any:
+    # Keyword-only, so that a method's own options keep their positions; a budget
+    # does not change any result it lets finish, so it is left out of describe().
+    return dataclasses.field(default=default, kw_only=True, metadata={"quiet": True, "budget": True})
+
+
+def _check_budget(value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+        raise ValueError(f"max_steps must be a positive integer or None (no budget), got {value!r}")
+
+
 @dataclass(frozen=True)
 class Method:
-    """Base class of the simulation methods (see the module docstring for the traits)."""
+    """Base class of the simulation methods (see the module docstring for the traits).
+
+    Parameters
+    ----------
+    max_steps
+        The step budget of one trajectory, so that a runaway run ends with
+        a :class:`~pycrn.SimulationError` naming what ran away instead of
+        running for hours: reactions for the exact SSAs (candidates,
+        accepted or rejected, for ``rssa``), leaps (and the
+        exact steps between them) for tau-leaping, batches and exact steps
+        for ``batched``, right-hand-side evaluations for the ODE. ``None``:
+        no budget. Keyword-only; default :data:`DEFAULT_MAX_STEPS` (10**8),
+        :data:`DEFAULT_ODE_MAX_STEPS` (10**6) for the ODE.
+    """
 
     name: ClassVar[str]
     exact: ClassVar[bool] = False
@@ -49,6 +82,10 @@ class Method:
     supports_time: ClassVar[bool] = False
     records_events: ClassVar[bool] = False
     counter: ClassVar[str | None] = None
+    max_steps: int | None = _budget_field(DEFAULT_MAX_STEPS)
+
+    def __post_init__(self) -> None:
+        _check_budget(self.max_steps)
 
     @property
     def engine(self) -> ModuleType:
@@ -58,8 +95,17 @@ class Method:
         return ENGINES[self.name]
 
     def kernel_options(self) -> np.ndarray:
-        """The options as the float array the compiled kernels read (``opts``)."""
-        return np.zeros(1)
+        """The options as the float array the compiled kernels read (``opts``).
+
+        ``opts[0]`` is the engine's option (:meth:`engine_option`), ``opts[1]``
+        the step budget (infinity for none).
+        """
+        budget = math.inf if self.max_steps is None else float(self.max_steps)
+        return np.array([self.engine_option(), budget])
+
+    def engine_option(self) -> float:
+        """The engine's one numeric option (``opts[0]``); 0 for engines without one."""
+        return 0.0
 
     def options(self) -> dict[str, Any]:
         """The method's options by name (for provenance and store fingerprints)."""
@@ -68,11 +114,16 @@ class Method:
     def describe(self) -> str:
         """``name(option=value, ...)``, as recorded in a Dataset's attributes.
 
-        Options marked ``quiet`` are left out at their default value.
+        Options marked ``quiet`` are left out at their default value, the
+        budget always (it changes no result it lets finish, so a store
+        resumes under another budget).
         """
-        quiet = {f.name: f.default for f in dataclasses.fields(self) if f.metadata.get("quiet")}
+        fields = dataclasses.fields(self)
+        quiet = {f.name: f.default for f in fields if f.metadata.get("quiet")}
+        budget = {f.name for f in fields if f.metadata.get("budget")}
         opts = ", ".join(
-            f"{k}={v!r}" for k, v in self.options().items() if not (k in quiet and quiet[k] == v)
+            f"{k}={v!r}" for k, v in self.options().items()
+            if k not in budget and not (k in quiet and quiet[k] == v)
         )
         return f"{self.name}({opts})" if opts else self.name
 
@@ -103,6 +154,7 @@ class ExactSSA(Method):
     kernels: str = dataclasses.field(default="auto", metadata={"quiet": True})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.kernels not in KERNELS:
             raise ValueError(f"kernels must be one of {', '.join(map(repr, KERNELS))}, got {self.kernels!r}")
 
@@ -148,10 +200,11 @@ class RSSA(Method):
     fluctuation: float = 0.1
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _positive("rssa fluctuation", self.fluctuation, 1.0)
 
-    def kernel_options(self) -> np.ndarray:
-        return np.array([float(self.fluctuation)])
+    def engine_option(self) -> float:
+        return float(self.fluctuation)
 
 
 @dataclass(frozen=True)
@@ -169,10 +222,11 @@ class TauLeaping(Method):
     epsilon: float = 0.03
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _positive("tau_epsilon", self.epsilon, 1.0)
 
-    def kernel_options(self) -> np.ndarray:
-        return np.array([float(self.epsilon)])
+    def engine_option(self) -> float:
+        return float(self.epsilon)
 
 
 @dataclass(frozen=True)
@@ -190,12 +244,13 @@ class SimpleTauLeaping(Method):
     dt: float | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.dt is None:
             raise ValueError("method 'simple_tau_leaping' needs a positive step dt=...")
         _positive("the step dt of simple_tau_leaping", self.dt)
 
-    def kernel_options(self) -> np.ndarray:
-        return np.array([float(self.dt)])
+    def engine_option(self) -> float:
+        return float(self.dt)
 
 
 @dataclass(frozen=True)
@@ -216,18 +271,19 @@ class Batched(Method):
     min_reactions_per_batch: float | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         value = self.min_reactions_per_batch
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0)
         ):
             raise ValueError(f"batched min_reactions_per_batch must be a non-negative number, got {value!r}")
 
-    def kernel_options(self) -> np.ndarray:
+    def engine_option(self) -> float:
         value = self.min_reactions_per_batch
-        return np.array([float(self.engine.MIN_REACTIONS_PER_BATCH if value is None else value)])
+        return float(self.engine.MIN_REACTIONS_PER_BATCH if value is None else value)
 
     def options(self) -> dict[str, Any]:
-        return {"min_reactions_per_batch": float(self.kernel_options()[0])}
+        return {"min_reactions_per_batch": self.engine_option(), "max_steps": self.max_steps}
 
 
 @dataclass(frozen=True)
@@ -248,13 +304,18 @@ class ODE(Method):
     rtol: float = 1e-8
     atol: float = 1e-10
     solver: str = "LSODA"
+    max_steps: int | None = _budget_field(DEFAULT_ODE_MAX_STEPS)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _positive("ode rtol", self.rtol, 1.0)
         _positive("ode atol", self.atol)
         if not isinstance(self.solver, str):
             raise ValueError(f"ode solver must be the name of a solve_ivp method, got {self.solver!r}")
 
+
+#: The options every method takes (its budget): allowed with ``method="auto"``.
+BUDGET_OPTIONS = ("max_steps",)
 
 #: Method classes by name (the strings accepted as ``method=``).
 METHODS: dict[str, type[Method]] = {
@@ -312,11 +373,13 @@ def resolve(
             )
         return method
     if method == "auto":
+        budget = {k: given.pop(k) for k in BUDGET_OPTIONS if k in given}
         if given:
-            raise ValueError(f"method 'auto' takes no options (got {', '.join(sorted(named.values()))}); name a method")
+            raise ValueError(f"method 'auto' takes no options (got {', '.join(sorted(named[k] for k in given))}); "
+                             "name a method")
         if net is None:
             raise ValueError("method 'auto' needs the network to choose for")
-        return choose(net)
+        return dataclasses.replace(choose(net), **budget)
     cls = METHODS.get(method) if isinstance(method, str) else None
     if cls is None:
         raise ValueError(f"unknown method {method!r}; available: auto, {', '.join(METHODS)}")

@@ -198,6 +198,9 @@ def check_tspan(tspan) -> tuple[float, float]:
         raise ValueError(f"tspan must be finite, got {tspan!r}")
     if not tf > t0:
         raise ValueError(f"tspan must satisfy tf > t0, got (t0={t0}, tf={tf})")
+    if not math.isfinite(tf - t0):
+        raise ValueError(f"tspan's length tf - t0 is not a finite number (t0={t0}, tf={tf}): the save times would "
+                         "overflow")
     return t0, tf
 
 
@@ -209,9 +212,10 @@ def check_saveat(saveat, t0: float, tf: float) -> np.ndarray:
         step = float(saveat)
         if not (math.isfinite(step) and step > 0):
             raise ValueError(f"saveat step must be a positive number, got {saveat!r}")
-        count = int(math.floor((tf - t0) / step * (1 + 1e-12))) + 1
-        if count > 100_000_000:
-            raise ValueError(f"saveat={step} gives {count} save points; use a larger step")
+        span = (tf - t0) / step * (1 + 1e-12)
+        if not span < 100_000_000:
+            raise ValueError(f"saveat={step} gives {span + 1:.3g} save points; use a larger step")
+        count = int(math.floor(span)) + 1
         times = t0 + step * np.arange(count)
         if tf - times[-1] > 1e-9 * max(1.0, abs(tf)):
             times = np.append(times, tf)

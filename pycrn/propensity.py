@@ -66,7 +66,7 @@ def evaluate_propensity(net: ReactionNetwork, j: int, x: np.ndarray, p: np.ndarr
     try:
         with np.errstate(all="ignore"):
             return float(eval(source, {"math": math, "x": x, "p": p, "t": t}))  # noqa: S307 (generated)
-    except ZeroDivisionError:
+    except (ZeroDivisionError, OverflowError):
         return math.inf
-    except (ValueError, OverflowError):
+    except ValueError:
         return math.nan

@@ -28,11 +28,11 @@ import numpy as np
 
 from . import codegen
 from .engines.rng import seed_states
-from .errors import ModelError
+from .errors import ModelError, SimulationError
 from .methods import Method
 from .network_arrays import network_arrays, rate_constants, shared_kernels_apply, use_shared_kernels
 from .problem import Problem
-from .status import raise_for_status
+from .status import Status, raise_for_status
 
 #: Initial capacity of an event record (it doubles as needed).
 EVENT_CAPACITY = 1024
@@ -47,12 +47,25 @@ class Stop:
     ``Status.INTERRUPTED``.
     """
 
+    #: ``flag[0]`` values: the user interrupted (Ctrl-C), or a trajectory of the same run failed.
+    INTERRUPT, FAILED = 1, 2
+
     def __init__(self) -> None:
         self.flag = np.zeros(1, dtype=np.int64)
 
     def set(self) -> None:
-        """Ask every kernel using this token to return."""
-        self.flag[0] = 1
+        """Ask every kernel using this token to return (Ctrl-C): the run raises ``KeyboardInterrupt``."""
+        self.flag[0] = Stop.INTERRUPT
+
+    def fail(self) -> None:
+        """Ask the kernels to return because a trajectory failed: the run raises that trajectory's error."""
+        if self.flag[0] == 0:
+            self.flag[0] = Stop.FAILED
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the user asked to stop (not a failure elsewhere)."""
+        return bool(self.flag[0] == Stop.INTERRUPT)
 
 
 def interruptible(call: Callable[[], Any], stop: Stop) -> Any:
@@ -116,14 +129,21 @@ class RunResult:
     final_t: np.ndarray
     first: int = 0
 
-    def check(self, problem: Problem) -> None:
-        """Raise the :class:`~pycrn.SimulationError` of the first failed trajectory, if any."""
-        bad = np.flatnonzero(self.status)
+    def check(self, problem: Problem, method: Method | None = None) -> None:
+        """Raise the :class:`~pycrn.SimulationError` of the first failed trajectory, if any.
+
+        ``method`` (the one that ran) completes the message of a used-up budget.
+        """
+        # Trajectories cut short because another one failed report INTERRUPTED: the failure comes first.
+        bad = np.flatnonzero((self.status != 0) & (self.status != Status.INTERRUPTED))
+        if bad.size == 0:
+            bad = np.flatnonzero(self.status)
         if bad.size:
             i = int(bad[0])
             raise_for_status(
                 problem.net, problem.p, self.states[:, i, -1], float(self.final_t[i]), int(self.status[i]),
-                trajectory=self.first + i,
+                trajectory=self.first + i, budget=None if method is None else method.max_steps, tf=problem.tf,
+                method=None if method is None else method.name,
             )
 
 
@@ -254,7 +274,7 @@ def run(
         opts = method.options()
         states = method.engine.solve(
             problem.net, problem.x0, problem.p, problem.t0, problem.save_times,
-            rtol=opts["rtol"], atol=opts["atol"], ode_method=opts["solver"],
+            rtol=opts["rtol"], atol=opts["atol"], ode_method=opts["solver"], max_steps=opts["max_steps"],
         )
         if out is not None:
             out[...] = states
@@ -273,8 +293,11 @@ def run(
     with announce_compilation(module.simulate_grid, method.name, problem.model.name):
         interruptible(lambda: module.simulate_grid(arrays, x0s, p, problem.t0, problem.save_times, seeds, out, status,
                                                    steps, final_t, opts, stop.flag), stop)
-    if stop.flag[0]:
+    if stop.interrupted:
         raise KeyboardInterrupt
+    if np.any((status != 0) & (status != Status.INTERRUPTED)):
+        # The other calls sharing the token stop too: the run is lost, and a runaway could take minutes each.
+        stop.fail()
     return RunResult(out, status, steps, final_t, first)
 
 
@@ -335,11 +358,21 @@ def run_events(
     state = seed_states(seed_sequence(seed), 1)[0]
     stop = Stop()
     opts = method.kernel_options()
+    # The record doubles as it grows: a runaway trajectory must stop before it exhausts memory.
+    free = available_memory()
+    fits = math.inf if free is None else max(EVENT_CAPACITY, 0.3 * free / (8.0 * (problem.x0.size + 1)))
+    opts[1] = min(opts[1], fits)
     times, xs, count, code, x_end, t_end = interruptible(
         lambda: module.simulate_events(arrays, problem.x0, p, problem.t0, problem.tf, state, EVENT_CAPACITY, opts,
                                        stop.flag), stop)
+    if code == Status.BUDGET and opts[1] == fits:
+        raise SimulationError(
+            f"save='events' recorded {int(count):,} jumps by t={float(t_end):.6g} (of {problem.tf:.6g}), as many "
+            f"as fit in the memory available; record on a grid (save='grid', saveat=...) instead"
+        )
     if code != 0:
-        raise_for_status(problem.net, problem.p, x_end, float(t_end), int(code))
+        raise_for_status(problem.net, problem.p, x_end, float(t_end), int(code), budget=method.max_steps,
+                         tf=problem.tf, method=method.name)
     return times[:count], xs[:count], int(count - 1)
 
 

@@ -47,6 +47,7 @@ def simulate(
     dt: float | None = None,
     volume: float | None = None,
     backend: Literal["native", "julia"] = "native",
+    max_steps: int | None = None,
 ) -> xr.Dataset:
     """Simulate a reaction network and return the trajectories as an xarray Dataset.
 
@@ -106,6 +107,13 @@ def simulate(
         ``V`` has propensity ``k A (A-1) / 2 / V``, and ``0 --> A`` has
         ``k V``). General rate laws (``=>``) are left as written. Applies to
         every method. Default: no scaling (volume 1).
+    max_steps
+        The step budget of each trajectory (reactions for the exact SSAs,
+        leaps for tau-leaping, right-hand-side evaluations for the ODE): a
+        trajectory that needs more stops with a :class:`~pycrn.SimulationError`
+        naming what ran away. Default: the method's (10**9; 10**6 for the
+        ODE). Shorthand for ``method=Direct(max_steps=...)``; a method
+        object with ``max_steps=None`` runs without a budget.
     backend
         ``"native"`` (default): pycrn's compiled engines. ``"julia"``: the
         same network in Catalyst.jl/JumpProcesses.jl through juliacall
@@ -144,7 +152,7 @@ def simulate(
         return julia.simulate(net, u0, tspan, params, method, saveat, trajectories, seed, dt, volume)
     if backend != "native":
         raise ValueError(f"backend must be 'native' or 'julia', got {backend!r}")
-    m = resolve(method, aliases={"epsilon": "tau_epsilon"}, net=net, epsilon=tau_epsilon, dt=dt)
+    m = resolve(method, aliases={"epsilon": "tau_epsilon"}, net=net, epsilon=tau_epsilon, dt=dt, max_steps=max_steps)
     if save not in ("grid", "events"):
         raise ValueError(f"save must be 'grid' or 'events', got {save!r}")
     if save == "events" and saveat is not None:
@@ -190,7 +198,7 @@ def simulate(
     disable = (None if n >= 10_000 else True) if progress is None else not progress
     with tqdm(total=n, unit="traj", disable=disable, leave=False) as bar:
         thread_map(work, split(n, thread_chunk(n, nthreads)), nthreads, bar.update, stop)
-    total.check(problem)  # the lowest failed trajectory, whatever the thread order
+    total.check(problem, m)  # the lowest failed trajectory, whatever the thread order
     attrs.update(counters(m, total.steps))
     return add_observables(make_dataset(net, out, problem.save_times, attrs), net, problem.p)
 

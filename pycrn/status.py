@@ -4,7 +4,9 @@ Every engine reports one integer per trajectory. The fixed codes are the
 members of :class:`Status`; two ranges carry an index: ``1 + j`` (reaction
 ``j`` produced an invalid propensity or a negative count) and
 ``-(2 + e)`` (event ``e`` made an invalid assignment, for ``e`` below
-:data:`EVENT_RANGE`). The constants are pasted into every generated
+:data:`EVENT_RANGE`), and ``OVERFLOW - i`` (the count of species ``i``
+would pass :data:`COUNT_LIMIT`; leaping and batched engines, which detect it
+before applying a leap or a segment). The constants are pasted into every generated
 module (:func:`constants_source`), so the kernels and this decoder share
 one definition; :func:`raise_for_status` is the only place a code becomes a
 message.
@@ -13,6 +15,7 @@ message.
 from __future__ import annotations
 
 import math
+import sys
 from enum import IntEnum
 
 import numpy as np
@@ -33,15 +36,32 @@ class Status(IntEnum):
     NEGATIVE_LEAP = -3000
     #: The caller asked the kernel to stop (Ctrl-C); turned back into ``KeyboardInterrupt``.
     INTERRUPTED = -4000
+    #: The trajectory used up its step budget (the method's ``max_steps``).
+    BUDGET = -5000
+    #: The start of the range ``OVERFLOW - i``: species ``i``'s count would pass :data:`COUNT_LIMIT`.
+    OVERFLOW = -1_000_000_000
 
 
 #: Event codes are ``-(2 + e)`` for ``0 <= e < EVENT_RANGE``.
 EVENT_RANGE = 998
 
+#: The largest count the engines hold (int64). Every engine checks, before a
+#: change is applied, that it cannot pass this, and stops the trajectory with
+#: an overflow error instead of wrapping around.
+COUNT_LIMIT = 2**63 - 1
+#: The largest total number of molecules the batched engine handles (about
+#: 2.9e17): its segments sum counts and a catalyst of up to 8 times their
+#: total in int64, so the total is checked, in floating point, below this.
+BATCHED_TOTAL_LIMIT = 2**58
+
 
 def constants_source() -> str:
     """The status constants as numba-subset source, for the generated modules."""
-    return "".join(f"STATUS_{s.name} = {int(s)}\n" for s in Status)
+    return "".join(f"STATUS_{s.name} = {int(s)}\n" for s in Status) + (
+        f"COUNT_LIMIT = {COUNT_LIMIT}\nBATCHED_TOTAL_LIMIT = {float(BATCHED_TOTAL_LIMIT)!r}\n"
+        # `not (v <= MAX_FLOAT)` is true for NaN and infinity: one comparison rejects both.
+        f"MAX_FLOAT = {sys.float_info.max!r}\n"
+    )
 
 
 def reaction_code(j: int) -> int:
@@ -54,13 +74,16 @@ def _format_mapping(items) -> str:
 
 
 def raise_for_status(
-    net: ReactionNetwork, p: np.ndarray, x, t: float, code: int, trajectory: int | None = None
+    net: ReactionNetwork, p: np.ndarray, x, t: float, code: int, trajectory: int | None = None,
+    budget: int | None = None, tf: float | None = None, method: str | None = None,
 ) -> None:
     """Raise the :class:`~pycrn.SimulationError` that status ``code`` stands for.
 
     ``x`` and ``t`` are the state and time at which the trajectory stopped;
-    the message names the reaction or event, the time, the trajectory and
-    the state. ``INTERRUPTED`` raises ``KeyboardInterrupt``.
+    the message names the reaction, species or event, the time, the
+    trajectory and the state. ``budget``, ``tf`` and ``method`` (the
+    method's ``max_steps``, the end of the run, the method's name) complete
+    the message of a used-up budget. ``INTERRUPTED`` raises ``KeyboardInterrupt``.
     """
     from .propensity import evaluate_propensity
 
@@ -78,6 +101,21 @@ def raise_for_status(
         raise SimulationError(
             f"events keep triggering one another at t={t:.6g}{where} (more than 100 rounds) in state {state}"
         )
+    if code == Status.BUDGET:
+        raise SimulationError(_budget_message(net, p, x, t, where, state, budget, tf, method))
+    if code <= Status.OVERFLOW and method == "batched":
+        i = Status.OVERFLOW - code
+        raise SimulationError(
+            f"the population would pass {BATCHED_TOTAL_LIMIT:.3g} molecules (2**58), the most the batched engine "
+            f"handles, at t={t:.6g}{where} (largest count: {net.species_names[i]}={int(x[i]):,}); stopped "
+            f"instead of wrapping around. Larger populations: method='tau_leaping' or 'ode' (state {state})"
+        )
+    if code <= Status.OVERFLOW:
+        i = Status.OVERFLOW - code
+        raise SimulationError(
+            f"the count of species {net.species_names[i]!r} would pass {COUNT_LIMIT:,} (the int64 limit of the "
+            f"engines) at t={t:.6g}{where}; stopped instead of wrapping around (state {state})"
+        )
     if -(2 + EVENT_RANGE) < code <= -2:
         e = -code - 2
         ev = net.events[e]
@@ -93,13 +131,94 @@ def raise_for_status(
             f"reaction {j + 1} ({r}) fired at t={t:.6g}{where} and drove a count negative "
             f"(state {state}); its rate law must vanish when its reactants run out"
         )
+    if code > 0:
+        j = code - 1
+        change = net.stoichiometry[:, j]
+        over = [i for i in np.flatnonzero(change > 0) if int(x[i]) > COUNT_LIMIT - int(change[i])]
+        if over:
+            names = ", ".join(repr(net.species_names[i]) for i in over)
+            raise SimulationError(
+                f"reaction {j + 1} ({net.reactions[j]}) at t={t:.6g}{where} would push the count of {names} past "
+                f"{COUNT_LIMIT:,} (the int64 limit of the engines); stopped instead of wrapping around (state {state})"
+            )
+    invalid = _invalid_propensity(net, x, p, t)
+    if invalid:
+        raise SimulationError(f"{invalid} at t={t:.6g}{where} in state {state}")
+    # The kernel's parameters may differ from p: an event can reassign them.
+    for e, ev in enumerate(net.events):
+        changed = _parameters_after(net, e, x, p, t)
+        invalid = _invalid_propensity(net, x, changed, t) if changed is not None else None
+        if invalid:
+            raise SimulationError(f"after event {e + 1} ({ev}), {invalid} at t={t:.6g}{where} in state {state}")
+    if method == "batched" and code > 0:
+        raise SimulationError(
+            f"the rate constant of reaction {code} ({net.reactions[code - 1]}) is above 1e300 at t={t:.6g}{where}, "
+            "beyond what the batched engine's uniformised rates hold; use method='direct'"
+        )
+    if sum(evaluate_propensity(net, j, x, p, t) for j in range(len(net.reactions))) == math.inf:
+        raise SimulationError(
+            f"the propensities sum to more than the largest double ({sys.float_info.max:.3g}) at t={t:.6g}{where} "
+            f"in state {state}"
+        )
+    name = Status(code).name if code in Status._value2member_map_ else f"code {code}"
+    raise SimulationError(f"simulation failed at t={t:.6g}{where} in state {state} ({name})")
+
+
+def _invalid_propensity(net: ReactionNetwork, x: np.ndarray, p: np.ndarray, t: float) -> str | None:
+    """``"propensity of reaction j (...) is negative (-1.0)"`` for the first invalid one, or ``None``."""
+    from .propensity import evaluate_propensity
+
     for j, r in enumerate(net.reactions):
         v = evaluate_propensity(net, j, x, p, t)
         if not (v >= 0.0 and math.isfinite(v)):
             kind = "NaN" if math.isnan(v) else ("infinite" if math.isinf(v) else "negative")
-            raise SimulationError(
-                f"propensity of reaction {j + 1} ({r}) is {kind} ({v!r}) at t={t:.6g}{where} "
-                f"in state {state}"
-            )
-    name = Status(code).name if code in Status._value2member_map_ else f"code {code}"
-    raise SimulationError(f"simulation failed at t={t:.6g}{where} in state {state} ({name})")
+            return f"propensity of reaction {j + 1} ({r}) is {kind} ({v!r})"
+    return None
+
+
+def _parameters_after(net: ReactionNetwork, e: int, x: np.ndarray, p: np.ndarray, t: float) -> np.ndarray | None:
+    """The parameters after event ``e``'s assignments to parameters, or ``None`` if it assigns none."""
+    from .propensity import symbols
+
+    assigned = [(net.parameter_names.index(target), expr) for target, expr in net.events[e].assignments
+                if target in net.parameter_names]
+    if not assigned:
+        return None
+    table = symbols(net)
+    out = np.array(p, dtype=np.float64)
+    for k, expr in assigned:
+        try:
+            with np.errstate(all="ignore"):
+                out[k] = float(eval(expr.to_source(table), {"math": math, "x": x, "p": p, "t": t}))  # noqa: S307
+        except (ZeroDivisionError, OverflowError, ValueError):
+            out[k] = math.nan
+    return out
+
+
+def _budget_message(net, p, x, t, where, state, budget, tf, method) -> str:
+    """What ran away: the steps taken, how far the run got, the fastest reaction and the largest count."""
+    from .propensity import evaluate_propensity
+
+    took = f"used up its budget of {budget:,} steps" if budget is not None else "used up its step budget"
+    reached = f"reached only t={t:.6g} of {tf:.6g}" if tf is not None else f"stopped at t={t:.6g}"
+    parts = []
+    values = [evaluate_propensity(net, j, x, p, t) for j in range(len(net.reactions))]
+    if values:
+        j = int(np.nanargmax(np.where(np.isfinite(values), values, -np.inf))) if np.isfinite(values).any() else 0
+        parts.append(f"the fastest reaction is {j + 1} ({net.reactions[j]}) with propensity {values[j]:.4g}")
+    if x.size:
+        i = int(np.argmax(x))
+        parts.append(f"the largest count {net.species_names[i]}={int(x[i]):,}")
+    how = f"pycrn.methods.{_class_name(method)}(max_steps=...)" if method else "the method's max_steps"
+    return (
+        f"a trajectory ran away{where}: it {took} (max_steps) and {reached}; "
+        f"{'; '.join(parts)} (state {state}). Check the rates and initial counts, or raise the budget "
+        f"with method={how} (max_steps=None: no budget)"
+    )
+
+
+def _class_name(method: str) -> str:
+    from .methods import METHODS
+
+    cls = METHODS.get(method)
+    return cls.__name__ if cls is not None else "<Method>"

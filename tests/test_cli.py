@@ -36,6 +36,18 @@ def test_messages_name_the_flags(tmp_path, capsys):
     assert "deterministic" in capsys.readouterr().err
 
 
+def test_max_steps_ends_a_runaway_with_a_message_naming_it(tmp_path, capsys):
+    model = tmp_path / "runaway.crn"
+    model.write_text("1e17, 0 --> B\n")
+    out = str(tmp_path / "r.nc")
+    assert main(["simulate", str(model), "--tspan", "0", "100", "-n", "2", "--seed", "1", "--max-steps", "1000",
+                 "--method", "direct", "-o", out]) == 2
+    err = capsys.readouterr().err
+    assert "used up its budget of 1,000 steps" in err and "1e+17, 0 --> B" in err
+    assert main(["simulate", str(model), "--tspan", "0", "100", "--max-steps", "0", "-o", out]) == 2
+    assert "--max-steps must be a positive integer" in capsys.readouterr().err
+
+
 def test_every_option_has_help_with_its_default():
     sub = build_parser()._subparsers._group_actions[0].choices
     for command in ("simulate", "ensemble", "plot", "conformance"):

@@ -30,8 +30,8 @@ def test_names_resolve_to_method_objects_with_defaults():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: methods.resolve("direct", dt=0.5), r"method 'direct' does not take dt \(its options: kernels\)"),
-        (lambda: methods.resolve("ode", epsilon=0.1), r"does not take epsilon \(its options: atol, rtol, solver\)"),
+        (lambda: methods.resolve("direct", dt=0.5), r"method 'direct' does not take dt \(its options: kernels, max_steps\)"),
+        (lambda: methods.resolve("ode", epsilon=0.1), r"does not take epsilon \(its options: atol, max_steps, rtol, solver\)"),
         (lambda: methods.resolve(methods.TauLeaping(), epsilon=0.1), r"given next to a method object"),
         (lambda: methods.resolve("magic"), r"unknown method 'magic'; available: auto, direct, sorting_direct, nrm"),
         (lambda: methods.TauLeaping(epsilon=1.5), r"tau_epsilon must be a number in \(0, 1\)"),
@@ -98,11 +98,15 @@ def test_every_status_code_becomes_a_message_naming_its_cause():
         (-2, [5, 0], r"event 1 \(.*\) at t=1.5 \(trajectory 7\) assigned an invalid value"),
         (2, [5, -1], r"reaction 2 .* drove a count negative"),
         (Status.INVALID_PROPENSITY, [5, 4], r"propensity of reaction 2 .* is NaN"),
-        (Status.INVALID_PROPENSITY, [5, 0], r"simulation failed .* \(INVALID_PROPENSITY\)"),
+        # Valid with the network's parameters: the event that reassigns k is named.
+        (Status.INVALID_PROPENSITY, [5, 0], r"after event 1 \(@event B > 2: k = -1\), propensity of reaction 1 "
+                                            r"\(k, A --> B\) is negative \(-5.0\) at t=1.5 \(trajectory 7\)"),
+        (Status.BUDGET, [5, 0], r"a trajectory ran away \(trajectory 7\): it used up its budget of 1,000 steps"),
+        (Status.OVERFLOW - 1, [5, 0], r"the count of species 'B' would pass 9,223,372,036,854,775,807"),
     ]
     for code, x, message in cases:
         with pytest.raises(pycrn.SimulationError, match=message):
-            raise_for_status(net, p, np.array(x), 1.5, int(code), trajectory=7)
+            raise_for_status(net, p, np.array(x), 1.5, int(code), trajectory=7, budget=1000)
 
 
 def test_problem_is_validated_picklable_and_runs_in_ranges():

@@ -515,7 +515,7 @@ def _direct_chunk(net, x, pl, t, t_stop, a, s, limit):
     Returns ``(t, fired, code)``; t is t_stop if the next reaction would pass it.
     """
     total = rates(net, x, pl, t, a)  # noqa: F821
-    if total != total:
+    if not (total <= MAX_FLOAT):  # noqa: F821
         return t, 0, STATUS_INVALID_PROPENSITY  # noqa: F821
     fired = 0
     for _ in range(limit):
@@ -534,7 +534,7 @@ def _direct_chunk(net, x, pl, t, t_stop, a, s, limit):
                 break
         t = t_next
         total = fire(net, j, x, pl, t, a, total)  # noqa: F821
-        if total != total:
+        if not (total <= MAX_FLOAT):  # noqa: F821
             return t, fired, 1 + j
         fired += 1
         if (fired & 1023) == 0:
@@ -550,7 +550,7 @@ def advance(net, x, pl, t, t_stop, a, s, opt, kr, qbar, pool, pos, rem, row, row
     Returns ``(t, fired, batches, code)``.
     """
     a0 = rates(net, x, pl, t, a)  # noqa: F821
-    if a0 != a0:
+    if not (a0 <= MAX_FLOAT):  # noqa: F821
         return t, 0, 0, STATUS_INVALID_PROPENSITY  # noqa: F821
     if a0 <= 0.0:
         return t_stop, 0, 0, 0
@@ -558,6 +558,13 @@ def advance(net, x, pl, t, t_stop, a, s, opt, kr, qbar, pool, pos, rem, row, row
     for j in range(kr.shape[0]):
         if not (kr[j] >= 0.0 and kr[j] <= 1.0e300):
             return t, 0, 0, 1 + j
+    # Sums of counts (and the catalyst, up to 8 times them) are int64 below: bound them in floating point first.
+    big = _largest(x)
+    total_f = 0.0
+    for i in range(x.shape[0]):
+        total_f += float(x[i])
+    if total_f > BATCHED_TOTAL_LIMIT:  # noqa: F821
+        return t, 0, 0, STATUS_OVERFLOW - big  # noqa: F821
     kappa, cstar = _choose_kappa(x, kr)
     nreal = 0
     for i in range(x.shape[0]):
@@ -575,6 +582,9 @@ def advance(net, x, pl, t, t_stop, a, s, opt, kr, qbar, pool, pos, rem, row, row
         kseg = max(4, int(8.0 * mean_len))
     else:
         kseg = max(4, n0 // (4 * O))  # noqa: F821
+    if float(n0) + float(kseg) * G > 4.0 * BATCHED_TOTAL_LIMIT:  # noqa: F821
+        # The segment could carry the population past what the engine's sums hold.
+        return t, 0, 0, STATUS_OVERFLOW - big  # noqa: F821
     nmax_ff = _ff(float(n0 + kseg * G), O)  # noqa: F821
     lam = cstar * nmax_ff
     tk = rng_gamma(s, float(kseg)) / lam  # noqa: F821
@@ -604,6 +614,15 @@ def advance(net, x, pl, t, t_stop, a, s, opt, kr, qbar, pool, pos, rem, row, row
     return t_end, fired, batches, 0
 
 
+def _largest(x):
+    """The index of the largest count (the one an overflow is reported for)."""
+    big = 0
+    for i in range(x.shape[0]):
+        if x[i] > x[big]:
+            big = i
+    return big
+
+
 def _work(net):
     """Per-trajectory work arrays of the batched engine."""
     return (
@@ -631,6 +650,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
     nspecies = x0.shape[1]
     nsave = save_times.shape[0]
     a, kr, qbar, pool, pos, rem, row, row2, mcount, fires, u, tch = _work(net)
+    budget = opts[1]
     x = np.empty(nspecies, dtype=np.int64)
     s = np.empty(4, dtype=np.uint64)
     pl = np.empty(p.shape[0], dtype=np.float64)
@@ -644,6 +664,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
         code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)  # noqa: F821
         nfired = 0
         nbatches = 0
+        work = 0
         k = 0
         while k < nsave and code == 0:
             if stop[0] != 0:
@@ -660,10 +681,15 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
             if k == nsave:
                 break
             t_stop = min(save_times[k], next_ev)
+            if work >= budget:
+                code = STATUS_BUDGET  # noqa: F821
+                break
             t, fired, nb, code = advance(net, x, pl, t, t_stop, a, s, opts[0], kr, qbar, pool, pos, rem, row, row2,
                                          mcount, fires, u, tch)
             nfired += fired
             nbatches += nb
+            # The budget counts batches, and reactions where exact steps ran instead.
+            work += nb if nb > 0 else fired
         status[i] = code
         steps[i, 0] = nfired
         steps[i, 1] = nbatches
@@ -671,6 +697,10 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
         if code != 0:
             for q in range(nspecies):
                 out[q, i, nsave - 1] = x[q]
+            # Fail fast: the caller raises for this trajectory; the rest are not run.
+            for q in range(i + 1, n):
+                status[q] = STATUS_INTERRUPTED  # noqa: F821
+            return
 
 
 SOURCES = (
@@ -688,6 +718,7 @@ SOURCES = (
     _batch,
     _direct_chunk,
     advance,
+    _largest,
     _work,
     simulate_grid,
 )

@@ -8,6 +8,9 @@ A leaping engine supplies, in the numba subset,
     ``total``) at ``t``; ``crit`` and ``xn`` are work arrays; ``opt`` is the
     engine's option (epsilon or the fixed step). Returns ``(t, steps, code)``.
 
+``opts[1]`` is the step budget (the method's ``max_steps``), checked before
+each leap against the steps taken so far.
+
 The loop lands exactly on every save time and time event: the saved state at
 a save time is the state after the leap that ends there and after any event
 due then (right-continuous); state events are checked after each leap.
@@ -17,12 +20,54 @@ from __future__ import annotations
 
 from . import ssa_stepper
 
+#: The largest Poisson mean a leap draws: a variate near it still fits int64 with room for the products.
+POISSON_MAX = 1e18
+#: Counts below minus this are not formed: the leap is rejected as negative before the product could wrap.
+NEGATIVE_FLOOR = 2**62
+
+
+def _poisson_firings(s, lam):
+    """A Poisson(lam) number of firings, or -1 if ``lam`` is too large (or NaN) to draw a count from."""
+    if not (lam <= POISSON_MAX):
+        return -1
+    return rng_poisson(s, lam)  # noqa: F821
+
+
+def _add_firings(x, j, k):
+    """``x += k * NU[j]`` without ever wrapping around.
+
+    Returns -1 when done; ``i >= 0`` if the count of species ``i`` would
+    pass ``COUNT_LIMIT`` (an overflow: ``x`` is left partly updated); -2 if
+    a count would fall below ``-NEGATIVE_FLOOR`` (the leap is negative,
+    as it would be anyway, and is rejected like any negative leap).
+    ``k = -1`` (a mean too large to draw) is an overflow of the first species
+    the reaction increases, or a negative leap if it increases none.
+    """
+    if k < 0:
+        for i in range(x.shape[0]):
+            if NU[j, i] > 0:  # noqa: F821
+                return i
+        return -2
+    for i in range(x.shape[0]):
+        nu = NU[j, i]  # noqa: F821
+        if nu > 0:
+            room = COUNT_LIMIT - x[i] if x[i] >= 0 else COUNT_LIMIT  # noqa: F821
+            if k > room // nu:
+                return i
+            x[i] += k * nu
+        elif nu < 0:
+            if k > (x[i] + NEGATIVE_FLOOR) // (-nu):
+                return -2
+            x[i] += k * nu
+    return -1
+
 
 def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t, opts, stop):
     """Leaping ensemble on the save grid; same contract as the SSA stepper's (``stop`` read every leap)."""
     n = x0.shape[0]
     nspecies = x0.shape[1]
     nsave = save_times.shape[0]
+    budget = opts[1]
     a = np.empty(num_reactions(net), dtype=np.float64)  # noqa: F821
     crit = np.empty(num_reactions(net), dtype=np.bool_)  # noqa: F821
     x = np.empty(nspecies, dtype=np.int64)
@@ -56,12 +101,15 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                 break
             t_stop = min(save_times[k], next_ev)
             total = rates(net, x, pl, t, a)  # noqa: F821
-            if total != total:
+            if not (total <= MAX_FLOAT):  # noqa: F821
                 code = STATUS_INVALID_PROPENSITY  # noqa: F821
                 break
             if total <= 0.0:
                 t = t_stop
                 continue
+            if nsteps >= budget:
+                code = STATUS_BUDGET  # noqa: F821
+                break
             t, taken, code = advance(net, x, pl, t, t_stop, a, total, crit, xn, s, opts[0])  # noqa: F821
             nsteps += taken
             if code == 0 and NUM_STATE_EVENTS > 0:  # noqa: F821
@@ -72,6 +120,10 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
         if code != 0:
             for q in range(nspecies):
                 out[q, i, nsave - 1] = x[q]
+            # Fail fast: the caller raises for this trajectory; the rest are not run.
+            for q in range(i + 1, n):
+                status[q] = STATUS_INTERRUPTED  # noqa: F821
+            return
 
 
 def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
@@ -91,6 +143,8 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     times[0] = t
     states[0, :] = x
     count = 1
+    budget = opts[1]
+    nsteps = 0
     while t < tf and code == 0:
         if stop[0] != 0:
             code = STATUS_INTERRUPTED  # noqa: F821
@@ -100,13 +154,17 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
             next_ev = _next_event_time(ev_time, ev_done)
         else:
             total = rates(net, x, pl, t, a)  # noqa: F821
-            if total != total:
+            if not (total <= MAX_FLOAT):  # noqa: F821
                 code = STATUS_INVALID_PROPENSITY  # noqa: F821
                 break
             if total <= 0.0:
                 t = min(tf, next_ev)
+            elif nsteps >= budget:
+                code = STATUS_BUDGET  # noqa: F821
+                break
             else:
-                t, _, code = advance(net, x, pl, t, min(tf, next_ev), a, total, crit, xn, s, opts[0])  # noqa: F821
+                t, taken, code = advance(net, x, pl, t, min(tf, next_ev), a, total, crit, xn, s, opts[0])  # noqa: F821
+                nsteps += taken
                 if code == 0 and NUM_STATE_EVENTS > 0:  # noqa: F821
                     code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
         if count == times.shape[0]:
@@ -118,6 +176,9 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
 
 
 SOURCES = (
+    f"POISSON_MAX = {POISSON_MAX!r}\nNEGATIVE_FLOOR = {NEGATIVE_FLOOR}\n",
+    _poisson_firings,
+    _add_firings,
     *ssa_stepper.EVENT_SOURCES,
     simulate_grid,
     simulate_events,

@@ -83,10 +83,18 @@ def rates(net, x, p, t, a):
 
 
 def fire(net, j, x, p, t, a, total):
-    """Apply reaction ``j``; recompute its dependents' propensities; return the new total."""
+    """Apply reaction ``j``; recompute its dependents' propensities; return the new total.
+
+    NaN (nothing applied) if a count would pass ``COUNT_LIMIT``.
+    """
     cp = net[_CP] + j
     cs = net[_CS]
     cd = net[_CD]
+    for q in range(net[cp], net[cp + 1]):
+        d = net[cd + q]
+        # Checked before any change: a count never wraps around (the caller reports the overflow).
+        if d > 0 and x[net[cs + q]] > COUNT_LIMIT - d:  # noqa: F821
+            return np.nan  # noqa: F821
     for q in range(net[cp], net[cp + 1]):
         x[net[cs + q]] += net[cd + q]
     dp = net[_DP] + j

@@ -114,6 +114,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
     nsave = save_times.shape[0]
     a, aold, tau, heap, pos = _work(net)
     m = a.shape[0]
+    budget = opts[1]
     x = np.empty(nspecies, dtype=np.int64)
     s = np.empty(4, dtype=np.uint64)
     pl = np.empty(p.shape[0], dtype=np.float64)
@@ -128,7 +129,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
         k = 0
         code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)  # noqa: F821
         total = rates(net, x, pl, t, a)  # noqa: F821
-        if total != total and code == 0:
+        if not (total <= MAX_FLOAT) and code == 0:  # noqa: F821
             code = STATUS_INVALID_PROPENSITY  # noqa: F821
         if code != 0:
             for q in range(m):
@@ -150,7 +151,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                     break
                 next_ev = _next_event_time(ev_time, ev_done)  # noqa: F821
                 total = rates(net, x, pl, t, a)  # noqa: F821
-                if total != total:
+                if not (total <= MAX_FLOAT):  # noqa: F821
                     code = STATUS_INVALID_PROPENSITY  # noqa: F821
                     break
                 _draw_all(a, t, s, tau, heap, pos)
@@ -165,10 +166,13 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                     next_save = save_times[k]
                 if k == nsave or code != 0:
                     break
+            if nsteps >= budget:
+                code = STATUS_BUDGET  # noqa: F821
+                break
             j = heap[0]
             t = t_next
             total = _fire(net, j, x, pl, t, a, aold, total)
-            if total != total:
+            if not (total <= MAX_FLOAT):  # noqa: F821
                 code = 1 + j
                 break
             nsteps += 1
@@ -179,7 +183,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                     break
                 if fired:
                     total = rates(net, x, pl, t, a)  # noqa: F821
-                    if total != total:
+                    if not (total <= MAX_FLOAT):  # noqa: F821
                         code = STATUS_INVALID_PROPENSITY  # noqa: F821
                         break
                     _draw_all(a, t, s, tau, heap, pos)
@@ -192,6 +196,10 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
         if code != 0:
             for q in range(nspecies):
                 out[q, i, nsave - 1] = x[q]
+            # Fail fast: the caller raises for this trajectory; the rest are not run.
+            for q in range(i + 1, n):
+                status[q] = STATUS_INTERRUPTED  # noqa: F821
+            return
 
 
 def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
@@ -199,6 +207,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     nspecies = x0.shape[0]
     a, aold, tau, heap, pos = _work(net)
     m = a.shape[0]
+    budget = opts[1]
     x = np.empty(nspecies, dtype=np.int64)
     s = np.empty(4, dtype=np.uint64)
     pl = np.empty(p.shape[0], dtype=np.float64)
@@ -213,7 +222,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     if code != 0:
         return times, states, count, code, x, t
     total = rates(net, x, pl, t, a)  # noqa: F821
-    if total != total:
+    if not (total <= MAX_FLOAT):  # noqa: F821
         return times, states, count, STATUS_INVALID_PROPENSITY, x, t  # noqa: F821
     _draw_all(a, t, s, tau, heap, pos)
     nsteps = 0
@@ -230,10 +239,13 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
         else:
             if t_next > tf:
                 break
+            if nsteps >= budget:
+                code = STATUS_BUDGET  # noqa: F821
+                break
             j = heap[0]
             t = t_next
             total = _fire(net, j, x, pl, t, a, aold, total)
-            if total != total:
+            if not (total <= MAX_FLOAT):  # noqa: F821
                 code = 1 + j
                 break
             nsteps += 1
@@ -247,7 +259,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
                 break
         if changed:
             total = rates(net, x, pl, t, a)  # noqa: F821
-            if total != total:
+            if not (total <= MAX_FLOAT):  # noqa: F821
                 code = STATUS_INVALID_PROPENSITY  # noqa: F821
                 break
             _draw_all(a, t, s, tau, heap, pos)

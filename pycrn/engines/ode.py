@@ -29,6 +29,8 @@ from ..propensity import propensity_expression
 from ..ratelaws import RateLaw, symbol_table
 
 NAME = "ode"
+#: Right-hand-side evaluations without progress after which the integration is declared stalled.
+STALL_EVALUATIONS = 20_000
 
 
 def _symbols(net: ReactionNetwork) -> dict[str, str]:
@@ -37,6 +39,38 @@ def _symbols(net: ReactionNetwork) -> dict[str, str]:
 
 def _rate_source(net: ReactionNetwork, j: int) -> str:
     return propensity_expression(net, j, "y[{i}]", deterministic=True)
+
+
+def rate_functions(net: ReactionNetwork) -> list:
+    """One ``a_j(t, y, p)`` per reaction: the deterministic propensities, for diagnosis and checks."""
+    namespace = {"np": np, "math": math}
+    source = "\n".join(f"def a{j}(t, y, p):\n    return {_rate_source(net, j)}" for j in range(len(net.reactions)))
+    exec(source, namespace)  # noqa: S102 (generated from a validated network)
+    return [namespace[f"a{j}"] for j in range(len(net.reactions))]
+
+
+def _state_text(net: ReactionNetwork, y: np.ndarray) -> str:
+    return " ".join(f"{n}={v:.6g}" for n, v in zip(net.species_names, np.asarray(y, dtype=float).tolist()))
+
+
+def invalid_rate(net: ReactionNetwork, rates: list, t: float, y: np.ndarray, p: np.ndarray) -> str | None:
+    """The message for the first reaction whose rate is invalid at (t, y), or ``None`` if all are valid.
+
+    Invalid: raising (division by zero, a math domain or range error), NaN,
+    infinite or negative, as the stochastic engines judge a propensity.
+    """
+    for j, fn in enumerate(rates):
+        try:
+            with np.errstate(all="ignore"):
+                v = float(fn(t, y, p))
+        except (ZeroDivisionError, OverflowError, ValueError) as exc:
+            return (f"the rate of reaction {j + 1} ({net.reactions[j]}) cannot be evaluated at t={t:.6g} "
+                    f"({type(exc).__name__}: {exc}) in state {_state_text(net, y)}")
+        if not (v >= 0.0 and math.isfinite(v)):
+            kind = "NaN" if math.isnan(v) else ("infinite" if math.isinf(v) else "negative")
+            return (f"the rate of reaction {j + 1} ({net.reactions[j]}) is {kind} ({v!r}) at t={t:.6g} "
+                    f"in state {_state_text(net, y)}")
+    return None
 
 
 def rhs_function(net: ReactionNetwork):
@@ -74,10 +108,17 @@ def _state_event_function(net: ReactionNetwork, e: int):
 
 def _apply(net: ReactionNetwork, e: int, y: np.ndarray, p: np.ndarray, t: float) -> None:
     symbols = _symbols(net)
-    values = [
-        eval(expr.to_source(symbols), {"math": math, "y": y, "p": p, "t": t})  # noqa: S307
-        for _, expr in net.events[e].assignments
-    ]
+    try:
+        with np.errstate(all="ignore"):
+            values = [
+                float(eval(expr.to_source(symbols), {"math": math, "y": y, "p": p, "t": t}))  # noqa: S307
+                for _, expr in net.events[e].assignments
+            ]
+    except (ZeroDivisionError, OverflowError, ValueError) as exc:
+        raise SimulationError(
+            f"event {e + 1} ({net.events[e]}) cannot evaluate its assignments at t={t:.6g} "
+            f"({type(exc).__name__}: {exc}) in state {_state_text(net, y)}"
+        ) from None
     for (target, _), v in zip(net.events[e].assignments, values):
         if not math.isfinite(v):
             raise SimulationError(f"event {e + 1} ({net.events[e]}) assigned a non-finite value at t={t:.6g}")
@@ -98,25 +139,79 @@ def solve(
     rtol: float = 1e-8,
     atol: float = 1e-10,
     ode_method: str = "LSODA",
+    max_steps: int | None = None,
 ) -> np.ndarray:
-    """Integrate the rate equations; returns the state at ``save_times``, shape (species, 1, times)."""
+    """Integrate the rate equations; returns the state at ``save_times``, shape (species, 1, times).
+
+    Errors are :class:`~pycrn.SimulationError` naming the reaction, time and
+    state, as in the stochastic engines: a rate that cannot be evaluated, is
+    not finite or is negative (at the start, after an event, or during the
+    integration), a species driven negative, or more than ``max_steps``
+    right-hand-side evaluations (a solution running into a singularity
+    makes stiff solvers shrink their step without end).
+    """
     # Imported here: scipy.integrate took 0.4-0.6 s of `import pycrn`.
     from scipy.integrate import solve_ivp
 
     raw = rhs_function(net)
+    rates = rate_functions(net)
+    tf = float(save_times[-1])
+    evaluations = [0]
+    # Progress watch: evaluations since the integration last advanced by a 1e-9 of the time span.
+    progress = {"t": float(t0), "at": 0}
+    resolution = 1e-9 * (tf - float(t0))
 
     def f(t, y, p):
-        with np.errstate(all="ignore"):
-            dy = raw(t, y, p)
-        if not np.all(np.isfinite(dy)):
-            # Abort at once: stiff integrators otherwise keep shrinking the step.
-            raise SimulationError(f"ODE right-hand side is not finite at t={t:.6g} (state {y.tolist()})")
+        evaluations[0] += 1
+        if t > progress["t"] + resolution:
+            progress["t"], progress["at"] = t, evaluations[0]
+        elif evaluations[0] - progress["at"] > STALL_EVALUATIONS:
+            raise SimulationError(
+                f"the ODE integration stalled at t={t:.6g} (of {tf:.6g}): {STALL_EVALUATIONS:,} right-hand-side "
+                f"evaluations without advancing by 1e-9 of the time span, in state {_state_text(net, y)}; the "
+                f"solution runs into a singularity there (a rate law with a pole?)"
+            )
+        if max_steps is not None and evaluations[0] > max_steps:
+            raise SimulationError(
+                f"the ODE integration used up its budget of {max_steps:,} right-hand-side evaluations "
+                f"(max_steps) and reached only t={t:.6g} of {tf:.6g}, in state {_state_text(net, y)}; the "
+                f"solution may run into a singularity there. Check the rate laws, or raise the budget with "
+                f"method=pycrn.methods.ODE(max_steps=...)"
+            )
+        try:
+            with np.errstate(all="ignore"):
+                dy = raw(t, y, p)
+        except (ZeroDivisionError, OverflowError, ValueError):
+            dy = None
+        if dy is None or not np.all(np.isfinite(dy)):
+            # Abort at once, naming the reaction: stiff integrators otherwise keep shrinking the step.
+            raise SimulationError(
+                invalid_rate(net, rates, t, y, p)
+                or f"the ODE right-hand side is not finite at t={t:.6g} in state {_state_text(net, y)}"
+            )
         return dy
+
+    def check_rates(t, y, p, when):
+        message = invalid_rate(net, rates, t, y, p)
+        if message is not None:
+            raise SimulationError(f"{when}: {message}")
+
+    def check_signs(ts, ys):
+        # Solvers overshoot zero by about their tolerance; a rate law that does not vanish
+        # without its reactants drives the species far below it.
+        scale = np.maximum(1.0, np.abs(ys).max(axis=1))
+        low = ys < -(100.0 * atol + 1e-6 * scale)[:, None]
+        if low.any():
+            i, k = np.argwhere(low)[0]
+            consumers = [j + 1 for j in range(len(net.reactions)) if net.stoichiometry[i, j] < 0]
+            raise SimulationError(
+                f"species {net.species_names[i]!r} went negative ({ys[i, k]:.6g}) at t={ts[k]:.6g}: the rate "
+                f"law of reaction(s) {consumers} consuming it must vanish when it runs out"
+            )
 
     y = np.asarray(x0, dtype=np.float64).copy()
     p = np.asarray(p, dtype=np.float64).copy()
     out = np.empty((y.size, 1, save_times.size))
-    tf = float(save_times[-1])
     time_events, state_events = [], []
     for e, ev in enumerate(net.events):
         threshold = ev.trigger.time_threshold()
@@ -134,6 +229,7 @@ def solve(
     for g, direction, e in state_events:
         if direction != 0 and direction * g(t, y, p) >= 0 and not net.events[e].initial_value:
             _apply(net, e, y, p, t)
+    check_rates(t, y, p, "at the start")
     for _ in range(100_000):
         next_time_event = time_events[0][0] if time_events else np.inf
         t_stop = min(next_time_event, tf)
@@ -149,7 +245,11 @@ def solve(
                 dense_output=True, events=roots or None,
             )
             if not sol.success:
-                raise SimulationError(f"ODE integration failed at t={sol.t[-1]:.6g}: {sol.message}")
+                raise SimulationError(
+                    f"ODE integration failed at t={sol.t[-1]:.6g} in state {_state_text(net, sol.y[:, -1])}: "
+                    f"{sol.message}"
+                )
+            check_signs(sol.t, sol.y)
             t_end = float(sol.t[-1])
             while k < save_times.size and save_times[k] < t_end:
                 out[:, 0, k] = sol.sol(save_times[k])
@@ -162,10 +262,13 @@ def solve(
                 for idx, (_, _, e) in enumerate(state_events):
                     if sol.t_events[idx].size and sol.t_events[idx][-1] == t_end:
                         _apply(net, e, y, p, t)
+                        check_rates(t, y, p, f"after event {e + 1} ({net.events[e]})")
                         break
                 continue
         while time_events and time_events[0][0] <= t:
-            _apply(net, time_events.pop(0)[1], y, p, t)
+            e = time_events.pop(0)[1]
+            _apply(net, e, y, p, t)
+            check_rates(t, y, p, f"after event {e + 1} ({net.events[e]})")
         if t >= tf:
             while k < save_times.size:
                 out[:, 0, k] = y

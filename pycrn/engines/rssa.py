@@ -144,10 +144,17 @@ def _candidate(net, x, k_eff, alo, ahi, bsum, bs, total, s):
 
 
 def _apply(net, j, x, k_eff, delta, lo, hi, alo, ahi, bsum, bs, total):
-    """Fire reaction j; re-bracket the species that left their brackets. Returns the new total."""
+    """Fire reaction j; re-bracket the species that left their brackets. Returns the new total.
+
+    NaN (nothing applied) if a count would pass ``COUNT_LIMIT``.
+    """
     cp = net[_CP] + j  # noqa: F821
     cs = net[_CS]  # noqa: F821
     cd = net[_CD]  # noqa: F821
+    for q in range(net[cp], net[cp + 1]):
+        d = net[cd + q]
+        if d > 0 and x[net[cs + q]] > COUNT_LIMIT - d:  # noqa: F821
+            return np.nan
     for q in range(net[cp], net[cp + 1]):
         i = net[cs + q]
         x[i] += net[cd + q]
@@ -179,6 +186,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
     nspecies = x0.shape[1]
     nsave = save_times.shape[0]
     delta = opts[0]
+    budget = opts[1]
     bs = _block_size(num_reactions(net))  # noqa: F821
     lo, hi, alo, ahi, bsum = _work(net, nspecies, bs)
     x = np.empty(nspecies, dtype=np.int64)
@@ -198,6 +206,9 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
         k = 0
         code = 0
         total = _init_bounds(net, x, p, delta, lo, hi, alo, ahi, bsum, bs)
+        if not (total <= MAX_FLOAT):  # noqa: F821
+            code = STATUS_INVALID_PROPENSITY  # noqa: F821
+            total = 0.0
         next_save = save_times[0]
         while True:
             if total > 0.0:
@@ -214,6 +225,11 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                     next_save = save_times[k]
                 if k == nsave:
                     break
+            # The budget counts candidates: bounds far above the propensities would otherwise reject
+            # without end while time advances by nothing.
+            if nsteps + rejected >= budget:
+                code = STATUS_BUDGET  # noqa: F821
+                break
             j, accepted = _candidate(net, x, p, alo, ahi, bsum, bs, total, s)
             if j < 0:
                 total = _resum(ahi, bsum, bs)
@@ -221,8 +237,14 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
             t = t_next
             if not accepted:
                 rejected += 1
+                if (rejected & (RESUM - 1)) == 0 and stop[0] != 0:
+                    code = STATUS_INTERRUPTED  # noqa: F821
+                    break
                 continue
             total = _apply(net, j, x, p, delta, lo, hi, alo, ahi, bsum, bs, total)
+            if not (total <= MAX_FLOAT):  # noqa: F821
+                code = 1 + j
+                break
             nsteps += 1
             if (nsteps & (RESUM - 1)) == 0:
                 total = _resum(ahi, bsum, bs)
@@ -236,12 +258,17 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
         if code != 0:
             for q in range(nspecies):
                 out[q, i, nsave - 1] = x[q]
+            # Fail fast: the caller raises for this trajectory; the rest are not run.
+            for q in range(i + 1, n):
+                status[q] = STATUS_INTERRUPTED  # noqa: F821
+            return
 
 
 def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     """One trajectory recorded after every reaction; the contract of the SSA stepper's ``simulate_events``."""
     nspecies = x0.shape[0]
     delta = opts[0]
+    budget = opts[1]
     bs = _block_size(num_reactions(net))  # noqa: F821
     lo, hi, alo, ahi, bsum = _work(net, nspecies, bs)
     x = x0.copy()
@@ -254,10 +281,16 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     count = 1
     code = 0
     total = _init_bounds(net, x, p, delta, lo, hi, alo, ahi, bsum, bs)
+    if not (total <= MAX_FLOAT):  # noqa: F821
+        return times, states, count, STATUS_INVALID_PROPENSITY, x, t  # noqa: F821
     nsteps = 0
+    rejected = 0
     while True:
         t_next = t + rng_exponential(s) / total if total > 0.0 else np.inf  # noqa: F821
         if t_next > tf:
+            break
+        if nsteps + rejected >= budget:
+            code = STATUS_BUDGET  # noqa: F821
             break
         j, accepted = _candidate(net, x, p, alo, ahi, bsum, bs, total, s)
         if j < 0:
@@ -265,8 +298,15 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
             continue
         t = t_next
         if not accepted:
+            rejected += 1
+            if (rejected & (RESUM - 1)) == 0 and stop[0] != 0:
+                code = STATUS_INTERRUPTED  # noqa: F821
+                break
             continue
         total = _apply(net, j, x, p, delta, lo, hi, alo, ahi, bsum, bs, total)
+        if not (total <= MAX_FLOAT):  # noqa: F821
+            code = 1 + j
+            break
         nsteps += 1
         if (nsteps & (RESUM - 1)) == 0:
             total = _resum(ahi, bsum, bs)

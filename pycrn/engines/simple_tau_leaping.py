@@ -25,26 +25,42 @@ def constants_source(net) -> str:
 
 
 def _step(x, a, tau, s):
-    """Fire every reaction Poisson(a_j tau) times; return False if a count went negative."""
+    """Fire every reaction Poisson(a_j tau) times.
+
+    Returns 0, ``STATUS_NEGATIVE_LEAP`` if a count went negative, or
+    ``STATUS_OVERFLOW - i`` if the count of species ``i`` would pass
+    ``COUNT_LIMIT``.
+    """
+    negative = False
     for j in range(a.shape[0]):
         if a[j] <= 0.0:
             continue
-        k = rng_poisson(s, a[j] * tau)  # noqa: F821
-        if k > 0:
-            for i in range(x.shape[0]):
-                x[i] += k * NU[j, i]  # noqa: F821
+        k = _poisson_firings(s, a[j] * tau)  # noqa: F821
+        if k != 0:
+            i = _add_firings(x, j, k)  # noqa: F821
+            if i >= 0:
+                return STATUS_OVERFLOW - i  # noqa: F821
+            if i == -2:
+                negative = True
+                break
     for i in range(x.shape[0]):
         if x[i] < 0:
-            return False
-    return True
+            negative = True
+    return STATUS_NEGATIVE_LEAP if negative else 0  # noqa: F821
 
 
 def advance(net, x, pl, t, t_stop, a, total, crit, xn, s, dt):
     """One step of length dt, shortened to land exactly on t_stop (see leap_stepper)."""
     # No sliver steps from rounding: snap to t_stop when within 1e-9 dt of it.
     tau = dt if t + dt < t_stop - 1e-9 * dt else t_stop - t
-    if not _step(x, a, tau, s):
-        return t, 1, STATUS_NEGATIVE_LEAP  # noqa: F821
+    for i in range(x.shape[0]):
+        xn[i] = x[i]
+    code = _step(xn, a, tau, s)
+    if code != 0:
+        # x keeps the state before the failed step, for the error message.
+        return t, 1, code
+    for i in range(x.shape[0]):
+        x[i] = xn[i]
     return (t + tau if tau == dt else t_stop), 1, 0
 
 

@@ -26,7 +26,10 @@ a total that is not positive), so drift never biases the process.
 Status codes returned per trajectory (see :mod:`pycrn.status`): 0 finished,
 ``1 + j`` reaction ``j`` produced an invalid propensity or a negative count,
 ``STATUS_INVALID_PROPENSITY`` the propensities at the start or after an
-event are invalid, ``STATUS_INTERRUPTED`` the caller set ``stop[0]``.
+event are invalid (NaN, negative, or summing to infinity),
+``STATUS_BUDGET`` the trajectory would fire more than ``opts[1]``
+reactions (the method's ``max_steps``), ``STATUS_INTERRUPTED`` the caller
+set ``stop[0]``.
 
 Interruption: every kernel takes ``stop``, a one-element int64 array that the
 caller sets (from another thread) to ask it to return. It is read before each
@@ -142,7 +145,8 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
     ``out[q, i, k]`` receives the count of species ``q`` in trajectory ``i`` at
     ``save_times[k]`` (right-continuous); species-major, so that each species
     is one contiguous block of the results. A trajectory stops at the last save
-    time. ``opts`` (engine options) is unused by the exact SSAs. Events are
+    time. ``opts[1]`` is the step budget: a trajectory that would fire more
+reactions stops with ``STATUS_BUDGET``. Events are
     exact: a time event ends the current waiting time (the
     exponential clock is memoryless, so drawing afresh afterwards is exact),
     state events are checked after every jump.
@@ -150,6 +154,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
     n = x0.shape[0]
     nspecies = x0.shape[1]
     nsave = save_times.shape[0]
+    budget = opts[1]
     a = np.empty(num_reactions(net), dtype=np.float64)  # noqa: F821
     x = np.empty(nspecies, dtype=np.int64)
     s = np.empty(4, dtype=np.uint64)
@@ -165,7 +170,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
         k = 0
         code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)
         total = rates(net, x, pl, t, a)  # noqa: F821
-        if total != total and code == 0:
+        if not (total <= MAX_FLOAT) and code == 0:  # noqa: F821
             code = STATUS_INVALID_PROPENSITY  # noqa: F821
         if code != 0:
             total = 0.0
@@ -190,7 +195,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                     break
                 next_ev = _next_event_time(ev_time, ev_done)
                 total = rates(net, x, pl, t, a)  # noqa: F821
-                if total != total:
+                if not (total <= MAX_FLOAT):  # noqa: F821
                     code = STATUS_INVALID_PROPENSITY  # noqa: F821
                     break
                 continue
@@ -205,6 +210,9 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                     next_save = save_times[k]
                 if k == nsave or code != 0:
                     break
+            if nsteps >= budget:
+                code = STATUS_BUDGET  # noqa: F821
+                break
             j = agg_select(a, rng_uniform(s) * total, aux)  # noqa: F821
             if j < 0:
                 # Rounding put r past the end: resum and redraw this step.
@@ -212,7 +220,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                 continue
             t = t_next
             total = fire(net, j, x, pl, t, a, total)  # noqa: F821
-            if total != total:
+            if not (total <= MAX_FLOAT):  # noqa: F821
                 code = 1 + j
                 break
             nsteps += 1
@@ -222,7 +230,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                     break
                 if fired:
                     total = rates(net, x, pl, t, a)  # noqa: F821
-                    if total != total:
+                    if not (total <= MAX_FLOAT):  # noqa: F821
                         code = STATUS_INVALID_PROPENSITY  # noqa: F821
                         break
                     continue
@@ -238,6 +246,10 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
             # Leave the failing state where the caller can diagnose it.
             for q in range(nspecies):
                 out[q, i, nsave - 1] = x[q]
+            # Fail fast: the caller raises for this trajectory; the rest are not run.
+            for q in range(i + 1, n):
+                status[q] = STATUS_INTERRUPTED  # noqa: F821
+            return
 
 
 def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
@@ -248,6 +260,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     time (the failing ones if ``status != 0``).
     """
     nspecies = x0.shape[0]
+    budget = opts[1]
     a = np.empty(num_reactions(net), dtype=np.float64)  # noqa: F821
     x = np.empty(nspecies, dtype=np.int64)
     s = np.empty(4, dtype=np.uint64)
@@ -263,7 +276,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     if code != 0:
         return times, states, count, code, x, t
     total = rates(net, x, pl, t, a)  # noqa: F821
-    if total != total:
+    if not (total <= MAX_FLOAT):  # noqa: F821
         return times, states, count, STATUS_INVALID_PROPENSITY, x, t  # noqa: F821
     aux = agg_setup(a)  # noqa: F821
     nsteps = 0
@@ -283,13 +296,16 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
         else:
             if t_next > tf:
                 break
+            if nsteps >= budget:
+                code = STATUS_BUDGET  # noqa: F821
+                break
             j = agg_select(a, rng_uniform(s) * total, aux)  # noqa: F821
             if j < 0:
                 total = _total(a)
                 continue
             t = t_next
             total = fire(net, j, x, pl, t, a, total)  # noqa: F821
-            if total != total:
+            if not (total <= MAX_FLOAT):  # noqa: F821
                 code = 1 + j
                 break
             nsteps += 1
@@ -304,7 +320,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
                     break
         if changed:
             total = rates(net, x, pl, t, a)  # noqa: F821
-            if total != total:
+            if not (total <= MAX_FLOAT):  # noqa: F821
                 code = STATUS_INVALID_PROPENSITY  # noqa: F821
                 break
         if count == times.shape[0]:

@@ -176,7 +176,9 @@ def advance(net, x, pl, t, t_stop, a, total, crit, xn, s, eps):
     """One leap (or a burst of exact steps) from t, not beyond t_stop (see leap_stepper).
 
     Returns ``(t, steps, code)``; ``code`` is 0, or ``1 + j`` if reaction j
-    cannot fire without a negative count, or -1 for an invalid propensity.
+    cannot fire without a negative count (or would overflow a count, in an
+    exact step), -1 for an invalid propensity, ``STATUS_OVERFLOW - i`` if a
+    leap would push the count of species ``i`` past ``COUNT_LIMIT``.
     """
     a0c = _critical(x, a, crit)
     tau1 = _leap(net, x, a, crit, eps, pl, t)
@@ -198,7 +200,7 @@ def advance(net, x, pl, t, t_stop, a, total, crit, xn, s, eps):
             t = t_next
             total = fire(net, j, x, pl, t, a, total)  # noqa: F821
             steps += 1
-            if total != total:
+            if not (total <= MAX_FLOAT):  # noqa: F821
                 return t, steps, 1 + j
             if total <= 0.0:
                 return t_stop, steps, 0
@@ -218,16 +220,29 @@ def advance(net, x, pl, t, t_stop, a, total, crit, xn, s, eps):
                     acc += a[j]
                     if r < acc:
                         break
+            i = _add_firings(xn, jc, 1)  # noqa: F821
+            if i >= 0:
+                return t, 0, STATUS_OVERFLOW - i  # noqa: F821
             for i in range(x.shape[0]):
-                xn[i] += NU[jc, i]  # noqa: F821
+                if xn[i] < 0:
+                    # One firing of a critical reaction makes a count negative: its rate law does not
+                    # vanish without its reactants (no leap size helps). Fail as the exact SSAs do.
+                    for q in range(x.shape[0]):
+                        x[q] += NU[jc, q]  # noqa: F821
+                    return t + tau2, 0, 1 + jc
+        ok = True
         for j in range(a.shape[0]):
             if crit[j] or a[j] <= 0.0:
                 continue
-            k = rng_poisson(s, a[j] * tau)  # noqa: F821
-            if k > 0:
-                for i in range(x.shape[0]):
-                    xn[i] += k * NU[j, i]  # noqa: F821
-        ok = True
+            k = _poisson_firings(s, a[j] * tau)  # noqa: F821
+            if k != 0:
+                i = _add_firings(xn, j, k)  # noqa: F821
+                if i >= 0:
+                    # Not a leap too long: the counts themselves head past the int64 limit.
+                    return t, 0, STATUS_OVERFLOW - i  # noqa: F821
+                if i == -2:
+                    ok = False
+                    break
         for i in range(x.shape[0]):
             if xn[i] < 0:
                 ok = False
