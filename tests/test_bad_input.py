@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +36,7 @@ RUNAWAY = r"would push the count|would pass 9,223,372,036,854,775,807|the most t
 def _run_cases(method: str, cases: list[str]) -> dict[str, dict]:
     proc = subprocess.run(
         [sys.executable, str(HERE / "bad_input_cases.py"), method, *cases],
-        capture_output=True, text=True, timeout=600, env={**__import__("os").environ, "PYCRN_QUIET": "1"},
+        capture_output=True, text=True, timeout=600, env={**os.environ, "PYCRN_QUIET": "1"},
     )
     # A negative return code is a signal: the interpreter crashed (SIGSEGV was -11).
     assert proc.returncode == 0, f"{method} crashed (return code {proc.returncode}):\n{proc.stderr[-3000:]}"
@@ -56,16 +58,38 @@ def test_counts_never_wrap_and_runaways_end(method):
         assert population["outcome"] == "error" and "2**58" in population["message"], population
     else:
         # 2**58 molecules plus a few births: an ordinary run for the other methods.
-        assert population["outcome"] == "dataset" and population["min"] == 2**58, population
+        assert population["outcome"] == "dataset", population
+        assert population["min"] >= 0 and 2**58 <= population["max"] < 2**58 + 100, population
     for case in ("autocatalysis", "huge_birth_rate", "huge_products"):
         r = results[case]
         assert r["outcome"] == "error" and r["type"] == "SimulationError", r
-        import re
-
         assert re.search(RUNAWAY, r["message"]), r
         if "ran away" in r["message"]:
             # The message names what ran away: the reaction, its propensity, the largest count.
-            assert "the fastest reaction is 1" in r["message"] and "max_steps" in r["message"], r
+            assert "the fastest reaction is" in r["message"] and "max_steps" in r["message"], r
+
+
+#: Bounds-checked in CI: batched, the engine with index arithmetic of its own (tuple positions, pools)
+#: that crashed; the others in the slow suite (each compiles afresh with bounds checks: 10-35 s).
+BOUNDS_CI = ["batched"]
+
+
+@pytest.mark.parametrize(
+    "method", [m if m in BOUNDS_CI else pytest.param(m, marks=pytest.mark.slow) for m in STOCHASTIC]
+)
+def test_engines_stay_in_bounds_under_numba_bounds_checking(method, tmp_path):
+    """The debug mode: every engine compiled with NUMBA_BOUNDSCHECK=1 (in a cache of its own), on an
+    ordinary run and on the edge cases; an out-of-bounds index raises IndexError instead of corrupting memory."""
+    env = {**__import__("os").environ, "NUMBA_BOUNDSCHECK": "1", "PYCRN_CACHE_DIR": str(tmp_path), "PYCRN_QUIET": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "bad_input_cases.py"), method, "ordinary", "lv_runaway", "lv_overflow"],
+        capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert proc.returncode == 0, f"{method} crashed (return code {proc.returncode}):\n{proc.stderr[-3000:]}"
+    results = {r["case"]: r for r in map(json.loads, proc.stdout.splitlines())}
+    assert results["ordinary"]["outcome"] == "dataset" and results["ordinary"]["min"] >= 0, results["ordinary"]
+    for case in ("lv_runaway", "lv_overflow"):
+        assert results[case]["type"] == "SimulationError", results[case]
 
 
 def test_budget_names_the_runaway_and_counts_exactly():
@@ -139,7 +163,7 @@ def test_failing_trajectory_stops_the_run_at_once():
         ("@species A=0\nlog(A-1), 0 => A", r"reaction 1 .* cannot be evaluated at t=0 \(ValueError: math domain"),
         ("@species A=5\nsqrt(A-3), A => 0", r"reaction 1 \(sqrt\(A - 3\), A => 0\) cannot be evaluated at t=[0-9.]+ "
                                             r"\(ValueError"),
-        ("@species A=0\nexp(1000*A), 0 => A", r"reaction 1 .* is infinite"),
+        ("@species A=0\nexp(1000*A), 0 => A", r"reaction 1 .* is infinite|blew up .* was that of reaction 1 "),
         ("@species A=0\n1/(3-A), 0 => A", r"stalled at t=4\.5.*singularity"),
         ("@species A=5\n1, A => 0", r"species 'A' went negative .* reaction\(s\) \[1\]"),
         ("@parameters k=1\n@species A=10\nk, A --> 0\n@event t >= 1: k = -1",
@@ -176,64 +200,78 @@ def test_a_huge_but_finite_tspan_runs():
 
 # --- One behaviour per situation across methods (the README's table) ---
 
+#: The three situations in one network (so that each method compiles it once), each switched on by its
+#: parameters: a general rate law that does not vanish when its reactant runs out (kn), a propensity
+#: that overflows to infinity (ke), an event that makes a rate constant negative (k, kflip).
+SITUATION_NET = ("@parameters kn=0 ke=0 k=0 kflip=1\n@species A=20 C=0\nkn, A => 0\nke * exp(1000 * C), 0 => C\n"
+                 "k, A --> 0\n@event t >= 1: k = k * kflip")
 SITUATIONS = {
-    # A general rate law that does not vanish when its reactant runs out.
-    "negative_count": "@species A=3\n10, A => 0",
-    # A propensity that overflows to infinity.
-    "infinite_propensity": "@species A=0\nexp(1000*A), 0 => A",
-    # An event that makes a rate constant negative.
-    "negative_parameter": "@parameters k=1\n@species A=10\nk, A --> 0\n@event t >= 1: k = -1",
+    "negative_count": {"kn": 10.0},
+    "infinite_propensity": {"ke": 1.0},
+    "negative_parameter": {"k": 1.0, "kflip": -1.0},
 }
 EXPECTED = {
-    "negative_count": r"reaction 1 \(10, A => 0\) fired at t=.* drove a count negative|simple tau-leaping drove a "
+    "negative_count": r"reaction 1 \(kn, A => 0\) fired at t=.* drove a count negative|simple tau-leaping drove a "
                       r"count negative|species 'A' went negative",
-    "infinite_propensity": r"propensity of reaction 1 .* is infinite|rate of reaction 1 .* is infinite",
-    "negative_parameter": r"after event 1 \(@event t >= 1: k = -1\)[,:] .*(propensity|rate) of reaction 1 "
+    "infinite_propensity": r"(propensity|rate) of reaction 2 \(ke \* exp\(1000 \* C\), 0 => C\) is infinite|"
+                           r"the ODE solution blew up at t=.* the fastest rate at t=.* was that of reaction 2 ",
+    "negative_parameter": r"after event 1 \(@event t >= 1: k = k \* kflip\)[,:] .*(propensity|rate) of reaction 3 "
                           r"\(k, A --> 0\) is negative",
 }
-REFUSED = {  # methods that refuse the network before running, with a ModelError naming the reaction
-    "rssa": r"reaction 1 .* method 'rssa' needs mass-action|method 'rssa' does not support events",
-    "batched": r"reaction 1 .* method 'batched' needs mass-action|batched",
+#: Methods that refuse the network before running, with a ModelError naming why.
+REFUSED = {
+    "rssa": r"method 'rssa' (needs mass-action|does not support events)",
+    "batched": r"reaction 1 \(kn, A => 0\): method 'batched' needs mass-action",
 }
 
 
 @pytest.mark.parametrize("situation", sorted(SITUATIONS))
 @pytest.mark.parametrize("method", [*STOCHASTIC, "ode"])
 def test_one_behaviour_per_situation(situation, method):
-    net = pycrn.parse(SITUATIONS[situation])
+    net = pycrn.parse(SITUATION_NET)
     kwargs = {"dt": 0.01} if method == "simple_tau_leaping" else {}
-    refuses = method in REFUSED and (situation != "negative_parameter" or method == "rssa")
-    if refuses:
+    if method in REFUSED:
         with pytest.raises(ModelError, match=REFUSED[method]):
-            pycrn.simulate(net, tspan=(0, 10), method=method, seed=1, **kwargs)
+            pycrn.simulate(net, params=SITUATIONS[situation], tspan=(0, 10), method=method, seed=1, **kwargs)
         return
     with pytest.raises(SimulationError, match=EXPECTED[situation]):
-        pycrn.simulate(net, tspan=(0, 10), method=method, seed=1, trajectories=1, **kwargs)
+        pycrn.simulate(net, params=SITUATIONS[situation], tspan=(0, 10), method=method, seed=1, **kwargs)
+
+
+@pytest.mark.slow  # batched compiles its engine for this network alone (about 27 s)
+def test_batched_reports_a_negative_parameter_from_an_event_like_direct():
+    """batched refuses SITUATION_NET (general rate laws) but takes time events: the same message as direct."""
+    net = pycrn.parse("@parameters k=1\n@species A=10\nk, A --> 0\n@event t >= 1: k = -1")
+    with pytest.raises(SimulationError, match=r"after event 1 \(@event t >= 1: k = -1\), propensity of reaction 1"):
+        pycrn.simulate(net, tspan=(0, 10), method="batched", seed=1)
 
 
 # --- The property: huge rates and counts give a valid Dataset or a pycrn error, in every method ---
 
-#: Networks of a fixed shape whose rates are parameters, so each method compiles each once.
-TEMPLATES = [
-    "@parameters k1=1 k2=1 k3=1 k4=1\n@species A=0 B=0 C=0\n"
-    "k1, 0 --> A\nk2, A --> 2A\nk3, 2A --> B\nk4, B --> 1000 C",
-    "@parameters k1=1 k2=1 k3=1 k4=1\n@species A=0 B=0 C=0\n"
-    "k1, A + B --> 3C\nk2, C --> A + B\nk3, C --> 0\nk4, 0 --> 100000 B",
-]
+#: The networks of the engine-edge cases (births, autocatalysis, Lotka-Volterra), their rates as parameters:
+#: each method compiles them once for all examples, and the subprocess cases share the compiled code.
+sys.path.insert(0, str(HERE))
+import bad_input_cases  # noqa: E402
+
+TEMPLATES = [bad_input_cases.GROWTH, bad_input_cases.LV]
 magnitudes = st.one_of(st.just(0.0), st.floats(min_value=-300, max_value=308).map(lambda e: 10.0**e))
 counts = st.one_of(st.integers(0, 100), st.integers(0, 62).map(lambda e: 2**e), st.integers(0, 2**63 - 1))
 
 
 def _check_property(method: str, template: int, rates, u0, tf: float) -> None:
+    if method == "batched":
+        template = 0  # its Lotka-Volterra compile (30 s) is left to the bounds-checked test
     net = pycrn.parse(TEMPLATES[template])
-    params = dict(zip(["k1", "k2", "k3", "k4"], rates))
-    u0 = dict(zip(["A", "B", "C"], u0))
+    params = dict(zip(net.parameter_names, rates))
+    u0 = dict(zip(net.species_names, u0))
     if method == "ode":
         m = methods.ODE(max_steps=20_000)
     elif method == "simple_tau_leaping":
         m = methods.SimpleTauLeaping(dt=tf / 10, max_steps=10**4)
     elif method == "batched":
         m = methods.Batched(max_steps=10**3)
+    elif method in bad_input_cases.SHARED:
+        m = methods.METHODS[method](max_steps=10**4, kernels="shared")
     else:
         m = methods.METHODS[method](max_steps=10**4)
     try:
@@ -252,8 +290,8 @@ def _check_property(method: str, template: int, rates, u0, tf: float) -> None:
 def property_test(examples: int):
     @settings(max_examples=examples, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-    @given(template=st.integers(0, len(TEMPLATES) - 1), rates=st.tuples(*[magnitudes] * 4),
-           u0=st.tuples(*[counts] * 3), tf=st.sampled_from([1e-6, 1e-2, 1.0, 100.0]))
+    @given(template=st.integers(0, len(TEMPLATES) - 1), rates=st.tuples(*[magnitudes] * 3),
+           u0=st.tuples(*[counts] * 2), tf=st.sampled_from([1e-6, 1e-2, 1.0, 100.0]))
     def check(method, template, rates, u0, tf):
         _check_property(method, template, rates, u0, tf)
 

@@ -157,6 +157,7 @@ def solve(
     rates = rate_functions(net)
     tf = float(save_times[-1])
     evaluations = [0]
+    last: dict = {}  # the last finite state evaluated, to name the culprit of a blow-up
     # Progress watch: evaluations since the integration last advanced by a 1e-9 of the time span.
     progress = {"t": float(t0), "at": 0}
     resolution = 1e-9 * (tf - float(t0))
@@ -185,10 +186,23 @@ def solve(
             dy = None
         if dy is None or not np.all(np.isfinite(dy)):
             # Abort at once, naming the reaction: stiff integrators otherwise keep shrinking the step.
+            if not np.all(np.isfinite(y)) and last:
+                # The solver's trial state itself overflowed: blame the fastest rate at the last finite state.
+                t1, y1 = last["t"], last["y"]
+                with np.errstate(all="ignore"):
+                    values = [abs(float(fn(t1, y1, p))) for fn in rates]
+                j = int(np.argmax(values))
+                raise SimulationError(
+                    f"the ODE solution blew up at t={t:.6g} (state {_state_text(net, y)}): the fastest rate at "
+                    f"t={t1:.6g} was that of reaction {j + 1} ({net.reactions[j]}), {values[j]:.4g}, in state "
+                    f"{_state_text(net, y1)}"
+                )
             raise SimulationError(
                 invalid_rate(net, rates, t, y, p)
                 or f"the ODE right-hand side is not finite at t={t:.6g} in state {_state_text(net, y)}"
             )
+        if np.all(np.isfinite(y)):
+            last["t"], last["y"] = t, y.copy()
         return dy
 
     def check_rates(t, y, p, when):
