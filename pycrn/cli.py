@@ -226,7 +226,7 @@ def _add_run_options(parser: argparse.ArgumentParser, methods) -> None:
     parser.add_argument("--tau-epsilon", type=float, default=None, help="error control of tau_leaping (default 0.03)")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="step budget per trajectory, so that a runaway run ends with an error (default: the "
-                             "method's: 10^8 reactions, leaps or batches, 10^6 ODE evaluations)")
+                             "method's: 10^9 reactions or leaps, 10^8 batches, 10^6 ODE evaluations)")
     parser.add_argument("--volume", type=float, default=None,
                         help="reaction volume: an order-o mass-action rate is divided by volume^(o-1)")
     talk = parser.add_mutually_exclusive_group()

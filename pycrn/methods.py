@@ -40,10 +40,14 @@ def _positive(name: str, value: Any, upper: float = math.inf) -> None:
 
 
 #: The default step budget of a trajectory (``max_steps``): reactions for the exact SSAs, leaps
-#: for tau-leaping, batches for ``batched``. Seconds to a minute of one core at the engines'
-#: speeds; a run that needs more is nearly always a runaway (a rate or count off by orders of
-#: magnitude), and one that is not raises the budget.
-DEFAULT_MAX_STEPS = 10**8
+#: for tau-leaping. Half a minute of one core at the engines' speeds; a trajectory that needs more
+#: is nearly always a runaway (a rate or count off by orders of magnitude), and one that is not
+#: raises the budget. (10**8 stopped a legitimate run: the GRN example's stationary chains take
+#: 1-4e8 reactions each.)
+DEFAULT_MAX_STEPS = 10**9
+#: The default budget of ``batched``: batches (each fires many reactions, and costs about a
+#: microsecond) and exact steps.
+DEFAULT_BATCHED_MAX_STEPS = 10**8
 #: The default budget of the ODE method: right-hand-side evaluations.
 DEFAULT_ODE_MAX_STEPS = 10**6
 
@@ -72,7 +76,8 @@ class Method:
         accepted or rejected, for ``rssa``), leaps (and the
         exact steps between them) for tau-leaping, batches and exact steps
         for ``batched``, right-hand-side evaluations for the ODE. ``None``:
-        no budget. Keyword-only; default :data:`DEFAULT_MAX_STEPS` (10**8),
+        no budget. Keyword-only; default :data:`DEFAULT_MAX_STEPS` (10**9),
+        :data:`DEFAULT_BATCHED_MAX_STEPS` (10**8) for ``batched``,
         :data:`DEFAULT_ODE_MAX_STEPS` (10**6) for the ODE.
     """
 
@@ -269,6 +274,7 @@ class Batched(Method):
     exact: ClassVar[bool] = True
     counter: ClassVar[str | None] = "batches"
     min_reactions_per_batch: float | None = None
+    max_steps: int | None = _budget_field(DEFAULT_BATCHED_MAX_STEPS)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -111,8 +111,8 @@ def simulate(
         The step budget of each trajectory (reactions for the exact SSAs,
         leaps for tau-leaping, right-hand-side evaluations for the ODE): a
         trajectory that needs more stops with a :class:`~pycrn.SimulationError`
-        naming what ran away. Default: the method's (10**9; 10**6 for the
-        ODE). Shorthand for ``method=Direct(max_steps=...)``; a method
+        naming what ran away. Default: the method's (10**9; 10**8 batches for
+        ``batched``; 10**6 for the ODE). Shorthand for ``method=Direct(max_steps=...)``; a method
         object with ``max_steps=None`` runs without a budget.
     backend
         ``"native"`` (default): pycrn's compiled engines. ``"julia"``: the

@@ -111,9 +111,15 @@ def test_budget_names_the_runaway_and_counts_exactly():
     assert a.identical(b)
 
 
+def test_default_budgets():
+    assert methods.Direct().max_steps == methods.TauLeaping().max_steps == 10**9
+    assert methods.Batched().max_steps == 10**8 and methods.ODE().max_steps == 10**6
+
+
+@pytest.mark.slow  # 10**9 reactions: 20-40 s
 def test_default_budget_ends_a_runaway():
     """The issue's hang: 1e17 births per unit time run to t=100 (1e19 reactions) ends with the default budget."""
-    with pytest.raises(SimulationError, match=r"used up its budget of 100,000,000 steps"):
+    with pytest.raises(SimulationError, match=r"used up its budget of 1,000,000,000 steps"):
         pycrn.simulate(pycrn.parse("1e17, 0 --> B"), tspan=(0, 100), method="direct", seed=1)
 
 
