@@ -42,6 +42,7 @@ from .network import ReactionNetwork
 from .problem import Problem
 from .results import add_observables, make_dataset, observable_values, provenance
 from .runner import (
+    RunCancelled,
     Stop,
     check_count,
     check_fits,
@@ -212,6 +213,8 @@ def _compute(problem: Problem, method: Method, seq, task: _Task, reduce: str | N
     result = run(problem, method, task.lo, task.hi - task.lo, seq, stop=stop)
     try:
         result.check(problem, method)
+    except RunCancelled:
+        raise  # the run's own failure is raised instead (thread_map)
     except SimulationError as exc:
         if setting_label:
             raise SimulationError(f"{setting_label}: {exc}") from None

@@ -38,6 +38,10 @@ from .status import Status, raise_for_status
 EVENT_CAPACITY = 1024
 
 
+class RunCancelled(SimulationError):
+    """A call's trajectories were stopped because another trajectory of the same run failed."""
+
+
 class Stop:
     """A request to stop, shared by the kernels of one call: ``flag[0] = 1`` makes them return.
 
@@ -128,6 +132,8 @@ class RunResult:
     steps: np.ndarray
     final_t: np.ndarray
     first: int = 0
+    #: Stopped because another call sharing the stop token failed (its trajectories report INTERRUPTED).
+    cancelled: bool = False
 
     def check(self, problem: Problem, method: Method | None = None) -> None:
         """Raise the :class:`~pycrn.SimulationError` of the first failed trajectory, if any.
@@ -136,6 +142,8 @@ class RunResult:
         """
         # Trajectories cut short because another one failed report INTERRUPTED: the failure comes first.
         bad = np.flatnonzero((self.status != 0) & (self.status != Status.INTERRUPTED))
+        if bad.size == 0 and self.cancelled and np.any(self.status):
+            raise RunCancelled("stopped: another trajectory of this run failed")
         if bad.size == 0:
             bad = np.flatnonzero(self.status)
         if bad.size:
@@ -298,7 +306,7 @@ def run(
     if np.any((status != 0) & (status != Status.INTERRUPTED)):
         # The other calls sharing the token stop too: the run is lost, and a runaway could take minutes each.
         stop.fail()
-    return RunResult(out, status, steps, final_t, first)
+    return RunResult(out, status, steps, final_t, first, cancelled=bool(stop.flag[0] == Stop.FAILED))
 
 
 #: Seconds a first call must take, uncompiled, before :func:`announce_compilation` says so.
@@ -435,6 +443,17 @@ def thread_map(
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 for fut in done:
                     update(fut.result())
+        except RunCancelled:
+            # This item stopped because another one failed: raise that one's error, once it is in.
+            for fut in pending:
+                fut.cancel()
+            wait(pending)
+            for fut in (*done, *pending):
+                if not fut.cancelled() and isinstance(fut.exception(), Exception) and not isinstance(
+                    fut.exception(), RunCancelled
+                ):
+                    raise fut.exception() from None
+            raise
         except BaseException:
             for fut in pending:
                 fut.cancel()

@@ -159,6 +159,17 @@ def test_failing_trajectory_stops_the_run_at_once():
     assert single - start < 20 * one + 5.0
 
 
+def test_an_ensemble_reports_the_failure_not_the_chunks_it_stopped():
+    """Chunks on other threads stopped by a failure must not surface as KeyboardInterrupt or a vague error."""
+    # Setting 0 is long and fine (1e7 reactions a trajectory), setting 1 runs away: its failure stops
+    # setting 0's chunks on the other thread, which must not be what is reported.
+    net = pycrn.parse("@parameters kb=1\nkb, 0 --> B")
+    for _ in range(3):  # the race is between threads: a few tries
+        with pytest.raises(SimulationError, match=r"setting 1.*ran away \(trajectory \d+\)"):
+            pycrn.ensemble(net, tspan=(0, 100), method=methods.Direct(max_steps=2 * 10**7), sweep={"kb": [1e5, 1e17]},
+                           trajectories=8, chunk=2, threads=2, seed=1)
+
+
 # --- The ODE: pycrn errors naming the reaction, time and state; no Python errors, no hang ---
 
 @pytest.mark.parametrize(
