@@ -164,6 +164,11 @@ def raise_for_status(
     raise SimulationError(f"simulation failed at t={t:.6g}{where} in state {state} ({name})")
 
 
+def invalid_kind(v: float) -> str:
+    """How an invalid propensity or rate is invalid: ``"NaN"``, ``"infinite"`` or ``"negative"``."""
+    return "NaN" if math.isnan(v) else ("infinite" if math.isinf(v) else "negative")
+
+
 def _invalid_propensity(net: ReactionNetwork, x: np.ndarray, p: np.ndarray, t: float) -> str | None:
     """``"propensity of reaction j (...) is negative (-1.0)"`` for the first invalid one, or ``None``."""
     from .propensity import evaluate_propensity
@@ -171,8 +176,7 @@ def _invalid_propensity(net: ReactionNetwork, x: np.ndarray, p: np.ndarray, t: f
     for j, r in enumerate(net.reactions):
         v = evaluate_propensity(net, j, x, p, t)
         if not (v >= 0.0 and math.isfinite(v)):
-            kind = "NaN" if math.isnan(v) else ("infinite" if math.isinf(v) else "negative")
-            return f"propensity of reaction {j + 1} ({r}) is {kind} ({v!r})"
+            return f"propensity of reaction {j + 1} ({r}) is {invalid_kind(v)} ({v!r})"
     return None
 
 

@@ -27,6 +27,7 @@ from ..errors import ModelError, SimulationError
 from ..network import ReactionNetwork
 from ..propensity import propensity_expression
 from ..ratelaws import RateLaw, symbol_table
+from ..status import invalid_kind
 
 NAME = "ode"
 #: Right-hand-side evaluations without progress after which the integration is declared stalled.
@@ -67,8 +68,7 @@ def invalid_rate(net: ReactionNetwork, rates: list, t: float, y: np.ndarray, p: 
             return (f"the rate of reaction {j + 1} ({net.reactions[j]}) cannot be evaluated at t={t:.6g} "
                     f"({type(exc).__name__}: {exc}) in state {_state_text(net, y)}")
         if not (v >= 0.0 and math.isfinite(v)):
-            kind = "NaN" if math.isnan(v) else ("infinite" if math.isinf(v) else "negative")
-            return (f"the rate of reaction {j + 1} ({net.reactions[j]}) is {kind} ({v!r}) at t={t:.6g} "
+            return (f"the rate of reaction {j + 1} ({net.reactions[j]}) is {invalid_kind(v)} ({v!r}) at t={t:.6g} "
                     f"in state {_state_text(net, y)}")
     return None
 
