@@ -67,10 +67,11 @@ def observable_values(
 
 def add_observables(ds: xr.Dataset, net: ReactionNetwork, p: np.ndarray) -> xr.Dataset:
     """Add the network's observables (derived outputs) as float variables over (trajectory, time)."""
-    values = observable_values(net, {name: ds[name].values for name in net.species_names}, ds["time"].values, p)
+    # ds.variables, not ds[name]: building a DataArray scans every variable (quadratic in the species).
+    values = observable_values(net, {name: ds.variables[name].values for name in net.species_names}, ds["time"].values, p)
     for name, law in net.observables:
         ds[name] = (("trajectory", "time"), values[name])
-        ds[name].attrs["observable"] = str(law)
+        ds.variables[name].attrs["observable"] = str(law)
     return ds
 
 

@@ -238,5 +238,5 @@ def open_dataset(path: str | Path):
     # Zarr lists arrays in no particular order: restore the network's.
     order = [name for name in ds.attrs.pop(ORDER, []) if name in ds.data_vars]
     ds = ds[order + [name for name in ds.data_vars if name not in order]]
-    swept = [name for name in ds.data_vars if ds[name].dims == ("setting",)]
+    swept = [name for name in ds.data_vars if ds.variables[name].dims == ("setting",)]
     return ds.set_coords(swept) if swept else ds
