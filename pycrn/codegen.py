@@ -38,6 +38,7 @@ import numba
 
 from .engines import mass_action, poisson, rng
 from .network import MAX_EXACT_DOUBLE, ReactionNetwork
+from .network_arrays import rate_laws
 from .propensity import propensity_expression, symbols
 from .status import constants_source as status_constants
 
@@ -235,6 +236,29 @@ def _event_source(net: ReactionNetwork) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rate_constant_source(net: ReactionNetwork) -> str:
+    """Source of ``kernel_constants(p, out)`` for a mass-action network with events.
+
+    The data-driven propensities read one constant per reaction (its rate
+    constant over the factorials of its reactant orders); an event may
+    reassign a parameter, so an engine recomputes them from the parameters
+    ``p`` after every event: each distinct rate law once, then per reaction.
+    """
+    which, laws, scale = rate_laws(net)
+    lines = [
+        f"LAW_OF = np.array({which.tolist()!r}, dtype=np.int64)",
+        f"LAW_SCALE = np.array({scale.tolist()!r}, dtype=np.float64)",
+        "",
+        "def kernel_constants(p, out):",
+        f"    laws = np.empty({len(laws)}, dtype=np.float64)",
+    ]
+    for q, law in enumerate(laws):
+        value = repr(law) if isinstance(law, float) else f"p[{law}]" if isinstance(law, int) else law
+        lines.append(f"    laws[{q}] = {value}")
+    lines += ["    for j in range(out.shape[0]):", "        out[j] = laws[LAW_OF[j]] * LAW_SCALE[j]", ""]
+    return "\n".join(lines)
+
+
 @functools.cache
 def _function_source(fn) -> str:
     # inspect.getsource re-reads the file: cached, it was most of simulate()'s fixed cost.
@@ -288,17 +312,34 @@ def shared_module_source(engine: ModuleType) -> str:
     return _assemble(engine, [], mass_action.SOURCES)
 
 
+def array_events_module_source(net: ReactionNetwork, engine: ModuleType) -> str:
+    """The module of ``engine`` on the data-driven kernels with ``net``'s events and rate laws generated.
+
+    For the engines that need the network arrays (the rejection-based SSAs) on a mass-action network
+    with events: the propensities stay data-driven, the events and the rate constants (which an event
+    may change) are compiled for the network.
+    """
+    return _assemble(engine, [_event_source(net), rate_constant_source(net)], mass_action.ARRAY_KERNELS,
+                     ("event_times", "event_triggers", "apply_event", "kernel_constants"))
+
+
 def can_share(engine: ModuleType) -> bool:
     """Whether ``engine`` runs on the shared kernels: it has no per-network constants of its own."""
     return not hasattr(engine, "constants_source")
 
 
-def load_module(net: ReactionNetwork | None, engine: ModuleType) -> ModuleType:
+def load_module(net: ReactionNetwork | None, engine: ModuleType, array_kernels: bool = False) -> ModuleType:
     """The compiled-on-demand module for ``net`` and ``engine`` (generated and cached).
 
-    ``net=None`` loads the engine on the shared data-driven kernels.
+    ``net=None`` loads the engine on the shared data-driven kernels; ``array_kernels=True`` on the
+    data-driven kernels with the network's events (:func:`array_events_module_source`).
     """
-    source = shared_module_source(engine) if net is None else module_source(net, engine)
+    if net is None:
+        source = shared_module_source(engine)
+    elif array_kernels:
+        source = array_events_module_source(net, engine)
+    else:
+        source = module_source(net, engine)
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     with _lock:
         module = _modules.get(digest)

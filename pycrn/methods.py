@@ -186,10 +186,21 @@ class NRM(ExactSSA):
 
 
 @dataclass(frozen=True)
+class DirectCR(ExactSSA):
+    """The composition-rejection direct method of Slepoy, Thompson and Plimpton (exact).
+
+    See :mod:`pycrn.engines.direct_cr`.
+    """
+
+    name: ClassVar[str] = "direct_cr"
+
+
+@dataclass(frozen=True)
 class RSSA(Method):
     """The rejection-based SSA of Thanh, Priami and Zunino (exact); see :mod:`pycrn.engines.rssa`.
 
-    Mass-action networks without events only (it runs on the shared kernels).
+    Mass-action networks (rate constants that read neither species nor t;
+    events may change them), on the data-driven kernels.
 
     Parameters
     ----------
@@ -206,10 +217,20 @@ class RSSA(Method):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _positive("rssa fluctuation", self.fluctuation, 1.0)
+        _positive(f"{self.name} fluctuation", self.fluctuation, 1.0)
 
     def engine_option(self) -> float:
         return float(self.fluctuation)
+
+
+@dataclass(frozen=True)
+class RSSACR(RSSA):
+    """RSSA with composition-rejection selection, of Thanh, Zunino and Priami (exact).
+
+    See :mod:`pycrn.engines.rssa_cr`; the options are :class:`RSSA`'s.
+    """
+
+    name: ClassVar[str] = "rssa_cr"
 
 
 @dataclass(frozen=True)
@@ -325,7 +346,7 @@ BUDGET_OPTIONS = ("max_steps",)
 
 #: Method classes by name (the strings accepted as ``method=``).
 METHODS: dict[str, type[Method]] = {
-    cls.name: cls for cls in (Direct, SortingDirect, NRM, RSSA, TauLeaping, SimpleTauLeaping, Batched, ODE)
+    cls.name: cls for cls in (Direct, SortingDirect, NRM, DirectCR, RSSA, RSSACR, TauLeaping, SimpleTauLeaping, Batched, ODE)
 }
 
 
@@ -333,16 +354,19 @@ def choose(net: Any) -> Method:
     """The exact method ``method="auto"`` picks for ``net``.
 
     The rejection-based SSA (:class:`RSSA`) for mass-action networks of at
-    least :data:`pycrn.network_arrays.SHARED_MIN_REACTIONS` reactions without
-    events, the direct method otherwise. Measured with
+    least :data:`pycrn.network_arrays.SHARED_MIN_REACTIONS` reactions (with
+    or without events), the direct method otherwise. Measured with
     benchmarks/bench_large.py on the BioNetGen networks (README, "Large
-    networks"): RSSA was the fastest of direct, NRM and RSSA from 288
+    networks"): RSSA was the fastest of the six exact SSAs from 288
     reactions up (multisite2, EGFR, BCR); below the threshold the direct
-    method on generated kernels is the fastest per step.
+    method on generated kernels is the fastest per step. RSSA's
+    propensities are data-driven, so a large network with events compiles
+    only its events, not code growing with its reactions.
     """
-    from .network_arrays import use_shared_kernels
+    from .network_arrays import SHARED_MIN_REACTIONS, array_kernels_apply
 
-    return RSSA() if use_shared_kernels(net) else Direct()
+    large = len(net.reactions) >= SHARED_MIN_REACTIONS
+    return RSSA() if large and array_kernels_apply(net) else Direct()
 
 
 def resolve(

@@ -33,8 +33,12 @@ def shared_kernels_apply(net: ReactionNetwork) -> bool:
     reads neither species nor time, and the network has no events (an event
     may reassign a parameter mid-run).
     """
-    if net.events:
-        return False
+    return not net.events and array_kernels_apply(net)
+
+
+def array_kernels_apply(net: ReactionNetwork) -> bool:
+    """Whether the data-driven propensities can compute ``net``'s: mass action with rate constants that
+    read neither species nor time (events allowed: an engine module with the network's events generated)."""
     species = set(net.species_names)
     for r in net.reactions:
         if not r.mass_action or r.rate.depends_on_time or set(r.rate.names) & species:
@@ -96,26 +100,40 @@ def network_arrays(net: ReactionNetwork) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _rate_program(net: ReactionNetwork) -> tuple[np.ndarray, list, np.ndarray]:
-    """Distinct rate laws compiled once: (reaction -> law index, law evaluators, 1 / prod nu!)."""
+def rate_laws(net: ReactionNetwork) -> tuple[np.ndarray, list[float | int | str], np.ndarray]:
+    """The distinct rate laws of a mass-action network: (reaction -> law index, laws, 1 / prod nu!).
+
+    A law is a number, a parameter index, or the source of an expression in ``p`` and ``math``.
+    """
     table = symbols(net)
-    laws: dict[str, int] = {}
-    evaluators = []
+    index: dict[str, int] = {}
+    laws: list[float | int | str] = []
     which = np.empty(len(net.reactions), dtype=np.int64)
     params = {name: k for k, name in enumerate(net.parameter_names)}
     for j, r in enumerate(net.reactions):
         text = r.rate.text
-        if text not in laws:
-            laws[text] = len(evaluators)
+        if text not in index:
+            index[text] = len(laws)
             const = r.rate.constant_value()
             if const is not None:
-                evaluators.append(float(const))
+                laws.append(float(const))
             elif text in params:
-                evaluators.append(params[text])
+                laws.append(params[text])
             else:
-                evaluators.append(compile(r.rate.to_source(table), f"<rate of reaction {j + 1}>", "eval"))
-        which[j] = laws[text]
+                laws.append(r.rate.to_source(table))
+        which[j] = index[text]
     scale = np.array([1.0 / math.prod(math.factorial(nu) for _, nu in r.reactants) for r in net.reactions])
+    return which, laws, scale
+
+
+@functools.lru_cache(maxsize=16)
+def _rate_program(net: ReactionNetwork) -> tuple[np.ndarray, list, np.ndarray]:
+    """The distinct rate laws compiled once: (reaction -> law index, law evaluators, 1 / prod nu!)."""
+    which, laws, scale = rate_laws(net)
+    evaluators = [
+        compile(law, f"<rate of reaction {int(np.argmax(which == q)) + 1}>", "eval") if isinstance(law, str) else law
+        for q, law in enumerate(laws)
+    ]
     return which, evaluators, scale
 
 

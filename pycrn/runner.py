@@ -222,6 +222,11 @@ def compiled(problem: Problem, method: Method) -> tuple[ModuleType, np.ndarray, 
     Both are loaded from the disk cache when compiled before.
     """
     engine = method.engine
+    if getattr(engine, "SHARED_ONLY", False) and problem.net.events:
+        # Data-driven propensities, the network's events and rate laws compiled for it.
+        rate_constants(problem.net, problem.p)  # refuses a bad initial rate constant, naming the reaction
+        return codegen.load_module(problem.net, engine, array_kernels=True), network_arrays(problem.net), \
+            problem.p.copy()
     kernels = "shared" if getattr(engine, "SHARED_ONLY", False) else getattr(method, "kernels", "generated")
     if kernels == "shared" and not (codegen.can_share(engine) and shared_kernels_apply(problem.net)):
         raise ModelError(

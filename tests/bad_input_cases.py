@@ -45,7 +45,7 @@ CASES = {
 }
 
 #: Methods that take a mass-action network on the shared kernels (no compilation per model).
-SHARED = {"direct", "sorting_direct", "nrm"}
+SHARED = {"direct", "sorting_direct", "nrm", "direct_cr"}
 
 
 def method_object(name: str, options: dict) -> methods.Method:

@@ -28,7 +28,7 @@ from pycrn import methods
 from pycrn.errors import ModelError, SimulationError
 
 HERE = Path(__file__).parent
-STOCHASTIC = ["direct", "sorting_direct", "nrm", "rssa", "tau_leaping", "simple_tau_leaping", "batched"]
+STOCHASTIC = ["direct", "sorting_direct", "nrm", "direct_cr", "rssa", "rssa_cr", "tau_leaping", "simple_tau_leaping", "batched"]
 #: What a run that goes past the int64 limit, the batched population limit, or its budget says.
 RUNAWAY = r"would push the count|would pass 9,223,372,036,854,775,807|the most the batched engine handles|ran away"
 
@@ -237,7 +237,8 @@ EXPECTED = {
 }
 #: Methods that refuse the network before running, with a ModelError naming why.
 REFUSED = {
-    "rssa": r"method 'rssa' (needs mass-action|does not support events)",
+    "rssa": r"reaction 1 \(kn, A => 0\): method 'rssa' needs mass-action",
+    "rssa_cr": r"reaction 1 \(kn, A => 0\): method 'rssa_cr' needs mass-action",
     "batched": r"reaction 1 \(kn, A => 0\): method 'batched' needs mass-action",
 }
 

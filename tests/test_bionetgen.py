@@ -225,8 +225,10 @@ def _reference(name: str, n: int):
 
 @pytest.mark.parametrize(
     ("name", "method"),
-    [("multistate", "nrm"), ("multistate", "rssa"), ("multisite2", "rssa"),
-     pytest.param("multisite2", "nrm", marks=pytest.mark.slow)],
+    [("multistate", "nrm"), ("multistate", "rssa"), ("multisite2", "rssa"), ("multisite2", "direct_cr"),
+     ("multisite2", "rssa_cr"), pytest.param("multisite2", "nrm", marks=pytest.mark.slow),
+     pytest.param("multistate", "direct_cr", marks=pytest.mark.slow),
+     pytest.param("multistate", "rssa_cr", marks=pytest.mark.slow)],
 )
 def test_large_network_methods_agree_with_direct_on_bionetgen_networks(name, method, n=2000):
     """Two-sample z and KS tests on every group observable at three times (Bonferroni over all of them)."""

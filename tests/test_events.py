@@ -10,10 +10,14 @@ from scipy.linalg import expm
 import pycrn
 from pycrn import ModelError, SimulationError
 
-METHODS = ["direct", "sorting_direct", "nrm"]
+METHODS = ["direct", "sorting_direct", "nrm", "direct_cr", "rssa", "rssa_cr"]
+#: Each method compiles each network; the new aggregators' event handling (regrouping, new bounds
+#: after an event) is checked in CI on the state event, on the time event in the slow suite.
+TIME_EVENT_METHODS = [m if m not in ("direct_cr", "rssa_cr") else pytest.param(m, marks=pytest.mark.slow)
+                      for m in METHODS]
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", TIME_EVENT_METHODS)
 def test_time_event_resets_state_exactly(method):
     """Immigration-death with X set to 50 at t = 25 (DSMTS 00028's model, in the language)."""
     net = pycrn.parse("@parameters a=1 mu=0.1\n@species X=0\na, 0 --> X\nmu, X --> 0\n@event t >= 25: X = 50")
@@ -52,14 +56,24 @@ def test_state_event_matches_master_equation(method):
         assert p > 1e-3, f"state event, t={t}: chi-square p = {p:.2e}"
 
 
-def test_event_changes_parameter_and_records_observable():
+@pytest.mark.parametrize("method", ["direct", "rssa"])
+def test_event_changes_parameter_and_records_observable(method):
+    """In rssa the rate constants are compiled from the parameters, recomputed after the event."""
     net = pycrn.parse(
         "@parameters k=1\n@species A=0\nk, 0 --> A\n@event t >= 10: k = 0\n@observable double = 2 * A"
     )
-    ds = pycrn.simulate(net, tspan=(0, 20), saveat=[10.0, 20.0], trajectories=200, seed=3)
+    ds = pycrn.simulate(net, tspan=(0, 20), saveat=[10.0, 20.0], trajectories=200, seed=3, method=method)
     np.testing.assert_array_equal(ds["A"].values[:, 0], ds["A"].values[:, 1])  # no births after t = 10
     np.testing.assert_array_equal(ds["double"].values, 2 * ds["A"].values)
     assert abs(ds["A"].values[:, 0].mean() - 10) < 5 * np.sqrt(10 / 200)
+
+
+@pytest.mark.parametrize("method", ["direct", "rssa"])
+def test_event_making_a_rate_constant_negative_is_the_same_error_in_rssa(method):
+    net = pycrn.parse("@parameters k=1\n@species A=10\nk, A --> 0\n@event t >= 1: k = -1")
+    with pytest.raises(SimulationError, match=r"after event 1 \(@event t >= 1: k = -1\), propensity of reaction 1 "
+                                              r"\(k, A --> 0\) is negative"):
+        pycrn.simulate(net, tspan=(0, 10), method=method, seed=1)
 
 
 def test_initial_value_semantics():

@@ -13,20 +13,27 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from exact import (
+    DSMTS_CASES,
     FSPModel,
     assert_dsmts,
     birth_death_moments,
     check_against_fsp,
     fsp_distribution,
     immigration_death_moments,
+    read_results,
 )
 
 import pycrn
 
 N = 10_000
-EXACT_METHODS = ["direct", "sorting_direct", "nrm", "rssa"]
-#: The methods that take general rate laws (rssa needs mass action).
-GENERAL_METHODS = ["direct", "sorting_direct", "nrm"]
+EXACT_METHODS = ["direct", "sorting_direct", "nrm", "direct_cr", "rssa", "rssa_cr"]
+#: The methods that take general rate laws (the rssa family needs mass action).
+GENERAL_METHODS = ["direct", "sorting_direct", "nrm", "direct_cr"]
+#: The methods that run on the shared kernels only.
+SHARED_ONLY = {"rssa", "rssa_cr"}
+#: Generated kernels cost a compilation per network: DirectCR's selection is the same code on both
+#: kinds of kernels (checked on the shared ones and on the generated ones of the general rate laws).
+SLOW_KERNEL_CASES = {("direct_cr", "dense")}
 
 
 def _use_kernel(name: str, monkeypatch) -> str:
@@ -37,10 +44,20 @@ def _use_kernel(name: str, monkeypatch) -> str:
     return name
 
 
-@pytest.fixture(params=["dense", "dependency_graph", "shared"])
-def kernel(request, monkeypatch):
-    """Run a mass-action test with both shapes of generated ``fire`` (see pycrn.codegen) and the shared kernels."""
-    return _use_kernel(request.param, monkeypatch)
+def _kernel_cases(methods: list[str]) -> list:
+    """(method, kernels) pairs of the mass-action tests: generated kernels of both ``fire`` shapes (see
+    pycrn.codegen; both shapes with direct only, the shape being the kernels' business) and the shared ones."""
+    cases = []
+    for method in methods:
+        for kernel in ("dense", "dependency_graph", "shared"):
+            if (method in SHARED_ONLY and kernel != "shared") or (method != "direct" and kernel == "dependency_graph"):
+                continue
+            marks = [pytest.mark.slow] if (method, kernel) in SLOW_KERNEL_CASES else []
+            cases.append(pytest.param(method, kernel, marks=marks, id=f"{method}-{kernel}"))
+    return cases
+
+
+KERNEL_CASES = _kernel_cases(EXACT_METHODS)
 
 
 @pytest.fixture(params=["dense", "dependency_graph"])
@@ -49,23 +66,21 @@ def generated_kernel(request, monkeypatch):
     return _use_kernel(request.param, monkeypatch)
 
 
-def _check_kernel(net, kernel: str, method: str) -> None:
-    if method == "rssa" and kernel != "shared":
-        pytest.skip("rssa runs on the shared kernels only")
-    if method != "direct" and kernel == "dependency_graph":
-        # The shape of the generated fire is the kernels' business, not the method's: direct covers both.
-        pytest.skip("both generated shapes are checked with direct")
+def _check_kernel(net, kernel: str, monkeypatch) -> None:
+    _use_kernel(kernel, monkeypatch)
     assert pycrn.network_arrays.use_shared_kernels(net) == (kernel == "shared")
+
+
 TIMES = np.arange(0.0, 51.0)
 # Goodness of fit is rejected below this p-value. With ~30 chi-square tests
 # in the suite the chance of a false alarm at a given seed is about 3%.
 P_MIN = 1e-3  # also the default of exact.check_against_fsp
 
 
-@pytest.mark.parametrize("method", EXACT_METHODS)
-def test_birth_death_closed_form(method, kernel):
+@pytest.mark.parametrize(("method", "kernel"), KERNEL_CASES)
+def test_birth_death_closed_form(method, kernel, monkeypatch):
     net = pycrn.models.birth_death()
-    _check_kernel(net, kernel, method)
+    _check_kernel(net, kernel, monkeypatch)
     ds = pycrn.simulate(net, tspan=(0, 50), saveat=TIMES, trajectories=N, seed=11, method=method)
     mean, sd = birth_death_moments(100, 0.1, 0.11, TIMES)
     assert_dsmts(ds["X"].values, mean, sd, f"birth-death/{method}/{kernel}")
@@ -114,8 +129,8 @@ def test_hill_repressed_gene_fsp(method, generated_kernel):
     check_against_fsp(ds, P, {"M": 1, "P": 2}, times, f"hill/{method}/{generated_kernel}")
 
 
-@pytest.mark.parametrize("method", EXACT_METHODS)
-def test_bimolecular_fsp(method, kernel):
+@pytest.mark.parametrize(("method", "kernel"), KERNEL_CASES)
+def test_bimolecular_fsp(method, kernel, monkeypatch):
     """A + B -> C with inflow and outflow: the bimolecular mass-action term and dependencies."""
     ka, kb, k, kc, d = 8.0, 6.0, 0.05, 1.0, 0.2
     net = pycrn.parse(
@@ -144,13 +159,13 @@ def test_bimolecular_fsp(method, kernel):
     )
     P, lost = fsp_distribution(fsp, (0, 0, 0), times)
     assert lost.max() < 1e-8
-    _check_kernel(net, kernel, method)
+    _check_kernel(net, kernel, monkeypatch)
     ds = pycrn.simulate(net, tspan=(0, 4), saveat=times, trajectories=N, seed=22, method=method)
     check_against_fsp(ds, P, {"A": 1, "B": 2, "C": 3}, times, f"bimolecular/{method}/{kernel}")
 
 
-@pytest.mark.parametrize("method", EXACT_METHODS)
-def test_dimerisation_fsp(method, kernel):
+@pytest.mark.parametrize(("method", "kernel"), KERNEL_CASES)
+def test_dimerisation_fsp(method, kernel, monkeypatch):
     """2A <--> B: the A(A-1)/2 combinatorial factor, on a conserved state space."""
     k1, k2 = 0.02, 0.5
     net = pycrn.parse(f"@species A=40 B=0\n({k1}, {k2}), 2A <--> B")
@@ -162,7 +177,7 @@ def test_dimerisation_fsp(method, kernel):
     )
     P, lost = fsp_distribution(fsp, (40, 0), times)
     assert lost.max() < 1e-12
-    _check_kernel(net, kernel, method)
+    _check_kernel(net, kernel, monkeypatch)
     ds = pycrn.simulate(net, tspan=(0, 3), saveat=times, trajectories=N, seed=23, method=method)
     check_against_fsp(ds, P, {"A": 1, "B": 2}, times, f"dimerisation/{method}/{kernel}")
 
@@ -190,3 +205,23 @@ def test_tau_leaping_with_a_signal_read_only_by_a_hill_rate_law_fsp():
     assert lost.max() < 1e-8
     ds = pycrn.simulate(net, tspan=(0, 6), saveat=times, trajectories=N, seed=33, method="tau_leaping")
     check_against_fsp(ds, P, {"S": 1, "X": 2}, times, "hill signal/tau_leaping")
+
+
+#: The DSMTS cases in mass-action form (the language's ``-->``), for the rejection-based SSAs, which do
+#: not take SBML's general kinetic laws.
+MASS_ACTION_DSMTS = sorted(case for case, text in DSMTS_CASES.items() if "=>" not in text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["rssa", "rssa_cr"])
+@pytest.mark.parametrize("case", MASS_ACTION_DSMTS)
+def test_dsmts_mass_action_cases_rejection_ssas(case, method):
+    net = pycrn.parse(DSMTS_CASES[case], name=case)
+    ref = read_results(case)
+    ds = pycrn.simulate(net, tspan=(0, 50), saveat=ref["time"], trajectories=N, seed=int(case) * 10 + 9,
+                        method=method)
+    for column in ref:
+        if column.endswith("-mean"):
+            species = column[: -len("-mean")]
+            assert_dsmts(ds[species].values, ref[column], ref[f"{species}-sd"], f"DSMTS {case}/{species}/{method}",
+                         check_sd=case != "00003")

@@ -15,7 +15,7 @@ import pytest
 import xarray as xr
 
 import pycrn
-from pycrn.methods import NRM, Direct, SortingDirect
+from pycrn.methods import NRM, Direct, DirectCR, SortingDirect
 from pycrn.network_arrays import network_arrays, shared_kernels_apply, use_shared_kernels
 
 
@@ -24,7 +24,9 @@ def multistate():
     return pycrn.models.multistate()
 
 
-@pytest.mark.parametrize("cls", [Direct, SortingDirect, NRM])
+@pytest.mark.parametrize(
+    "cls", [Direct, SortingDirect, NRM, pytest.param(DirectCR, marks=pytest.mark.slow)], ids=lambda c: c.name
+)
 def test_same_seed_same_trajectories(multistate, cls):
     kw = dict(tspan=(0, 2), saveat=0.1, trajectories=40, seed=7)
     gen = pycrn.simulate(multistate, method=cls(kernels="generated"), **kw)
@@ -88,13 +90,12 @@ def test_arrays_are_csr_of_the_network():
     assert np.all(np.diff(reactant_ptr) >= 0)
 
 
-def test_rssa_refuses_what_it_cannot_simulate_naming_it():
-    with pytest.raises(pycrn.ModelError, match=r"method 'rssa' does not support events"):
-        pycrn.simulate(pycrn.parse("@species A=10\n1, A --> 0\n@event t >= 1: A = 5"), tspan=(0, 2), method="rssa")
-    with pytest.raises(pycrn.ModelError, match=r"reaction 1 .*method 'rssa' needs mass-action reactions"):
-        pycrn.simulate(pycrn.parse("@species A=10\nA / (1 + A), A => 0"), tspan=(0, 2), method="rssa")
-    with pytest.raises(ValueError, match="rssa fluctuation must be a number in"):
-        pycrn.methods.RSSA(fluctuation=1.5)
+@pytest.mark.parametrize("method", ["rssa", "rssa_cr"])
+def test_rssa_refuses_what_it_cannot_simulate_naming_it(method):
+    with pytest.raises(pycrn.ModelError, match=rf"reaction 1 .*method '{method}' needs mass-action reactions"):
+        pycrn.simulate(pycrn.parse("@species A=10\nA / (1 + A), A => 0"), tspan=(0, 2), method=method)
+    with pytest.raises(ValueError, match=f"{method} fluctuation must be a number in"):
+        pycrn.methods.METHODS[method](fluctuation=1.5)
 
 
 def test_auto_picks_rssa_for_large_mass_action_networks_and_records_it():
@@ -105,17 +106,32 @@ def test_auto_picks_rssa_for_large_mass_action_networks_and_records_it():
         pycrn.simulate(pycrn.models.sir(), tspan=(0, 1), method="auto", dt=0.1)
 
 
+def test_auto_picks_rssa_for_a_large_mass_action_network_with_an_event():
+    """rssa on the data-driven propensities with the network's event compiled: the event's 500 molecules
+    join a conserved chain of 40 reactions."""
+    lines = ["@parameters k=1", "@species X0=1000 " + " ".join(f"X{i}=0" for i in range(1, 21))]
+    for i in range(20):
+        lines += [f"k, X{i} --> X{i + 1}", f"k, X{i + 1} --> X{i}"]
+    net = pycrn.parse("\n".join([*lines, "@event t >= 0.5: X0 = X0 + 500"]))
+    ds = pycrn.simulate(net, tspan=(0, 1), saveat=[0.25, 0.5, 1.0], trajectories=20, seed=1)
+    assert ds.attrs["method"] == "rssa"
+    total = sum(ds[s].values for s in net.species_names)
+    np.testing.assert_array_equal(total, np.tile([1000, 1500, 1500], (20, 1)))
+
+
 def test_rssa_brackets_hold_counts_near_the_int64_limit():
     """A bracket around a count near 2**63 must not wrap: the run is exact (here: nothing can fire)."""
     big = 2**63 - 10
     net = pycrn.parse(f"@species A={big} B=0\n0.0, A --> B")
-    ds = pycrn.simulate(net, tspan=(0, 1), saveat=[0, 1], seed=1, method="rssa")
-    assert ds["A"].values[0, -1] == big
+    for method in ("rssa", "rssa_cr"):
+        ds = pycrn.simulate(net, tspan=(0, 1), saveat=[0, 1], seed=1, method=method)
+        assert ds["A"].values[0, -1] == big
 
 
-def test_rssa_records_every_reaction_in_events_mode(multistate):
+@pytest.mark.parametrize("method", ["rssa", "rssa_cr", DirectCR(kernels="shared")], ids=str)
+def test_rssa_records_every_reaction_in_events_mode(multistate, method):
     """Each recorded jump of save="events" is one reaction's net change (thousands: the record grows)."""
-    ds = pycrn.simulate(multistate, tspan=(0, 0.5), save="events", seed=3, method="rssa")
+    ds = pycrn.simulate(multistate, tspan=(0, 0.5), save="events", seed=3, method=method)
     x = np.stack([ds[s].values[0] for s in multistate.species_names], axis=1)
     assert x.shape[0] > 5000 and np.all(np.diff(ds["time"].values) > 0)
     changes = {tuple(c) for c in multistate.stoichiometry.T.tolist()}

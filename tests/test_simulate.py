@@ -29,7 +29,10 @@ def test_dataset_shape_and_provenance():
     assert (ds.isel(time=0)["I"] == 1).all()
 
 
-@pytest.mark.parametrize("method", ["direct", "sorting_direct", "nrm", "rssa"])
+@pytest.mark.parametrize(
+    "method", ["direct", "sorting_direct", "nrm", pycrn.methods.DirectCR(kernels="shared"), "rssa", "rssa_cr"],
+    ids=str,
+)
 def test_same_seed_same_result_any_thread_count(method):
     kw = dict(tspan=(0, 100), saveat=5.0, trajectories=3000, seed=7, method=method)
     one = pycrn.simulate(SIR, threads=1, **kw)

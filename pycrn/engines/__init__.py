@@ -15,13 +15,26 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import batched, direct, nrm, ode, rssa, simple_tau_leaping, sorting_direct, tau_leaping
+from . import (
+    batched,
+    direct,
+    direct_cr,
+    nrm,
+    ode,
+    rssa,
+    rssa_cr,
+    simple_tau_leaping,
+    sorting_direct,
+    tau_leaping,
+)
 
 ENGINES: dict[str, ModuleType] = {
     direct.NAME: direct,
     sorting_direct.NAME: sorting_direct,
     nrm.NAME: nrm,
+    direct_cr.NAME: direct_cr,
     rssa.NAME: rssa,
+    rssa_cr.NAME: rssa_cr,
     tau_leaping.NAME: tau_leaping,
     simple_tau_leaping.NAME: simple_tau_leaping,
     ode.NAME: ode,

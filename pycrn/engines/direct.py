@@ -22,7 +22,7 @@ def agg_setup(a):
     return np.empty(0, dtype=np.int64)  # noqa: F821
 
 
-def agg_select(a, r, aux):
+def agg_select(a, r, aux, s):
     """Linear search: the first j whose cumulative propensity exceeds r."""
     acc = 0.0
     for j in range(a.shape[0]):
@@ -32,4 +32,4 @@ def agg_select(a, r, aux):
     return -1
 
 
-SOURCES = (agg_setup, agg_select, *ssa_stepper.SOURCES)
+SOURCES = (agg_setup, agg_select, *ssa_stepper.SEARCH_HOOKS, *ssa_stepper.SOURCES)

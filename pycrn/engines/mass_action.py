@@ -107,6 +107,16 @@ def fire(net, j, x, p, t, a, total):
     return total
 
 
+def kernel_constants(p, out):
+    """The per-reaction constants the propensities read, from the run's parameters: here they are already.
+
+    (An engine module for a network with events computes them from its parameters instead, see
+    :func:`pycrn.codegen.rate_constant_source`, since an event may reassign a parameter.)
+    """
+    for j in range(out.shape[0]):
+        out[j] = p[j]
+
+
 def event_times(p, out):
     """No events: the shared kernels serve networks without them."""
     return
@@ -122,4 +132,11 @@ def apply_event(e, x, p, t):
     return 0
 
 
-SOURCES = (CONSTANTS, "_RP, _RS, _RO, _CP, _CS, _CD, _DP, _DI, _SP, _SI, _END = range(2, 13)\n", num_reactions, dependency_arrays, _propensity, rates, fire, event_times, event_triggers, apply_event)
+#: The propensities read from the network arrays.
+ARRAY_KERNELS = (
+    "_RP, _RS, _RO, _CP, _CS, _CD, _DP, _DI, _SP, _SI, _END = range(2, 13)\n",
+    num_reactions, dependency_arrays, _propensity, rates, fire,
+)
+#: What a network without events and with its rate constants computed before the run adds.
+NO_EVENTS = (CONSTANTS, kernel_constants, event_times, event_triggers, apply_event)
+SOURCES = (*NO_EVENTS, *ARRAY_KERNELS)

@@ -24,7 +24,7 @@ def agg_setup(a):
     return np.arange(a.shape[0])  # noqa: F821
 
 
-def agg_select(a, r, aux):
+def agg_select(a, r, aux, s):
     """Search in ``aux`` order; move the chosen reaction one place forward."""
     acc = 0.0
     for q in range(aux.shape[0]):
@@ -38,4 +38,4 @@ def agg_select(a, r, aux):
     return -1
 
 
-SOURCES = (agg_setup, agg_select, *ssa_stepper.SOURCES)
+SOURCES = (agg_setup, agg_select, *ssa_stepper.SEARCH_HOOKS, *ssa_stepper.SOURCES)

@@ -1,14 +1,22 @@
 """The time loop shared by the exact SSAs (JumpProcesses' ``SSAStepper``).
 
-An exact aggregator module supplies two functions in the numba subset:
+An exact aggregator module supplies four functions in the numba subset
+(direct and sorting direct take the no-op ``SEARCH_HOOKS`` for the last two):
 
 ``agg_setup(a)``
-    its auxiliary integer array (e.g. the search order), given the initial
-    propensities ``a``;
-``agg_select(a, r, aux)``
+    its auxiliary state (an array, e.g. the search order, or a tuple of
+    arrays), given the initial propensities ``a``;
+``agg_select(a, r, aux, s)``
     the reaction ``j`` with ``sum(a[:j]) <= r < sum(a[:j+1])`` in the
     aggregator's own order (or ``-1`` if rounding left ``r`` past the end),
-    updating ``aux`` as the aggregator requires.
+    updating ``aux`` as the aggregator requires; a sampler that needs more
+    random numbers than ``r`` (composition-rejection) draws them from the
+    trajectory's stream ``s``;
+``agg_update(net, j, a, aux)``
+    after reaction ``j`` fired and its dependents' propensities in ``a``
+    were recomputed: bring ``aux`` up to date (a no-op for a linear search);
+``agg_reset(a, aux)``
+    after every propensity was recomputed (an event).
 
 The model kernels supply ``num_reactions(net)``, ``rates(net, x, p, t, a)``
 (fill all propensities, return their sum, or NaN if one is invalid) and
@@ -198,6 +206,7 @@ reactions stops with ``STATUS_BUDGET``. Events are
                 if not (total <= MAX_FLOAT):  # noqa: F821
                     code = STATUS_INVALID_PROPENSITY  # noqa: F821
                     break
+                agg_reset(a, aux)  # noqa: F821
                 continue
             if next_save < t_next:
                 # Record every save time the current state covers.
@@ -213,7 +222,7 @@ reactions stops with ``STATUS_BUDGET``. Events are
             if nsteps >= budget:
                 code = STATUS_BUDGET  # noqa: F821
                 break
-            j = agg_select(a, rng_uniform(s) * total, aux)  # noqa: F821
+            j = agg_select(a, rng_uniform(s) * total, aux, s)  # noqa: F821
             if j < 0:
                 # Rounding put r past the end: resum and redraw this step.
                 total = _total(a)
@@ -223,6 +232,7 @@ reactions stops with ``STATUS_BUDGET``. Events are
             if not (total <= MAX_FLOAT):  # noqa: F821
                 code = 1 + j
                 break
+            agg_update(net, j, a, aux)  # noqa: F821
             nsteps += 1
             if NUM_STATE_EVENTS > 0:  # noqa: F821
                 code, fired = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
@@ -233,6 +243,7 @@ reactions stops with ``STATUS_BUDGET``. Events are
                     if not (total <= MAX_FLOAT):  # noqa: F821
                         code = STATUS_INVALID_PROPENSITY  # noqa: F821
                         break
+                    agg_reset(a, aux)  # noqa: F821
                     continue
             if total <= 0.0 or (nsteps & (RESUM - 1)) == 0:
                 total = _total(a)
@@ -299,7 +310,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
             if nsteps >= budget:
                 code = STATUS_BUDGET  # noqa: F821
                 break
-            j = agg_select(a, rng_uniform(s) * total, aux)  # noqa: F821
+            j = agg_select(a, rng_uniform(s) * total, aux, s)  # noqa: F821
             if j < 0:
                 total = _total(a)
                 continue
@@ -308,6 +319,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
             if not (total <= MAX_FLOAT):  # noqa: F821
                 code = 1 + j
                 break
+            agg_update(net, j, a, aux)  # noqa: F821
             nsteps += 1
             if NUM_STATE_EVENTS > 0:  # noqa: F821
                 code, changed = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
@@ -323,6 +335,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
             if not (total <= MAX_FLOAT):  # noqa: F821
                 code = STATUS_INVALID_PROPENSITY  # noqa: F821
                 break
+            agg_reset(a, aux)  # noqa: F821
         if count == times.shape[0]:
             times, states = _grow(times, states, count)
         times[count] = t
@@ -331,6 +344,18 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     return times, states, count, code, x, t
 
 
+def agg_update(net, j, a, aux):
+    """Nothing to update: a linear search reads ``a`` itself."""
+    return
+
+
+def agg_reset(a, aux):
+    """Nothing to reset."""
+    return
+
+
+#: The bookkeeping hooks of aggregators that search ``a`` directly (direct, sorting direct).
+SEARCH_HOOKS = (agg_update, agg_reset)
 #: Event handling and trajectory set-up, shared with the leaping engines.
 EVENT_SOURCES = (
     f"MAX_CASCADE = {MAX_CASCADE}\n",
