@@ -19,7 +19,7 @@ Peers, each run the way its users run it:
   process, cut off after ``--peer-limit`` seconds.
 
 pycrn: ``pycrn.simulate(net, method=...)`` for each of ``--methods``
-(default ``auto direct nrm rssa``; direct and nrm on their default kernels:
+(default ``auto direct nrm direct_cr rssa rssa_cr``; direct, nrm and direct_cr on their default kernels:
 generated for multistate, the shared data-driven kernels above
 ``SHARED_MIN_REACTIONS``). "first call" is a fresh process with an empty
 compilation cache running the default method (auto): import, load,
@@ -172,7 +172,7 @@ def main() -> None:
     parser.add_argument("--busy", action="store_true", help="repeat with a CPU-bound process on the other core")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--networks", nargs="*", default=None)
-    parser.add_argument("--methods", nargs="*", default=["auto", "direct", "nrm", "rssa"])
+    parser.add_argument("--methods", nargs="*", default=["auto", "direct", "nrm", "direct_cr", "rssa", "rssa_cr"])
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     parser.add_argument("--peer-limit", type=float, default=300.0, help="seconds before a peer's runs are cut off")
     args = parser.parse_args()
