@@ -28,9 +28,8 @@ composition-rejection selection instead. The selection is four hooks on an
 opaque table ``sel``: ``sel_new(m)``, ``sel_reset(sel, ahi)`` (returns the
 sum of the upper bounds), ``sel_change_many(sel, idx, lo, hi, ahi, aold)``
 (after ``ahi[k]`` changed from ``aold[k]`` for k in ``idx[lo:hi]``) and
-``sel_pick(sel, ahi, r, s)`` (the
-candidate covering ``r``, or -1 after recomputing its sums when rounding
-put ``r`` past them).
+``sel_pick(sel, ahi, r, s)`` (the candidate covering ``r``, or -1 after
+recomputing its sums when rounding put ``r`` past them).
 
 The engine runs on the data-driven kernels (mass-action networks whose
 rate constants read neither species nor t): the shared module for
