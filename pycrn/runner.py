@@ -201,7 +201,8 @@ def check_method(problem: Problem, method: Method) -> None:
         which = [i + 1 for i, r in enumerate(net.reactions) if r.rate.depends_on_time]
         raise ModelError(
             f"method {method.name!r} needs time-homogeneous propensities, but the rate of reaction(s) "
-            f"{which} depends on t; time-varying rates are supported by method='ode' only"
+            f"{which} depends on t; time-varying rates are simulated exactly by method='extrande' (or 'auto'), "
+            "and deterministically by 'ode'"
         )
     engine = method.engine
     if hasattr(engine, "check_network"):
@@ -294,7 +295,12 @@ def run(
             states = out
         return RunResult(states, np.zeros(1, np.int64), np.zeros((1, 2), np.int64), np.full(1, problem.tf), 0)
     module, arrays, p = compiled(problem, method)
-    if out is None:
+    target = out
+    if out is None or not out.flags.c_contiguous:
+        # The kernels are compiled for C-contiguous output only: a slice of a
+        # larger result would compile a second specialization (seconds, on a
+        # first multi-chunk run after a one-trajectory one). The copy back costs
+        # one pass over this call's block.
         out = np.zeros((nspecies, count, nsave), dtype=np.int64)
     status = np.zeros(count, dtype=np.int64)
     steps = np.zeros((count, 2), dtype=np.int64)
@@ -306,6 +312,9 @@ def run(
     with announce_compilation(module.simulate_grid, method.name, problem.model.name):
         interruptible(lambda: module.simulate_grid(arrays, x0s, p, problem.t0, problem.save_times, seeds, out, status,
                                                    steps, final_t, opts, stop.flag), stop)
+    if target is not None and target is not out:
+        target[...] = out
+        out = target
     if stop.interrupted:
         raise KeyboardInterrupt
     if np.any((status != 0) & (status != Status.INTERRUPTED)):

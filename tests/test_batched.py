@@ -106,6 +106,7 @@ def test_linear_birth_death_moments(force_batching):
     _assert_batched(ds, 5)
 
 
+@pytest.mark.slow  # a compilation of its own (about 30 s cold); second-order batching is checked by the dimerisation FSP
 def test_catalysed_conversion_binomial(force_batching):
     """A + E --> B + E, B --> A with E = 500 fixed: B(t) = Binomial(A0, p(t)) exactly."""
     a0, e, k, r, vol = 3000, 500, 2.0, 1.0, 1000.0
