@@ -78,7 +78,7 @@ JULIA_PACKAGE = Path(__file__).resolve().parent.parent / "julia"
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "^"}
 _COMPARE = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 # Catalyst exports hill, hillr, mm and mmr with pycrn's definitions; Julia's Base has the rest.
-_SAME_NAME = {"exp", "log", "sqrt", "abs", "floor", "ceil", "min", "max", "hill", "hillr", "mm", "mmr"}
+_SAME_NAME = {"exp", "log", "sqrt", "abs", "floor", "ceil", "sin", "cos", "min", "max", "hill", "hillr", "mm", "mmr"}
 
 
 def julia_expression(law: RateLaw, symbols: Mapping[str, str] | None = None) -> str:

@@ -234,6 +234,39 @@ class RSSACR(RSSA):
 
 
 @dataclass(frozen=True)
+class Extrande(Method):
+    """Exact simulation with rates that depend on ``t``, by thinning (Voliotis et al.'s Extrande).
+
+    See :mod:`pycrn.engines.extrande`. Candidates are proposed against a
+    bound of the total propensity over a window, proven by interval
+    arithmetic on the rate expressions, and accepted with probability
+    propensity / bound: the law of the time-inhomogeneous jump process
+    exactly, with no integration tolerance. Also exact (and slower than
+    ``direct``) on time-homogeneous networks.
+
+    Parameters
+    ----------
+    window
+        The first window's length (later ones adapt to how tight the bound
+        is); ``None``: a sixteenth of the run.
+    """
+
+    name: ClassVar[str] = "extrande"
+    exact: ClassVar[bool] = True
+    supports_time: ClassVar[bool] = True
+    counter: ClassVar[str | None] = "rejections"
+    window: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.window is not None:
+            _positive("extrande window", self.window)
+
+    def engine_option(self) -> float:
+        return 0.0 if self.window is None else float(self.window)
+
+
+@dataclass(frozen=True)
 class TauLeaping(Method):
     """Adaptive explicit tau-leaping (Cao, Gillespie and Petzold); see :mod:`pycrn.engines.tau_leaping`.
 
@@ -346,14 +379,16 @@ BUDGET_OPTIONS = ("max_steps",)
 
 #: Method classes by name (the strings accepted as ``method=``).
 METHODS: dict[str, type[Method]] = {
-    cls.name: cls for cls in (Direct, SortingDirect, NRM, DirectCR, RSSA, RSSACR, TauLeaping, SimpleTauLeaping, Batched, ODE)
+    cls.name: cls
+    for cls in (Direct, SortingDirect, NRM, DirectCR, RSSA, RSSACR, Extrande, TauLeaping, SimpleTauLeaping, Batched, ODE)
 }
 
 
 def choose(net: Any) -> Method:
     """The exact method ``method="auto"`` picks for ``net``.
 
-    The rejection-based SSA (:class:`RSSA`) for mass-action networks of at
+    :class:`Extrande` (thinning) for networks whose rates read ``t``; the
+    rejection-based SSA (:class:`RSSA`) for mass-action networks of at
     least :data:`pycrn.network_arrays.SHARED_MIN_REACTIONS` reactions (with
     or without events), the direct method otherwise. Measured with
     benchmarks/bench_large.py on the BioNetGen networks (README, "Large
@@ -365,6 +400,8 @@ def choose(net: Any) -> Method:
     """
     from .network_arrays import SHARED_MIN_REACTIONS, array_kernels_apply
 
+    if net.depends_on_time:
+        return Extrande()
     large = len(net.reactions) >= SHARED_MIN_REACTIONS
     return RSSA() if large and array_kernels_apply(net) else Direct()
 

@@ -43,12 +43,22 @@ def propensity_expression(
         equations) instead of the falling factorial ``x (x-1) ... / nu!``.
     """
     r = net.reactions[j]
-    table = symbols(net, species_code)
-    expr = r.rate.to_source(table)
-    if not r.mass_action:
+    expr = r.rate.to_source(symbols(net, species_code))
+    if not r.mass_action or not r.reactants:
         return expr
+    return f"{expr} * {mass_action_term(net, j, species_code, deterministic)}"
+
+
+def mass_action_term(
+    net: ReactionNetwork, j: int, species_code: str = KERNEL_SPECIES, deterministic: bool = False
+) -> str:
+    """Source of the combinatorial term of mass-action reaction ``j``'s reactants (``"1.0"`` for none).
+
+    See :func:`propensity_expression` for the arguments.
+    """
+    table = symbols(net, species_code)
     terms = []
-    for name, nu in r.reactants:
+    for name, nu in net.reactions[j].reactants:
         xi = table[name]
         if nu == 1:
             terms.append(xi)
@@ -57,7 +67,7 @@ def propensity_expression(
         else:
             falling = " * ".join(f"({xi} - {m}.0)" if m else xi for m in range(nu))
             terms.append(f"({falling} / {float(math.factorial(nu))!r})")
-    return " * ".join([expr, *terms]) if terms else expr
+    return " * ".join(terms) if terms else "1.0"
 
 
 def evaluate_propensity(net: ReactionNetwork, j: int, x: np.ndarray, p: np.ndarray, t: float) -> float:

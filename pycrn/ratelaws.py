@@ -1,8 +1,9 @@
 """Rate expressions: parsed once, checked, printed back, and turned into code.
 
 A rate expression is written in a small, safe subset of Python arithmetic:
-numbers, names (species, parameters and the time ``t``), ``+ - * /``, powers
-(``^`` or ``**``), parentheses and the functions in :data:`FUNCTIONS`.
+numbers, names (species, parameters, the time ``t`` and the constant ``pi``),
+``+ - * /``, powers (``^`` or ``**``), parentheses and the functions in
+:data:`FUNCTIONS`.
 Catalyst's rate functions are included with Catalyst's definitions:
 
 ``hill(x, v, K, n)  = v x^n / (K^n + x^n)``
@@ -36,6 +37,8 @@ FUNCTIONS: dict[str, int | None] = {
     "abs": 1,
     "floor": 1,
     "ceil": 1,
+    "sin": 1,
+    "cos": 1,
     "pow": 2,
     "min": None,
     "max": None,
@@ -47,6 +50,8 @@ FUNCTIONS: dict[str, int | None] = {
 
 #: The name that stands for time in rate expressions.
 TIME = "t"
+#: Named constants of rate expressions (neither species nor parameters).
+CONSTANTS: dict[str, float] = {"pi": math.pi}
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 _COMPARE = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
@@ -212,7 +217,8 @@ def _check(node: ast.AST, source: str, names: set[str]) -> None:
     if isinstance(node, ast.Name):
         if node.id in FUNCTIONS:
             raise ModelError(f"rate expression {source!r}: function {node.id!r} used without arguments")
-        names.add(node.id)
+        if node.id not in CONSTANTS:
+            names.add(node.id)
         return
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         _check(node.left, source, names)
@@ -259,7 +265,7 @@ def _render(node: ast.expr, symbols: Mapping[str, str], numpy: bool = False) -> 
     if isinstance(node, ast.Constant):
         return repr(float(node.value))
     if isinstance(node, ast.Name):
-        return symbols[node.id]
+        return repr(CONSTANTS[node.id]) if node.id in CONSTANTS else symbols[node.id]
     if isinstance(node, ast.BinOp):
         op = _BINOPS[type(node.op)]
         return f"({_render(node.left, symbols, numpy)} {op} {_render(node.right, symbols, numpy)})"
@@ -275,8 +281,8 @@ def _render(node: ast.expr, symbols: Mapping[str, str], numpy: bool = False) -> 
         for a in args[1:]:
             out = f"{fn}({out}, {a})"
         return out
-    if numpy and name in ("exp", "log", "sqrt", "abs", "floor", "ceil"):
+    if numpy and name in ("exp", "log", "sqrt", "abs", "floor", "ceil", "sin", "cos"):
         return f"np.{name}({args[0]})"
-    if not numpy and name in ("exp", "log", "sqrt", "floor", "ceil"):
+    if not numpy and name in ("exp", "log", "sqrt", "floor", "ceil", "sin", "cos"):
         return f"math.{name}({args[0]})"
     return _expand(name, args)

@@ -175,6 +175,8 @@ class _Importer:
             sb.AST_FUNCTION_ABS: "abs",
             sb.AST_FUNCTION_FLOOR: "floor",
             sb.AST_FUNCTION_CEILING: "ceil",
+            sb.AST_FUNCTION_SIN: "sin",
+            sb.AST_FUNCTION_COS: "cos",
         }
         if t in simple:
             return f"{simple[t]}({sub(kids[0])})"

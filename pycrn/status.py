@@ -4,7 +4,8 @@ Every engine reports one integer per trajectory. The fixed codes are the
 members of :class:`Status`; two ranges carry an index: ``1 + j`` (reaction
 ``j`` produced an invalid propensity or a negative count) and
 ``-(2 + e)`` (event ``e`` made an invalid assignment, for ``e`` below
-:data:`EVENT_RANGE`), and ``OVERFLOW - i`` (the count of species ``i``
+:data:`EVENT_RANGE`), ``BOUND_VIOLATED - j`` and ``UNBOUNDED - j`` (thinning:
+reaction ``j``'s propensity passed its bound, or has none near the time), and ``OVERFLOW - i`` (the count of species ``i``
 would pass :data:`COUNT_LIMIT`; leaping and batched engines, which detect it
 before applying a leap or a segment). The constants are pasted into every generated
 module (:func:`constants_source`), so the kernels and this decoder share
@@ -38,12 +39,18 @@ class Status(IntEnum):
     INTERRUPTED = -4000
     #: The trajectory used up its step budget (the method's ``max_steps``).
     BUDGET = -5000
+    #: The start of the range ``BOUND_VIOLATED - j``: reaction ``j``'s propensity passed its bound (thinning).
+    BOUND_VIOLATED = -2_000_000
+    #: The start of the range ``UNBOUNDED - j``: reaction ``j``'s rate has no finite bound over any window near t.
+    UNBOUNDED = -3_000_000
     #: The start of the range ``OVERFLOW - i``: species ``i``'s count would pass :data:`COUNT_LIMIT`.
     OVERFLOW = -1_000_000_000
 
 
 #: Event codes are ``-(2 + e)`` for ``0 <= e < EVENT_RANGE``.
 EVENT_RANGE = 998
+#: The width of the ranges that carry a reaction index (``BOUND_VIOLATED - j``, ``UNBOUNDED - j``).
+RANGE = 1_000_000
 
 #: The largest count the engines hold (int64). Every engine checks, before a
 #: change is applied, that it cannot pass this, and stops the trajectory with
@@ -115,6 +122,20 @@ def raise_for_status(
         raise SimulationError(
             f"the count of species {net.species_names[i]!r} would pass {COUNT_LIMIT:,} (the int64 limit of the "
             f"engines) at t={t:.6g}{where}; stopped instead of wrapping around (state {state})"
+        )
+    if Status.UNBOUNDED - RANGE < code <= Status.UNBOUNDED:
+        j = Status.UNBOUNDED - code
+        raise SimulationError(
+            f"the rate of reaction {j + 1} ({net.reactions[j]}) has no finite bound over any time window near "
+            f"t={t:.6g}{where} (it grows without bound or is undefined there, e.g. a division by zero at that time), "
+            f"so thinning cannot go past it (state {state})"
+        )
+    if Status.BOUND_VIOLATED - RANGE < code <= Status.BOUND_VIOLATED:
+        j = Status.BOUND_VIOLATED - code
+        raise SimulationError(
+            f"the propensity of reaction {j + 1} ({net.reactions[j]}) at t={t:.6g}{where} is above the bound "
+            f"derived for its window: the thinning would be wrong, so the run stopped (state {state}). "
+            "This is a bug in pycrn's interval bounds; please report the model"
         )
     if -(2 + EVENT_RANGE) < code <= -2:
         e = -code - 2

@@ -28,7 +28,8 @@ from pycrn import methods
 from pycrn.errors import ModelError, SimulationError
 
 HERE = Path(__file__).parent
-STOCHASTIC = ["direct", "sorting_direct", "nrm", "direct_cr", "rssa", "rssa_cr", "tau_leaping", "simple_tau_leaping", "batched"]
+STOCHASTIC = ["direct", "sorting_direct", "nrm", "direct_cr", "rssa", "rssa_cr", "extrande", "tau_leaping",
+              "simple_tau_leaping", "batched"]
 #: What a run that goes past the int64 limit, the batched population limit, or its budget says.
 RUNAWAY = r"would push the count|would pass 9,223,372,036,854,775,807|the most the batched engine handles|ran away"
 

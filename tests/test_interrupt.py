@@ -38,6 +38,7 @@ CASES = {
     "rssa": ("'rssa'", "tspan=(0, 1)", "params={'kp': 1e5}, tspan=(0, 1e5)"),
     "direct_cr": ("'direct_cr'", "tspan=(0, 1)", "params={'kp': 1e5}, tspan=(0, 1e5)"),
     "rssa_cr": ("'rssa_cr'", "tspan=(0, 1)", "params={'kp': 1e5}, tspan=(0, 1e5)"),
+    "extrande": ("'extrande'", "tspan=(0, 1)", "params={'kp': 1e5}, tspan=(0, 1e5)"),
     "direct-events": ("'direct'", "tspan=(0, 1), save='events'", "params={'kp': 1e3}, tspan=(0, 1e6), save='events'"),
     "tau_leaping": ("methods.TauLeaping(epsilon=1e-4)", "tspan=(0, 1)", "params={'kp': 1e5}, tspan=(0, 1e5)"),
     "simple_tau_leaping": ("methods.SimpleTauLeaping(dt=1e-5)", "tspan=(0, 1)", "params={'kp': 1e5}, tspan=(0, 1e5)"),

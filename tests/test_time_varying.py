@@ -1,0 +1,186 @@
+"""Rates that depend on t: the interval enclosures, and the thinning engine (extrande) against closed forms.
+
+Three independent processes share one network (one compilation): a pure
+birth with rate a t (A(t) is Poisson with mean a t^2 / 2), an immigration-
+death process with a periodic immigration rate (B(t) is Poisson with the mean
+of the linear ODE, computed by quadrature), and a death process with a rate
+growing in time (C(t) is binomial with survival exp(-integral of the rate)).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+from exact import assert_dsmts, chi_square_pvalue
+from scipy import integrate, stats
+
+import pycrn
+from pycrn import methods
+from pycrn.engines import intervals
+from pycrn.errors import ModelError, SimulationError
+
+A_RATE, K, OMEGA, G, MU0, C0 = 3.0, 20.0, 2 * math.pi / 5, 0.7, 0.2, 60
+THREE = f"""
+@parameters a={A_RATE} k={K} w={OMEGA} g={G} mu={MU0}
+@species A=0 B=0 C={C0}
+a * t, 0 --> A
+k * (1 + sin(w * t)), 0 --> B
+g, B --> 0
+mu * (1 + t), C --> 0
+"""
+TIMES = np.linspace(0.0, 6.0, 13)
+N = 10_000
+
+
+def _immigration_mean(t: float, start: float = 0.0) -> float:
+    """E B(t) from B(start) = 0: the integral of k (1 + sin(w s)) exp(-g (t - s)) over [start, t]."""
+    value, _ = integrate.quad(lambda s: K * (1 + math.sin(OMEGA * s)) * math.exp(-G * (t - s)), start, t,
+                              epsabs=1e-13, epsrel=1e-13, limit=200)
+    return value
+
+
+def _check_three(ds, label: str, event_at: float | None = None) -> None:
+    t = ds["time"].values
+    a = ds["A"].values
+    mu_a = A_RATE * t**2 / 2
+    assert_dsmts(a, mu_a, np.sqrt(mu_a), f"{label} A (birth at rate a t)")
+    b = ds["B"].values
+    start = [0.0 if event_at is None or s < event_at else event_at for s in t]
+    mu_b = np.array([_immigration_mean(s, s0) for s, s0 in zip(t, start)])
+    assert_dsmts(b, mu_b, np.sqrt(mu_b), f"{label} B (periodic immigration)")
+    survive = np.exp(-MU0 * (t + t**2 / 2))
+    c = ds["C"].values
+    assert_dsmts(c, C0 * survive, np.sqrt(C0 * survive * (1 - survive)), f"{label} C (death rate growing in t)")
+    # The whole law at the last time, not only two moments.
+    last = t.size - 1
+    assert chi_square_pvalue(a[:, last], stats.poisson.pmf(np.arange(200), mu_a[last])) > 1e-3
+    assert chi_square_pvalue(b[:, last], stats.poisson.pmf(np.arange(200), mu_b[last])) > 1e-3
+    assert chi_square_pvalue(c[:, last], stats.binom.pmf(np.arange(C0 + 1), C0, survive[last])) > 1e-3
+
+
+def test_time_varying_rates_match_their_closed_forms():
+    ds = pycrn.simulate(pycrn.parse(THREE), tspan=(0.0, 6.0), saveat=0.5, trajectories=N, seed=11)
+    assert ds.attrs["method"] == "extrande"  # method="auto" picks thinning for rates that read t
+    _check_three(ds, "extrande")
+    assert ds.attrs["rejections"] > 0
+
+
+def test_time_varying_rates_with_a_time_event():
+    """At t = 3 every B is removed: B then restarts from 0, the other two are untouched."""
+    net = pycrn.parse(THREE + "@event t >= 3: B = 0\n")
+    ds = pycrn.simulate(net, tspan=(0.0, 6.0), saveat=0.5, trajectories=N, seed=12, method="extrande")
+    _check_three(ds, "extrande with an event", event_at=3.0)
+
+
+def test_reproducible_and_independent_of_threads_and_window():
+    net = pycrn.parse(THREE)
+    one = pycrn.simulate(net, tspan=(0.0, 6.0), saveat=1.0, trajectories=64, seed=5, method="extrande", threads=1)
+    two = pycrn.simulate(net, tspan=(0.0, 6.0), saveat=1.0, trajectories=64, seed=5, method="extrande", threads=2)
+    for name in ("A", "B", "C"):
+        np.testing.assert_array_equal(one[name].values, two[name].values)
+    # Another first window draws other candidates: the same law, other samples.
+    other = pycrn.simulate(net, tspan=(0.0, 6.0), saveat=1.0, trajectories=64, seed=5,
+                           method=methods.Extrande(window=0.01))
+    assert not np.array_equal(one["B"].values, other["B"].values)
+    assert other.attrs["method_options"] == "extrande(window=0.01)"
+
+
+def test_exact_ssas_refuse_t_and_point_to_extrande():
+    with pytest.raises(ModelError, match="method='extrande'"):
+        pycrn.simulate(pycrn.parse(THREE), tspan=(0, 1), method="direct")
+
+
+def test_a_rate_without_a_bound_near_a_time_is_a_clear_error():
+    """1/|t - 1| cannot be bounded over any window around t = 1 (its integral diverges there)."""
+    net = pycrn.parse("@species X=0\n1 / abs(t - 1), 0 --> X")
+    with pytest.raises(SimulationError, match=r"reaction 1 .* no finite bound over any time window near t=1\b"):
+        pycrn.simulate(net, tspan=(0, 2), method="extrande", seed=1)
+
+
+def test_a_rate_that_becomes_undefined_names_reaction_and_time():
+    net = pycrn.parse("@species X=0\nsqrt(1 - t), 0 --> X")
+    with pytest.raises(SimulationError, match=r"propensity of reaction 1 .* is NaN .* at t=1\.\d"):
+        pycrn.simulate(net, tspan=(0, 2), method="extrande", seed=1, max_steps=10**6)
+
+
+def test_window_is_validated():
+    for bad in (0, -1.0, float("nan"), float("inf"), True):
+        with pytest.raises(ValueError, match="extrande window"):
+            methods.Extrande(window=bad)
+
+
+def test_sin_cos_and_pi_in_the_language():
+    net = pycrn.parse("@species X=0\nk * (1 + cos(2 * pi * t / 24)), 0 --> X\n@parameters k=1")
+    assert str(net.reactions[0].rate) == "k * (1 + cos(2 * pi * t / 24))"
+    assert "pi" not in net.parameter_names
+    ode = pycrn.simulate(net, tspan=(0, 24), saveat=24.0, method="ode")
+    assert ode["X"].values[0, -1] == pytest.approx(24.0, rel=1e-6)  # the cosine integrates to 0 over a period
+
+
+# --------------------------------------------------------------------------
+# The enclosures themselves (plain Python: the functions numba compiles)
+# --------------------------------------------------------------------------
+UNARY = {
+    "_iexp": math.exp, "_ilog": math.log, "_isqrt": math.sqrt, "_iabs": abs, "_isin": math.sin, "_icos": math.cos,
+    "_ifloor": math.floor, "_iceil": math.ceil, "_ineg": lambda v: -v,
+}
+BINARY = {
+    "_iadd": lambda u, v: u + v, "_isub": lambda u, v: u - v, "_imul": lambda u, v: u * v,
+    "_idiv": lambda u, v: u / v, "_ipow": lambda u, v: u**v, "_imin": min, "_imax": max,
+}
+
+
+def _inside(lo: float, hi: float, v: float) -> bool:
+    return lo <= v <= hi
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_enclosures_contain_every_value(name):
+    fn, ref = getattr(intervals, name), UNARY[name]
+    rng = random.Random(name)
+    for _ in range(3000):
+        centre = rng.choice([rng.uniform(-10, 10), rng.uniform(-1e3, 1e3), rng.uniform(0, 1e-3)])
+        a, b = sorted((centre, centre + rng.choice([0.0, rng.uniform(0, 1e-6), rng.uniform(0, 3), rng.uniform(0, 30)])))
+        try:
+            lo, hi = fn(a, b)
+        except OverflowError:  # Python's math raises where the compiled code returns inf
+            continue
+        for v in (a, b, *(rng.uniform(a, b) for _ in range(20))):
+            try:
+                value = ref(v)
+            except (ValueError, OverflowError):
+                continue
+            assert _inside(lo, hi, value), f"{name}([{a!r}, {b!r}]) = [{lo!r}, {hi!r}] misses f({v!r}) = {value!r}"
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_enclosures_contain_every_value(name):
+    fn, ref = getattr(intervals, name), BINARY[name]
+    rng = random.Random(name)
+    for _ in range(3000):
+        a, b = sorted(rng.uniform(-5, 5) for _ in range(2))
+        c, d = sorted(rng.uniform(-5, 5) for _ in range(2))
+        if name == "_ipow" and rng.random() < 0.5:
+            c = d = float(rng.randint(-4, 4))  # integer powers of any base
+        lo, hi = fn(a, b, c, d)
+        for _ in range(20):
+            u, v = rng.uniform(a, b), rng.uniform(c, d)
+            try:
+                value = ref(u, v)
+            except (ZeroDivisionError, OverflowError):
+                continue
+            if isinstance(value, complex):
+                continue
+            assert _inside(lo, hi, value), f"{name}([{a}, {b}], [{c}, {d}]) = [{lo}, {hi}] misses {value} at {u}, {v}"
+
+
+def test_enclosures_are_tight_where_the_function_is_monotone():
+    lo, hi = intervals._iexp(0.0, 1.0)
+    assert lo == pytest.approx(1.0, rel=1e-15) and hi == pytest.approx(math.e, rel=1e-15)
+    lo, hi = intervals._isin(0.0, math.pi)  # a crest inside
+    assert hi == 1.0 and lo == pytest.approx(0.0, abs=1e-15)
+    lo, hi = intervals._idiv(1.0, 2.0, -1.0, 1.0)  # division by an interval holding 0: no bound
+    assert (lo, hi) == (-math.inf, math.inf)
