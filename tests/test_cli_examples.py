@@ -146,3 +146,11 @@ def test_example_abstraction_grn(tmp_path):
     summary = json.loads((tmp_path / "grn_summary.json").read_text())
     assert summary["training_pairs"] == 8 * 4 * 2
     assert (tmp_path / "grn_histograms.png").exists()
+
+
+def test_example_seasonal_sir(tmp_path):
+    out = _run_example("seasonal_sir.py", "200", str(tmp_path))
+    assert "trajectories with extrande" in out and "thinned candidates" in out
+    peaks = [float(line.split("peaks at t = ")[1].split()[0]) for line in out.splitlines() if "peaks at" in line]
+    assert len(peaks) == 2
+    assert (tmp_path / "seasonal_sir.png").stat().st_size > 10_000

@@ -166,10 +166,11 @@ def test_not_a_network():
         pycrn.simulate("beta, S + I --> 2I", tspan=(0, 1))
 
 
-def test_time_dependent_rate_is_refused_by_exact_ssa():
-    net = pycrn.parse("@parameters k=1\nk * (1 + sin_t), 0 --> A".replace("sin_t", "t"))
-    with pytest.raises(ModelError, match=r"depends on t"):
-        pycrn.simulate(net, tspan=(0, 1))
+@pytest.mark.parametrize("method", ["direct", "sorting_direct", "nrm", "direct_cr", "rssa", "tau_leaping", "batched"])
+def test_time_dependent_rate_is_refused_by_the_homogeneous_methods(method):
+    net = pycrn.parse("@parameters k=1\nk * (1 + t), 0 --> A")
+    with pytest.raises(ModelError, match=r"reaction\(s\) \[1\] depends on t; .* method='extrande'"):
+        pycrn.simulate(net, tspan=(0, 1), method=method)
 
 
 @pytest.mark.parametrize("method", ["direct", "sorting_direct"])
