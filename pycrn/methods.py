@@ -17,7 +17,10 @@ Traits, read by every caller of the run contract (:mod:`pycrn.runner`):
 ``records_events``
     can record every jump (``save="events"``);
 ``counter``
-    the name of the engine's second work counter (e.g. ``"batches"``), or ``None``.
+    the name of the engine's second work counter (e.g. ``"batches"``), or ``None``;
+``records_compensators``
+    can record each reaction's firings and the integral of its propensity
+    on the save grid (``simulate(..., record="compensators")``).
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ class Method:
     supports_time: ClassVar[bool] = False
     records_events: ClassVar[bool] = False
     counter: ClassVar[str | None] = None
+    records_compensators: ClassVar[bool] = False
     max_steps: int | None = _budget_field(DEFAULT_MAX_STEPS)
 
     def __post_init__(self) -> None:
@@ -156,6 +160,8 @@ class ExactSSA(Method):
 
     exact: ClassVar[bool] = True
     records_events: ClassVar[bool] = True
+    #: The SSA stepper's loop records them (direct, sorting direct, direct CR); NRM has a loop of its own.
+    records_compensators: ClassVar[bool] = True
     kernels: str = dataclasses.field(default="auto", metadata={"quiet": True})
 
     def __post_init__(self) -> None:
@@ -183,6 +189,7 @@ class NRM(ExactSSA):
     """The next reaction method of Gibson and Bruck (exact); see :mod:`pycrn.engines.nrm`."""
 
     name: ClassVar[str] = "nrm"
+    records_compensators: ClassVar[bool] = False
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,25 @@ def make_dataset(net: ReactionNetwork, states: np.ndarray, times: np.ndarray, at
     return ds
 
 
+def add_compensators(ds: xr.Dataset, net: ReactionNetwork, fired: np.ndarray, compensator: np.ndarray) -> xr.Dataset:
+    """``ds`` with ``fired`` and ``compensator`` (reaction, trajectory, time) and the ``reaction`` coordinate.
+
+    The coordinate numbers the reactions from 1 as the error messages do;
+    ``reaction_text`` holds each one as written.
+    """
+    taken = sorted({"fired", "compensator", "reaction", "reaction_text"} & set(ds.variables))
+    if taken:
+        raise ValueError(f"record='compensators' adds variables named {', '.join(taken)}: rename those species "
+                         "or observables")
+    ds = ds.assign_coords(reaction=np.arange(1, len(net.reactions) + 1),
+                          reaction_text=("reaction", [str(r) for r in net.reactions]))
+    ds["fired"] = (("reaction", "trajectory", "time"), fired)
+    ds["compensator"] = (("reaction", "trajectory", "time"), compensator)
+    ds["fired"].attrs["long_name"] = "firings of each reaction up to each time (R_j(t))"
+    ds["compensator"].attrs["long_name"] = "integral of each reaction's propensity up to each time"
+    return ds
+
+
 def provenance(attrs: dict) -> dict:
     """Dataset attributes: the pycrn version first, values made netCDF-safe.
 

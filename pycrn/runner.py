@@ -125,6 +125,10 @@ class RunResult:
         The time each trajectory stopped at.
     first
         The index of the first trajectory.
+    fired, compensator
+        With ``run(..., counters=...)``: shape (reactions, count, save times),
+        each reaction's firings up to each save time (int64) and the integral
+        of its propensity over the same time (float64); else ``None``.
     """
 
     states: np.ndarray
@@ -134,6 +138,8 @@ class RunResult:
     first: int = 0
     #: Stopped because another call sharing the stop token failed (its trajectories report INTERRUPTED).
     cancelled: bool = False
+    fired: np.ndarray | None = None
+    compensator: np.ndarray | None = None
 
     def check(self, problem: Problem, method: Method | None = None) -> None:
         """Raise the :class:`~pycrn.SimulationError` of the first failed trajectory, if any.
@@ -248,6 +254,7 @@ def run(
     seed: int | np.random.SeedSequence | None = 0,
     out: np.ndarray | None = None,
     stop: Stop | None = None,
+    counters: tuple[np.ndarray, np.ndarray] | bool = False,
 ) -> RunResult:
     """Run trajectories ``first .. first + count - 1`` of ``problem`` with ``method``.
 
@@ -270,6 +277,11 @@ def run(
         A :class:`Stop` token shared with other calls (a pool's owner sets it
         on Ctrl-C); a fresh one if ``None``. Ctrl-C in the main thread stops
         the run within milliseconds and raises ``KeyboardInterrupt``.
+    counters
+        Also record each reaction's counting process and compensator
+        (methods with ``records_compensators``): ``True`` allocates them,
+        or a pair of arrays of shape (reactions, count, save times), int64
+        and float64, to write them into.
 
     Returns
     -------
@@ -309,9 +321,30 @@ def run(
     x0s = np.ascontiguousarray(np.broadcast_to(problem.x0, (count, nspecies)))
     stop = stop if stop is not None else Stop()
     opts = method.kernel_options()
-    with announce_compilation(module.simulate_grid, method.name, problem.model.name):
-        interruptible(lambda: module.simulate_grid(arrays, x0s, p, problem.t0, problem.save_times, seeds, out, status,
-                                                   steps, final_t, opts, stop.flag), stop)
+    if counters is False:
+        with announce_compilation(module.simulate_grid, method.name, problem.model.name):
+            interruptible(lambda: module.simulate_grid(arrays, x0s, p, problem.t0, problem.save_times, seeds, out,
+                                                       status, steps, final_t, opts, stop.flag), stop)
+        fired = compensator = None
+    else:
+        if not method.records_compensators:
+            raise ValueError(f"method {method.name!r} does not record compensators; "
+                             f"use {', '.join(repr(n) for n in compensator_methods())}")
+        shape = (len(problem.net.reactions), count, nsave)
+        fired_target, comp_target = counters if counters is not True else (None, None)
+        fired = np.zeros(shape, np.int64) if fired_target is None or not fired_target.flags.c_contiguous \
+            else fired_target
+        compensator = np.zeros(shape) if comp_target is None or not comp_target.flags.c_contiguous else comp_target
+        with announce_compilation(module.simulate_compensators, method.name, problem.model.name):
+            interruptible(lambda: module.simulate_compensators(
+                arrays, x0s, p, problem.t0, problem.save_times, seeds, out, fired, compensator, status, steps,
+                final_t, opts, stop.flag), stop)
+        if fired_target is not None and fired_target is not fired:
+            fired_target[...] = fired
+            fired = fired_target
+        if comp_target is not None and comp_target is not compensator:
+            comp_target[...] = compensator
+            compensator = comp_target
     if target is not None and target is not out:
         target[...] = out
         out = target
@@ -320,7 +353,15 @@ def run(
     if np.any((status != 0) & (status != Status.INTERRUPTED)):
         # The other calls sharing the token stop too: the run is lost, and a runaway could take minutes each.
         stop.fail()
-    return RunResult(out, status, steps, final_t, first, cancelled=bool(stop.flag[0] == Stop.FAILED))
+    return RunResult(out, status, steps, final_t, first, cancelled=bool(stop.flag[0] == Stop.FAILED), fired=fired,
+                     compensator=compensator)
+
+
+def compensator_methods() -> list[str]:
+    """The methods that record each reaction's counting process and compensator."""
+    from .methods import METHODS
+
+    return [name for name, cls in METHODS.items() if cls.records_compensators]
 
 
 #: Seconds a first call must take, uncompiled, before :func:`announce_compilation` says so.

@@ -12,13 +12,14 @@ from tqdm.auto import tqdm
 from .methods import Method, resolve
 from .network import ReactionNetwork
 from .problem import Problem
-from .results import add_observables, make_dataset
+from .results import add_compensators, add_observables, make_dataset
 from .runner import (
     RunResult,
     Stop,
     check_count,
     check_fits,
     check_method,
+    compensator_methods,
     counters,
     default_threads,
     run,
@@ -48,6 +49,7 @@ def simulate(
     volume: float | None = None,
     backend: Literal["native", "julia"] = "native",
     max_steps: int | None = None,
+    record: Literal["compensators"] | None = None,
 ) -> xr.Dataset:
     """Simulate a reaction network and return the trajectories as an xarray Dataset.
 
@@ -114,6 +116,15 @@ def simulate(
         naming what ran away. Default: the method's (10**9; 10**8 batches for
         ``batched``; 10**6 for the ODE). Shorthand for ``method=Direct(max_steps=...)``; a method
         object with ``max_steps=None`` runs without a budget.
+    record
+        ``"compensators"``: also record, per reaction ``j`` and save time,
+        the number of times it fired, ``fired`` (``R_j(t)``), and the
+        integral of its propensity, ``compensator`` (``int_0^t a_j(X(s)) ds``,
+        exact: propensities are constant between jumps); both with dims
+        (reaction, trajectory, time). ``fired - compensator`` is the
+        martingale of the random time change representation (Kurtz), the
+        training signal of DeepSKA-type estimators. Grid saving with
+        ``direct``, ``sorting_direct`` or ``direct_cr``.
     backend
         ``"native"`` (default): pycrn's compiled engines. ``"julia"``: the
         same network in Catalyst.jl/JumpProcesses.jl through juliacall
@@ -155,6 +166,11 @@ def simulate(
     m = resolve(method, aliases={"epsilon": "tau_epsilon"}, net=net, epsilon=tau_epsilon, dt=dt, max_steps=max_steps)
     if save not in ("grid", "events"):
         raise ValueError(f"save must be 'grid' or 'events', got {save!r}")
+    if record not in (None, "compensators"):
+        raise ValueError(f"record must be None or 'compensators', got {record!r}")
+    if record and (save != "grid" or not m.records_compensators):
+        raise ValueError(f"record='compensators' needs save='grid' and one of the methods "
+                         f"{', '.join(repr(n) for n in compensator_methods())} (got method {m.name!r}, save={save!r})")
     if save == "events" and saveat is not None:
         raise ValueError("saveat cannot be combined with save='events'")
     problem = Problem.build(net, u0, tspan, params, saveat, volume)
@@ -182,15 +198,22 @@ def simulate(
         attrs.update(counters(m, np.array([steps, 0])))
         return add_observables(make_dataset(net, xs.T[:, None, :], times, attrs), net, problem.p)
 
-    check_fits(problem.output_bytes(n), f"simulate(trajectories={n:,}) with {problem.save_times.size:,} save times")
+    nreactions = len(problem.net.reactions)
+    extra = 16 * nreactions * n * problem.save_times.size if record else 0
+    check_fits(problem.output_bytes(n) + extra,
+               f"simulate(trajectories={n:,}) with {problem.save_times.size:,} save times")
     out = np.zeros((problem.x0.size, n, problem.save_times.size), dtype=np.int64)
     total = RunResult(out, np.zeros(n, np.int64), np.zeros((n, 2), np.int64), np.zeros(n), 0)
+    if record:
+        total.fired = np.zeros((nreactions, n, problem.save_times.size), dtype=np.int64)
+        total.compensator = np.zeros((nreactions, n, problem.save_times.size))
 
     stop = Stop()
 
     def work(bounds: tuple[int, int]) -> int:
         lo, hi = bounds
-        result = run(problem, m, lo, hi - lo, seq, out=out[:, lo:hi], stop=stop)
+        into = (total.fired[:, lo:hi], total.compensator[:, lo:hi]) if record else False
+        result = run(problem, m, lo, hi - lo, seq, out=out[:, lo:hi], stop=stop, counters=into)
         total.status[lo:hi], total.steps[lo:hi], total.final_t[lo:hi] = result.status, result.steps, result.final_t
         return hi - lo
 
@@ -200,5 +223,6 @@ def simulate(
         thread_map(work, split(n, thread_chunk(n, nthreads)), nthreads, bar.update, stop)
     total.check(problem, m)  # the lowest failed trajectory, whatever the thread order
     attrs.update(counters(m, total.steps))
-    return add_observables(make_dataset(net, out, problem.save_times, attrs), net, problem.p)
+    ds = add_observables(make_dataset(net, out, problem.save_times, attrs), net, problem.p)
+    return add_compensators(ds, net, total.fired, total.compensator) if record else ds
 

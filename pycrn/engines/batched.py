@@ -656,9 +656,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
     pl = np.empty(p.shape[0], dtype=np.float64)
     ev_time, ev_done, prev, trig = _event_work()  # noqa: F821
     for i in range(n):
-        if stop[0] != 0:
-            for q in range(i, n):
-                status[q] = STATUS_INTERRUPTED  # noqa: F821
+        if _stopped(stop, status, i):  # noqa: F821
             return
         t = t0
         code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)  # noqa: F821
@@ -690,16 +688,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
             nbatches += nb
             # The budget counts batches, and reactions where exact steps ran instead.
             work += nb if nb > 0 else fired
-        status[i] = code
-        steps[i, 0] = nfired
-        steps[i, 1] = nbatches
-        final_t[i] = t
-        if code != 0:
-            for q in range(nspecies):
-                out[q, i, nsave - 1] = x[q]
-            # Fail fast: the caller raises for this trajectory; the rest are not run.
-            for q in range(i + 1, n):
-                status[q] = STATUS_INTERRUPTED  # noqa: F821
+        if _end_trajectory(i, code, x, t, nfired, nbatches, out, status, steps, final_t):  # noqa: F821
             return
 
 

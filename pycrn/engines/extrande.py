@@ -98,9 +98,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
     pl = np.empty(p.shape[0], dtype=np.float64)
     ev_time, ev_done, prev, trig = _event_work()
     for i in range(n):
-        if stop[0] != 0:
-            for q in range(i, n):
-                status[q] = STATUS_INTERRUPTED  # noqa: F821
+        if _stopped(stop, status, i):  # noqa: F821
             return
         t = t0
         fired = 0
@@ -184,15 +182,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
             fired += 1
             if NUM_STATE_EVENTS > 0:  # noqa: F821
                 code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
-        status[i] = code
-        steps[i, 0] = fired
-        steps[i, 1] = rejected
-        final_t[i] = t
-        if code != 0:
-            for q in range(nspecies):
-                out[q, i, nsave - 1] = x[q]
-            for q in range(i + 1, n):
-                status[q] = STATUS_INTERRUPTED  # noqa: F821
+        if _end_trajectory(i, code, x, t, fired, rejected, out, status, steps, final_t):  # noqa: F821
             return
 
 

@@ -76,9 +76,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
     pl = np.empty(p.shape[0], dtype=np.float64)
     ev_time, ev_done, prev, trig = _event_work()
     for i in range(n):
-        if stop[0] != 0:
-            for q in range(i, n):
-                status[q] = STATUS_INTERRUPTED  # noqa: F821
+        if _stopped(stop, status, i):  # noqa: F821
             return
         t = t0
         code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)
@@ -114,15 +112,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
             nsteps += taken
             if code == 0 and NUM_STATE_EVENTS > 0:  # noqa: F821
                 code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
-        status[i] = code
-        steps[i, 0] = nsteps
-        final_t[i] = t
-        if code != 0:
-            for q in range(nspecies):
-                out[q, i, nsave - 1] = x[q]
-            # Fail fast: the caller raises for this trajectory; the rest are not run.
-            for q in range(i + 1, n):
-                status[q] = STATUS_INTERRUPTED  # noqa: F821
+        if _end_trajectory(i, code, x, t, nsteps, 0, out, status, steps, final_t):  # noqa: F821
             return
 
 

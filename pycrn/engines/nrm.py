@@ -120,9 +120,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
     pl = np.empty(p.shape[0], dtype=np.float64)
     ev_time, ev_done, prev, trig = _event_work()  # noqa: F821
     for i in range(n):
-        if stop[0] != 0:
-            for q in range(i, n):
-                status[q] = STATUS_INTERRUPTED  # noqa: F821
+        if _stopped(stop, status, i):  # noqa: F821
             return
         t = t0
         nsteps = 0
@@ -190,15 +188,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
             if (nsteps & (RESUM - 1)) == 0 and stop[0] != 0:  # noqa: F821
                 code = STATUS_INTERRUPTED  # noqa: F821
                 break
-        status[i] = code
-        steps[i, 0] = nsteps
-        final_t[i] = t
-        if code != 0:
-            for q in range(nspecies):
-                out[q, i, nsave - 1] = x[q]
-            # Fail fast: the caller raises for this trajectory; the rest are not run.
-            for q in range(i + 1, n):
-                status[q] = STATUS_INTERRUPTED  # noqa: F821
+        if _end_trajectory(i, code, x, t, nsteps, 0, out, status, steps, final_t):  # noqa: F821
             return
 
 

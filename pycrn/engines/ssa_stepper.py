@@ -138,6 +138,35 @@ def _start_trajectory(x0i, seed, p, x, s, pl, t, ev_time, ev_done, prev, trig):
     return code, _next_event_time(ev_time, ev_done)
 
 
+def _stopped(stop, status, i):
+    """Whether the caller asked to stop before trajectory ``i``; if so it and the rest report INTERRUPTED."""
+    if stop[0] == 0:
+        return False
+    for q in range(i, status.shape[0]):
+        status[q] = STATUS_INTERRUPTED  # noqa: F821
+    return True
+
+
+def _end_trajectory(i, code, x, t, work, second, out, status, steps, final_t):
+    """Record trajectory ``i``'s outcome: status, the two work counters and the time it stopped at.
+
+    A failure leaves the failing state in the last save time, where the
+    caller diagnoses it, and marks the rest INTERRUPTED (fail fast: the caller
+    raises for this trajectory). Returns whether the run must stop.
+    """
+    status[i] = code
+    steps[i, 0] = work
+    steps[i, 1] = second
+    final_t[i] = t
+    if code == 0:
+        return False
+    for q in range(out.shape[0]):
+        out[q, i, out.shape[2] - 1] = x[q]
+    for q in range(i + 1, status.shape[0]):
+        status[q] = STATUS_INTERRUPTED  # noqa: F821
+    return True
+
+
 def _grow(times, states, count):
     """Double the capacity of an event record."""
     grown_t = np.empty(2 * count, dtype=np.float64)
@@ -154,11 +183,44 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
     ``save_times[k]`` (right-continuous); species-major, so that each species
     is one contiguous block of the results. A trajectory stops at the last save
     time. ``opts[1]`` is the step budget: a trajectory that would fire more
-reactions stops with ``STATUS_BUDGET``. Events are
+    reactions stops with ``STATUS_BUDGET``. Events are
     exact: a time event ends the current waiting time (the
     exponential clock is memoryless, so drawing afresh afterwards is exact),
     state events are checked after every jump.
     """
+    none_i = np.empty((0, 0, 0), dtype=np.int64)
+    none_f = np.empty((0, 0, 0), dtype=np.float64)
+    _grid(net, x0, p, t0, save_times, seeds, out, none_i, none_f, False, status, steps, final_t, opts, stop)
+
+
+def simulate_compensators(net, x0, p, t0, save_times, seeds, out, fired, compensator, status, steps, final_t,
+                          opts, stop):
+    """:func:`simulate_grid`, also recording each reaction's counting process and its compensator.
+
+    ``fired[j, i, k]`` is the number of times reaction ``j`` fired in
+    trajectory ``i`` up to ``save_times[k]`` (``R_j``) and
+    ``compensator[j, i, k]`` the integral of its propensity over the same
+    time (``int a_j(X(s)) ds``, exact: the propensities are constant between
+    jumps), so ``R_j - int a_j`` is the martingale of the random time change
+    representation (Kurtz), sampled on the grid.
+    """
+    _grid(net, x0, p, t0, save_times, seeds, out, fired, compensator, True, status, steps, final_t, opts, stop)
+
+
+def _advance_compensators(a, ck, dt):
+    """Add the propensities' integral over ``dt`` (they are constant there) to ``ck``."""
+    for j in range(ck.shape[0]):
+        ck[j] += a[j] * dt
+
+
+def _save_counters(rk, ck, a, dt, fired, compensator, i, k):
+    for j in range(rk.shape[0]):
+        fired[j, i, k] = rk[j]
+        compensator[j, i, k] = ck[j] + a[j] * dt
+
+
+def _grid(net, x0, p, t0, save_times, seeds, out, fired, compensator, record, status, steps, final_t, opts, stop):
+    """The loop of :func:`simulate_grid` and :func:`simulate_compensators` (``record``)."""
     n = x0.shape[0]
     nspecies = x0.shape[1]
     nsave = save_times.shape[0]
@@ -168,14 +230,17 @@ reactions stops with ``STATUS_BUDGET``. Events are
     s = np.empty(4, dtype=np.uint64)
     pl = np.empty(p.shape[0], dtype=np.float64)
     ev_time, ev_done, prev, trig = _event_work()
+    nrec = a.shape[0] if record else 0
+    rk = np.zeros(nrec, dtype=np.int64)
+    ck = np.zeros(nrec, dtype=np.float64)
     for i in range(n):
-        if stop[0] != 0:
-            for q in range(i, n):
-                status[q] = STATUS_INTERRUPTED  # noqa: F821
+        if _stopped(stop, status, i):  # noqa: F821
             return
         t = t0
         nsteps = 0
         k = 0
+        rk[:] = 0
+        ck[:] = 0.0
         code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)
         total = rates(net, x, pl, t, a)  # noqa: F821
         if not (total <= MAX_FLOAT) and code == 0:  # noqa: F821
@@ -195,8 +260,12 @@ reactions stops with ``STATUS_BUDGET``. Events are
                 while next_save < next_ev:
                     for q in range(nspecies):
                         out[q, i, k] = x[q]
+                    if record:
+                        _save_counters(rk, ck, a, next_save - t, fired, compensator, i, k)
                     k += 1
                     next_save = save_times[k]
+                if record:
+                    _advance_compensators(a, ck, next_ev - t)
                 t = next_ev
                 code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
                 if code != 0:
@@ -213,6 +282,8 @@ reactions stops with ``STATUS_BUDGET``. Events are
                 while next_save < t_next:
                     for q in range(nspecies):
                         out[q, i, k] = x[q]
+                    if record:
+                        _save_counters(rk, ck, a, next_save - t, fired, compensator, i, k)
                     k += 1
                     if k == nsave:
                         break
@@ -227,6 +298,9 @@ reactions stops with ``STATUS_BUDGET``. Events are
                 # Rounding put r past the end: resum and redraw this step.
                 total = _total(a)
                 continue
+            if record:
+                _advance_compensators(a, ck, t_next - t)
+                rk[j] += 1
             t = t_next
             total = fire(net, j, x, pl, t, a, total)  # noqa: F821
             if not (total <= MAX_FLOAT):  # noqa: F821
@@ -235,10 +309,10 @@ reactions stops with ``STATUS_BUDGET``. Events are
             agg_update(net, j, a, aux)  # noqa: F821
             nsteps += 1
             if NUM_STATE_EVENTS > 0:  # noqa: F821
-                code, fired = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+                code, ev_fired = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
                 if code != 0:
                     break
-                if fired:
+                if ev_fired:
                     total = rates(net, x, pl, t, a)  # noqa: F821
                     if not (total <= MAX_FLOAT):  # noqa: F821
                         code = STATUS_INVALID_PROPENSITY  # noqa: F821
@@ -250,16 +324,7 @@ reactions stops with ``STATUS_BUDGET``. Events are
                 if stop[0] != 0:
                     code = STATUS_INTERRUPTED  # noqa: F821
                     break
-        status[i] = code
-        steps[i, 0] = nsteps
-        final_t[i] = t
-        if code != 0:
-            # Leave the failing state where the caller can diagnose it.
-            for q in range(nspecies):
-                out[q, i, nsave - 1] = x[q]
-            # Fail fast: the caller raises for this trajectory; the rest are not run.
-            for q in range(i + 1, n):
-                status[q] = STATUS_INTERRUPTED  # noqa: F821
+        if _end_trajectory(i, code, x, t, nsteps, 0, out, status, steps, final_t):  # noqa: F821
             return
 
 
@@ -364,6 +429,11 @@ EVENT_SOURCES = (
     _fire_events,
     _event_work,
     _start_trajectory,
+    _stopped,
+    _end_trajectory,
     _grow,
 )
-SOURCES = (f"RESUM = {RESUM}\n", _total, *EVENT_SOURCES, simulate_grid, simulate_events)
+SOURCES = (
+    f"RESUM = {RESUM}\n", _total, *EVENT_SOURCES, _advance_compensators, _save_counters, _grid, simulate_grid,
+    simulate_compensators, simulate_events,
+)
