@@ -15,7 +15,7 @@ CASES = sorted(p.name for p in DSMTS.iterdir() if p.is_dir())
 # FSP and closed forms in test_exactness) pass it too: pytest -m slow runs them. (The rejection-based
 # SSAs need mass action, which SBML's kinetic laws are not: test_exactness runs the mass-action
 # cases through the language with them.)
-METHODS = ("direct", "sorting_direct", "nrm", "direct_cr")
+METHODS = ("direct", "sorting_direct", "nrm", "direct_cr", "extrande")
 SLOW = {(m, c) for m in METHODS[1:] for c in CASES}
 
 

@@ -208,12 +208,12 @@ def test_tau_leaping_with_a_signal_read_only_by_a_hill_rate_law_fsp():
 
 
 #: The DSMTS cases in mass-action form (the language's ``-->``), for the rejection-based SSAs, which do
-#: not take SBML's general kinetic laws.
+#: not take SBML's general kinetic laws, and for extrande (thinning against bounds that are exact here).
 MASS_ACTION_DSMTS = sorted(case for case, text in DSMTS_CASES.items() if "=>" not in text)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["rssa", "rssa_cr"])
+@pytest.mark.parametrize("method", ["rssa", "rssa_cr", "extrande"])
 @pytest.mark.parametrize("case", MASS_ACTION_DSMTS)
 def test_dsmts_mass_action_cases_rejection_ssas(case, method):
     net = pycrn.parse(DSMTS_CASES[case], name=case)
