@@ -44,7 +44,13 @@ def _run_cases(method: str, cases: list[str]) -> dict[str, dict]:
     return {r["case"]: r for r in map(json.loads, proc.stdout.splitlines())}
 
 
-@pytest.mark.parametrize("method", STOCHASTIC)
+#: Methods whose engine edges CI checks through another method's loop (sorting direct and direct CR run
+#: the SSA stepper's, RSSA-CR RSSA's, simple tau-leaping the leap stepper's); all with pytest -m slow.
+WRAP_SLOW = {"sorting_direct", "direct_cr", "rssa_cr", "simple_tau_leaping"}
+
+
+@pytest.mark.parametrize("method", [m if m not in WRAP_SLOW else pytest.param(m, marks=pytest.mark.slow)
+                                    for m in STOCHASTIC])
 def test_counts_never_wrap_and_runaways_end(method):
     results = _run_cases(method, ["overflow_product", "overflow_population", "autocatalysis", "huge_birth_rate",
                                   "huge_products"])

@@ -73,6 +73,7 @@ def test_reversible_dimerisation_fsp(force_batching):
     _assert_batched(ds, 5)
 
 
+@pytest.mark.slow  # a compilation of its own; CI checks this process through DSMTS 00020 below
 def test_immigration_death_distribution(force_batching):
     """0 --> X, X --> 0 from X = 1000 towards 2000: X(t) = Binomial(x0, e^-mu t) + Poisson(...)."""
     x0, alpha, mu = 1000, 2000.0, 1.0
@@ -94,6 +95,7 @@ def test_immigration_death_distribution(force_batching):
     _assert_batched(ds, 5)
 
 
+@pytest.mark.slow  # a compilation of its own; CI checks this process through DSMTS 00001 below
 def test_linear_birth_death_moments(force_batching):
     """X --> 2X, X --> 0 from 2000 (DSMTS 00001's rates): closed-form mean and sd."""
     lam, mu, x0 = 0.1, 0.11, 2000
@@ -181,15 +183,11 @@ def _two_sample(a, b, label):
 @pytest.mark.parametrize(
     "name, text, u0, tf",
     [
-        # Approximate majority runs in CI; Lotka-Volterra (another compilation) with pytest -m slow.
+        # Each a compilation of its own (20-30 s cold): pytest -m slow. CI checks batched against FSP and DSMTS.
         pytest.param("lotka-volterra", "@species R F\n1, R --> 2R\n1, R + F --> 2F\n1, F --> 0",
                      {"R": 1000, "F": 1000}, 1.0, marks=pytest.mark.slow),
-        (
-            "approximate majority",
-            "@species A B U\n1, A + B --> 2U\n1, A + U --> 2A\n1, B + U --> 2B",
-            {"A": 1100, "B": 900, "U": 0},
-            3.0,
-        ),
+        pytest.param("approximate majority", "@species A B U\n1, A + B --> 2U\n1, A + U --> 2A\n1, B + U --> 2B",
+                     {"A": 1100, "B": 900, "U": 0}, 3.0, marks=pytest.mark.slow),
     ],
 )
 def test_two_sample_against_direct(force_batching, name, text, u0, tf):

@@ -31,9 +31,10 @@ EXACT_METHODS = ["direct", "sorting_direct", "nrm", "direct_cr", "rssa", "rssa_c
 GENERAL_METHODS = ["direct", "sorting_direct", "nrm", "direct_cr"]
 #: The methods that run on the shared kernels only.
 SHARED_ONLY = {"rssa", "rssa_cr"}
-#: Generated kernels cost a compilation per network: DirectCR's selection is the same code on both
-#: kinds of kernels (checked on the shared ones and on the generated ones of the general rate laws).
-SLOW_KERNEL_CASES = {("direct_cr", "dense")}
+#: Generated kernels cost a compilation per network. A method's loop is the same code on both kinds of
+#: kernels, so CI checks sorting direct, NRM and DirectCR on the shared ones (and on the generated ones
+#: of the general rate laws below) and each kind of kernel with direct; pytest -m slow runs them all.
+SLOW_KERNEL_CASES = {("direct_cr", "dense"), ("sorting_direct", "dense"), ("nrm", "dense")}
 
 
 def _use_kernel(name: str, monkeypatch) -> str:

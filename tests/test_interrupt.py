@@ -47,8 +47,8 @@ CASES = {
 }
 
 
-#: The new aggregators run the loops of direct and rssa (checked in CI); their own compile is slow-suite work.
-SLOW = {"direct_cr", "rssa_cr"}
+#: These run the loops of direct, rssa and tau-leaping (checked in CI); their own compile is slow-suite work.
+SLOW = {"sorting_direct", "direct_cr", "rssa_cr", "simple_tau_leaping"}
 
 
 @pytest.mark.parametrize("case", [c if c not in SLOW else pytest.param(c, marks=pytest.mark.slow) for c in sorted(CASES)])
