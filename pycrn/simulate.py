@@ -156,8 +156,9 @@ def simulate(
     if not isinstance(net, ReactionNetwork):
         raise TypeError(f"simulate() expects a ReactionNetwork, got {type(net).__name__}")
     if backend == "julia":
-        if save != "grid" or tau_epsilon is not None:
-            raise ValueError("backend='julia' saves on a grid (save='grid') and has no tau_leaping (tau_epsilon)")
+        if save != "grid" or tau_epsilon is not None or record is not None:
+            raise ValueError("backend='julia' saves on a grid (save='grid') and has no tau_leaping (tau_epsilon) "
+                             "and no record=")
         from . import julia
 
         return julia.simulate(net, u0, tspan, params, method, saveat, trajectories, seed, dt, volume)

@@ -87,3 +87,5 @@ def test_refused_where_not_recorded():
         pycrn.simulate(net, tspan=(0, 1), save="events", record="compensators")
     with pytest.raises(ValueError, match="record must be None or 'compensators'"):
         pycrn.simulate(net, tspan=(0, 1), record="fired")
+    with pytest.raises(ValueError, match="backend='julia' .* no record="):
+        pycrn.simulate(net, tspan=(0, 1), backend="julia", record="compensators")
