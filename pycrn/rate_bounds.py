@@ -78,7 +78,7 @@ def bounds_source(net: ReactionNetwork) -> str:
     (infinite, or NaN, where a rate cannot be enclosed over the window).
     """
     table = symbols(net, KERNEL_SPECIES)
-    lines = ["def rate_bounds(x, p, tlo, thi, b):", "    total = 0.0", "    t = tlo"]
+    lines = ["def rate_bounds(x, p, tlo, thi, b):", "    total = 0.0"]
     for j, r in enumerate(net.reactions):
         if not r.rate.depends_on_time:
             lines.append(f"    b[{j}] = {propensity_expression(net, j)}")
