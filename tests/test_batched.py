@@ -125,6 +125,7 @@ def test_catalysed_conversion_binomial(force_batching):
     _assert_batched(ds, 5)
 
 
+@pytest.mark.slow  # 75 s on CI's machine (a compilation of its own); CI checks batched on orders 1 and 2
 def test_three_reactants_fsp(force_batching):
     """2A + B <--> C (order 3): FSP on C, with A = A0 - 2C and B = B0 - C.
 

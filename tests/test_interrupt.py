@@ -48,7 +48,9 @@ CASES = {
 
 
 #: These run the loops of direct, rssa and tau-leaping (checked in CI); their own compile is slow-suite work.
-SLOW = {"sorting_direct", "direct_cr", "rssa_cr", "simple_tau_leaping"}
+#: batched's (60 s on CI's machine, two compilations in a fresh process) too: its loop checks the same
+#: stop flag every RESUM batches, and test_bad_input runs its runaways to their end in CI.
+SLOW = {"sorting_direct", "direct_cr", "rssa_cr", "simple_tau_leaping", "batched"}
 
 
 @pytest.mark.parametrize("case", [c if c not in SLOW else pytest.param(c, marks=pytest.mark.slow) for c in sorted(CASES)])
