@@ -183,7 +183,7 @@ def _symbols(net: ReactionNetwork) -> dict[str, str]:
     return symbols(net)
 
 
-def _event_source(net: ReactionNetwork) -> str:
+def _event_source(net: ReactionNetwork, continuous: bool = False) -> str:
     """Source of the event kernels.
 
     ``event_times(p, out)``: the firing time of each time event (inf for
@@ -191,7 +191,9 @@ def _event_source(net: ReactionNetwork) -> str:
     event's trigger. ``apply_event(e, x, p, t)``: evaluate event ``e``'s
     assignments on the current values, then assign them; returns 1 if a
     species would get a negative or non-integer count or a parameter a
-    non-finite value, else 0.
+    non-finite value, else 0. With ``continuous``, the network's continuous
+    species take any non-negative finite amount (the float states of the
+    hybrid engine).
     """
     events = net.events
     symbols = _symbols(net)
@@ -222,7 +224,11 @@ def _event_source(net: ReactionNetwork) -> str:
         for q, (_, expr) in enumerate(ev.assignments):
             lines.append(f"        v{q} = {expr.to_source(symbols)}")
         for q, (target, _) in enumerate(ev.assignments):
-            if target in species:
+            if continuous and target in net.continuous_species:
+                lines.append(f"        if not (v{q} >= 0.0 and v{q} <= {_MAX_FLOAT}):")
+                lines.append("            return 1")
+                lines.append(f"        x[{species[target]}] = v{q}")
+            elif target in species:
                 # Event values are doubles: whole numbers are exact only up to 2**53.
                 lines.append(f"        if not (v{q} >= 0.0 and v{q} <= {float(MAX_EXACT_DOUBLE)!r} and v{q} == math.floor(v{q})):")
                 lines.append("            return 1")
@@ -301,7 +307,7 @@ def _assemble(engine: ModuleType, parts: list[str], kernels: tuple, generated: t
 
 def module_source(net: ReactionNetwork, engine: ModuleType) -> str:
     """The complete generated module for ``net`` and ``engine``."""
-    parts = [_kernel_source(net), _event_source(net)]
+    parts = [_kernel_source(net), _event_source(net, getattr(engine, "CONTINUOUS_EVENTS", False))]
     if hasattr(engine, "constants_source"):
         parts.append(engine.constants_source(net))
     return _assemble(engine, parts, (), KERNEL_FUNCTIONS)

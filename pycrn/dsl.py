@@ -19,6 +19,12 @@ Events and derived outputs::
     @event P2 > 30 and X < 5: P2 = 0           # a state event, when the condition becomes true
     @event(initial=true) X > 3: X = 0          # not fired if already true at the start
     @observable total = P + 2 * P2             # recorded in the results as a float variable
+
+Continuous species (simulated as amounts by ``method="hybrid"``, see
+:mod:`pycrn.engines.hybrid`) and extra terms of their rate equations::
+
+    @species M=0 [continuous] P=0            # M: an amount; P: a count
+    @equation D(V) ~ I * R / 1e5 - S * V / 1e5  # dV/dt; V becomes continuous
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import warnings
 from pathlib import Path
 
 from .errors import ModelError
-from .network import Event, Parameter, Reaction, ReactionNetwork, Species, exact_count
+from .network import Event, Parameter, Reaction, ReactionNetwork, Species, continuous_amount, exact_count
 from .ratelaws import RateLaw
 
 # Longest arrows first, so that '<-->' is not read as '-->'.
@@ -67,6 +73,7 @@ def parse(text: str, name: str = "") -> ReactionNetwork:
     reactions: list[Reaction] = []
     events: list[Event] = []
     observables: list[tuple[str, RateLaw]] = []
+    equations: list[tuple[str, RateLaw]] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -74,6 +81,11 @@ def parse(text: str, name: str = "") -> ReactionNetwork:
         try:
             if line.startswith("@event"):
                 events.append(_event(line, number))
+            elif line.startswith("@equation"):
+                target, expr = _equation(line)
+                if any(target == known for known, _ in equations):
+                    raise ModelError(f"species {target!r} has two equations; write one with both terms")
+                equations.append((target, expr))
             elif line.startswith("@observable"):
                 observable = _observable(line)
                 if any(observable[0] == known for known, _ in observables):
@@ -88,7 +100,8 @@ def parse(text: str, name: str = "") -> ReactionNetwork:
     _warn_undeclared(text, species, reactions)
     try:
         return ReactionNetwork(
-            species.values(), parameters.values(), reactions, name=name, events=events, observables=observables
+            species.values(), parameters.values(), reactions, name=name, events=events, observables=observables,
+            equations=equations,
         )
     except ModelError as exc:
         msg = str(exc)
@@ -154,25 +167,27 @@ def _directive(line: str, species: dict[str, Species], parameters: dict[str, Par
             pos += 1
         ident, value, flag = m.group(1), m.group(2), m.group(3)
         if keyword == "@species":
-            count = 0
+            kind = None if flag is None else flag.strip("[] \t")
+            if kind not in (None, "boundary", "continuous"):
+                raise ModelError(f"unknown species flag {flag!r} (known: [boundary], [continuous])")
+            count: int | float = 0
             if value is not None:
                 try:
                     # Digits are read as an exact integer, never through float.
                     number = int(value) if value.strip().isdigit() else float(value)
                 except ValueError:
                     raise ModelError(f"initial count of {ident!r} must be a number, got {value!r}") from None
-                whole = isinstance(number, int) or (math.isfinite(number) and number.is_integer())
-                if not whole or number < 0:
-                    raise ModelError(f"initial count of {ident!r} must be a non-negative integer, got {value!r}")
-                count = exact_count(number, f"initial count of {ident!r}")
-            boundary = False
-            if flag is not None:
-                if flag.strip("[] \t") != "boundary":
-                    raise ModelError(f"unknown species flag {flag!r} (known: [boundary])")
-                boundary = True
+                if kind == "continuous":
+                    count = continuous_amount(number, f"initial value of continuous species {ident!r}")
+                else:
+                    whole = isinstance(number, int) or (math.isfinite(number) and number.is_integer())
+                    if not whole or number < 0:
+                        raise ModelError(f"initial count of {ident!r} must be a non-negative integer, got {value!r} "
+                                         "(a fractional amount needs the flag [continuous])")
+                    count = exact_count(number, f"initial count of {ident!r}")
             if ident in species:
                 raise ModelError(f"species {ident!r} is declared twice")
-            species[ident] = Species(ident, count, boundary)
+            species[ident] = Species(ident, count, kind == "boundary", kind == "continuous")
         else:
             if flag is not None:
                 raise ModelError(f"parameters take no flags, got {flag!r}")
@@ -208,6 +223,16 @@ def _event(line: str, number: int) -> Event:
         assignments[target] = expr.strip()
     initial = (m.group(1) or "false").lower() == "true"
     return Event.make(condition.strip(), assignments, initial_value=initial, line=number)
+
+
+_EQUATION = re.compile(r"^@equation\s+D\(\s*([A-Za-z_]\w*)\s*\)\s*~\s*(\S.*)$")
+
+
+def _equation(line: str) -> tuple[str, RateLaw]:
+    m = _EQUATION.match(line)
+    if not m:
+        raise ModelError("expected '@equation D(NAME) ~ EXPR' (the rate of change of a continuous species)")
+    return m.group(1), RateLaw.parse(m.group(2).strip())
 
 
 def _observable(line: str) -> tuple[str, RateLaw]:
@@ -299,9 +324,11 @@ def format_network(net: ReactionNetwork) -> str:
         decl = [p.name if p.value is None else f"{p.name}={p.value!r}" for p in net.parameters]
         lines.append("@parameters " + " ".join(decl))
     if net.species:
-        decl = [f"{s.name}={s.initial}" + (" [boundary]" if s.boundary else "") for s in net.species]
+        decl = [f"{s.name}={s.initial!r}" + (" [boundary]" if s.boundary else " [continuous]" if s.continuous else "")
+                for s in net.species]
         lines.append("@species " + " ".join(decl))
     lines.extend(str(r) for r in net.reactions)
+    lines.extend(f"@equation D({k}) ~ {v}" for k, v in net.equations)
     lines.extend(str(e) for e in net.events)
     lines.extend(f"@observable {k} = {v}" for k, v in net.observables)
     return "\n".join(lines) + "\n"

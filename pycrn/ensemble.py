@@ -231,7 +231,10 @@ def _compute(problem: Problem, method: Method, seq, task: _Task, reduce: str | N
         return task, None, steps
     if handle is None:
         return task, result.states, steps
-    data = {name: result.states[i] for i, name in enumerate(problem.model.species_names)}
+    continuous = set(problem.model.continuous_species)
+    counts = method.float_states and not method.deterministic
+    data = {name: result.states[i].astype(np.int64) if counts and name not in continuous else result.states[i]
+            for i, name in enumerate(problem.model.species_names)}
     data.update(observable_values(problem.model, data, problem.save_times, problem.p))
     handle.write_chunk(task.index, region, data, steps)
     return task, None, steps
@@ -323,6 +326,7 @@ def ensemble(
     if not isinstance(net, ReactionNetwork):
         raise TypeError(f"ensemble() expects a ReactionNetwork, got {type(net).__name__}")
     m = resolve(method, net=net)
+    net = m.prepare(net)
     if reduce is not None and reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {', '.join(map(repr, REDUCTIONS))} or None, got {reduce!r}")
     n = check_count(trajectories, "trajectories")
@@ -339,6 +343,9 @@ def ensemble(
             raise ValueError(f"method {m.name!r} is deterministic: trajectories must be 1, got {n}")
         if reduce is not None:
             raise ValueError(f"reduce={reduce!r} needs a stochastic method, not {m.name!r}")
+    if reduce is not None and m.float_states:
+        raise ValueError(f"reduce={reduce!r} sums counts exactly; method {m.name!r} has continuous amounts (keep "
+                         "the trajectories, or a store, and summarise them with xarray)")
     path = None if store is None else str(Path(store))
     stored = path is not None and Path(path).exists() and storage.exists(path)
     if path is not None and Path(path).exists() and not stored:
@@ -405,8 +412,8 @@ def ensemble(
                         finished[t.index] = False
                         repaired += 1
         else:
-            dtype = "float64" if m.deterministic else "int64"
-            variables = {name: dtype for name in species}
+            continuous = set(species) if m.deterministic else set(net.continuous_species)
+            variables = {name: "float64" if m.float_states and name in continuous else "int64" for name in species}
             variables.update({name: "float64" for name, _ in net.observables})
             layout = {
                 "variables": variables, "reduce": reduce, "nchunks": len(tasks), "species": len(species),
@@ -420,7 +427,7 @@ def ensemble(
         check_fits(base.output_bytes(n) * nsettings,
                    f"ensemble(trajectories={n:,}) of {nsettings} setting(s) kept in memory")
 
-    dtype = np.float64 if m.deterministic else np.int64
+    dtype = np.float64 if m.float_states else np.int64
     out = None
     if path is None and reduce is None:
         out = np.zeros((len(species), *((nsettings,) if table is not None else ()), n, ntimes), dtype=dtype)
@@ -475,9 +482,10 @@ def ensemble(
         return xr.Dataset(variables, coords=_coords(base, n, table, reduce), attrs=provenance(attrs))
     if path is not None:
         return _from_store(path, attrs)
+    counts = m.float_states and not m.deterministic
     if table is None:
-        return add_observables(make_dataset(net, out, base.save_times, attrs), net, base.p)
-    return _sweep_dataset(net, problems, out, table, attrs)
+        return add_observables(make_dataset(net, out, base.save_times, attrs, counts=counts), net, base.p)
+    return _sweep_dataset(net, problems, out, table, attrs, counts)
 
 
 def _setting_seed(seq: np.random.SeedSequence, s: int, table) -> np.random.SeedSequence:
@@ -555,10 +563,12 @@ def _moment_variables(species: list[str], totals, n: int, sweep_dims: tuple) -> 
     return variables
 
 
-def _sweep_dataset(net, problems, out, table, attrs) -> xr.Dataset:
+def _sweep_dataset(net, problems, out, table, attrs, counts: bool = False) -> xr.Dataset:
     base = problems[0]
     times = base.save_times
-    data = {name: (("setting", "trajectory", "time"), out[i]) for i, name in enumerate(net.species_names)}
+    continuous = set(net.continuous_species)
+    data = {name: (("setting", "trajectory", "time"), out[i].astype(np.int64) if counts and name not in continuous
+                   else out[i]) for i, name in enumerate(net.species_names)}
     if net.observables:
         per = [observable_values(net, {name: out[i, s] for i, name in enumerate(net.species_names)}, times, pr.p)
                for s, pr in enumerate(problems)]

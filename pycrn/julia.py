@@ -173,10 +173,17 @@ def to_catalyst(
     ------
     ModelError
         For what does not map: a name reserved in Julia or Catalyst, a time
-        event whose time is not finite.
+        event whose time is not finite, continuous species or equations
+        (pycrn's hybrid models are not translated to Catalyst's ``@equations``).
     """
     if not isinstance(net, ReactionNetwork):
         raise TypeError(f"to_catalyst() expects a ReactionNetwork, got {type(net).__name__}")
+    if net.continuous_species or net.equations:
+        raise ModelError(
+            f"the Julia bridge translates jump networks; continuous species "
+            f"({', '.join(net.continuous_species)}) and @equation lines are not translated to Catalyst: "
+            "simulate this network with method='hybrid' in pycrn"
+        )
     if not variable.isidentifier() or variable in JULIA_RESERVED:
         raise ValueError(f"variable must be a Julia identifier, got {variable!r}")
     _check_names(net)

@@ -20,7 +20,11 @@ Traits, read by every caller of the run contract (:mod:`pycrn.runner`):
     the name of the engine's second work counter (e.g. ``"batches"``), or ``None``;
 ``records_compensators``
     can record each reaction's firings and the integral of its propensity
-    on the save grid (``simulate(..., record="compensators")``).
+    on the save grid (``simulate(..., record="compensators")``);
+``float_states``
+    its states are float64 (the ODE; the hybrid method's continuous amounts);
+``supports_equations``
+    simulates networks with continuous species' equations (``@equation``).
 """
 
 from __future__ import annotations
@@ -91,10 +95,16 @@ class Method:
     records_events: ClassVar[bool] = False
     counter: ClassVar[str | None] = None
     records_compensators: ClassVar[bool] = False
+    float_states: ClassVar[bool] = False
+    supports_equations: ClassVar[bool] = False
     max_steps: int | None = _budget_field(DEFAULT_MAX_STEPS)
 
     def __post_init__(self) -> None:
         _check_budget(self.max_steps)
+
+    def prepare(self, net: Any) -> Any:
+        """The network as this method simulates it (the hybrid method marks its continuous species)."""
+        return net
 
     @property
     def engine(self) -> ModuleType:
@@ -368,6 +378,8 @@ class ODE(Method):
     name: ClassVar[str] = "ode"
     deterministic: ClassVar[bool] = True
     supports_time: ClassVar[bool] = True
+    float_states: ClassVar[bool] = True
+    supports_equations: ClassVar[bool] = True
     rtol: float = 1e-8
     atol: float = 1e-10
     solver: str = "LSODA"
@@ -381,20 +393,86 @@ class ODE(Method):
             raise ValueError(f"ode solver must be the name of a solve_ivp method, got {self.solver!r}")
 
 
+@dataclass(frozen=True)
+class Hybrid(Method):
+    """Continuous species by ODEs, the other reactions as jumps; see :mod:`pycrn.engines.hybrid`.
+
+    Exact up to the integration tolerance for the piecewise-deterministic
+    model: the reactions that change only continuous species are rate
+    equations, the others jumps whose propensities may read the continuous
+    species and ``t`` (their integrated intensity is integrated with the
+    ODEs and the jump times located by root finding). With no continuous
+    species it simulates time-varying rates that ``extrande`` cannot bound.
+
+    Parameters
+    ----------
+    continuous
+        Species names to treat as continuous, in addition to those the
+        network marks (``[continuous]`` in the language, or an ``@equation``).
+    rtol, atol
+        Tolerances of the Runge-Kutta step control, on the continuous
+        species and on the integrated jump intensity.
+    root_tol
+        How close the integrated intensity must come to its exponential
+        target at a located jump.
+    first_step
+        The first step (later ones adapt); ``None``: a thousandth of the run.
+    """
+
+    name: ClassVar[str] = "hybrid"
+    supports_time: ClassVar[bool] = True
+    float_states: ClassVar[bool] = True
+    supports_equations: ClassVar[bool] = True
+    counter: ClassVar[str | None] = "integration_steps"
+    continuous: tuple[str, ...] = ()
+    rtol: float = 1e-6
+    atol: float = 1e-6
+    root_tol: float = 1e-10
+    first_step: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        names = (self.continuous,) if isinstance(self.continuous, str) else self.continuous
+        if not isinstance(names, (tuple, list)) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"hybrid continuous must be species names, got {self.continuous!r}")
+        object.__setattr__(self, "continuous", tuple(names))
+        _positive("hybrid rtol", self.rtol, 1.0)
+        _positive("hybrid atol", self.atol)
+        _positive("hybrid root_tol", self.root_tol, 1.0)
+        if self.first_step is not None:
+            _positive("hybrid first_step", self.first_step)
+
+    def prepare(self, net: Any) -> Any:
+        from .errors import ModelError
+
+        unknown = [n for n in self.continuous if n not in net.species_names]
+        if unknown:
+            raise ModelError(f"method 'hybrid': continuous= names unknown species {', '.join(map(repr, unknown))} "
+                             f"(species: {', '.join(net.species_names)})")
+        return net.with_continuous(self.continuous) if self.continuous else net
+
+    def kernel_options(self) -> np.ndarray:
+        budget = math.inf if self.max_steps is None else float(self.max_steps)
+        first = 0.0 if self.first_step is None else float(self.first_step)
+        return np.array([self.rtol, budget, self.atol, self.root_tol, first])
+
+
 #: The options every method takes (its budget): allowed with ``method="auto"``.
 BUDGET_OPTIONS = ("max_steps",)
 
 #: Method classes by name (the strings accepted as ``method=``).
 METHODS: dict[str, type[Method]] = {
     cls.name: cls
-    for cls in (Direct, SortingDirect, NRM, DirectCR, RSSA, RSSACR, Extrande, TauLeaping, SimpleTauLeaping, Batched, ODE)
+    for cls in (Direct, SortingDirect, NRM, DirectCR, RSSA, RSSACR, Extrande, TauLeaping, SimpleTauLeaping, Batched, ODE,
+                Hybrid)
 }
 
 
 def choose(net: Any) -> Method:
     """The exact method ``method="auto"`` picks for ``net``.
 
-    :class:`Extrande` (thinning) for networks whose rates read ``t``; the
+    :class:`Hybrid` for networks with continuous species (not exact: the
+    piecewise-deterministic model); :class:`Extrande` (thinning) for networks whose rates read ``t``; the
     rejection-based SSA (:class:`RSSA`) for mass-action networks of at
     least :data:`pycrn.network_arrays.SHARED_MIN_REACTIONS` reactions (with
     or without events), the direct method otherwise. Measured with
@@ -407,6 +485,8 @@ def choose(net: Any) -> Method:
     """
     from .network_arrays import SHARED_MIN_REACTIONS, array_kernels_apply
 
+    if net.equations or net.continuous_species:
+        return Hybrid()
     if net.depends_on_time:
         return Extrande()
     large = len(net.reactions) >= SHARED_MIN_REACTIONS

@@ -46,6 +46,24 @@ MAX_REACTANT_STOICHIOMETRY = 100
 MAX_PRODUCT_STOICHIOMETRY = 10**9
 
 
+def continuous_amount(value: object, what: str) -> float:
+    """``value`` as a non-negative finite amount of a continuous species, or a :class:`ModelError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ModelError(f"{what} must be a number, got {value!r} ({type(value).__name__})")
+    try:
+        v = float(value)
+    except OverflowError:
+        raise ModelError(f"{what} is too large for a float ({value!r})") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise ModelError(f"{what} must be a non-negative finite number, got {value!r}")
+    return int(value) if isinstance(value, (int, np.integer)) else v
+
+
+def whole_amount(value: int | float) -> bool:
+    """Whether a continuous species' amount is also a count: whole, and exact as a double (up to 2**53)."""
+    return float(value).is_integer() and abs(value) <= MAX_EXACT_DOUBLE
+
+
 def exact_count(value: object, what: str) -> int:
     """``value`` as an exact non-negative count, or a :class:`ModelError` naming ``what``.
 
@@ -80,11 +98,18 @@ class Species:
         A boundary species is an input: reactions may use it in their rates,
         but firing them does not change its count (SBML's boundaryCondition,
         Catalyst's ``isbcspecies``).
+    continuous
+        Simulated as a continuous amount by ``method="hybrid"`` (an ODE
+        variable: the reactions that change only continuous species become
+        rate equations, see :mod:`pycrn.engines.hybrid`); its initial value
+        may then be any non-negative number. The other stochastic methods
+        simulate it as a count, which needs a whole initial value.
     """
 
     name: str
-    initial: int = 0
+    initial: int | float = 0
     boundary: bool = False
+    continuous: bool = False
 
 
 @dataclass(frozen=True)
@@ -253,6 +278,14 @@ class ReactionNetwork:
     observables
         Derived outputs, name -> expression of species, parameters and ``t``
         (e.g. SBML assignment rules), recorded as float variables in results.
+    equations
+        Extra terms of continuous species' rate equations, species name ->
+        expression of species, parameters and ``t`` (Catalyst's
+        ``D(V) ~ ...``): ``dV/dt`` is the expression plus the rate terms of
+        the reactions that change ``V`` continuously. A species with an
+        equation is continuous (added with initial value 0 if not listed).
+        Simulated by ``method="hybrid"`` and ``method="ode"``; the other
+        methods refuse such a network.
 
     Raises
     ------
@@ -271,16 +304,40 @@ class ReactionNetwork:
         tspan: tuple[float, float] | None = None,
         events: Iterable[Event] = (),
         observables: Mapping[str, str | RateLaw] | Iterable[tuple[str, str | RateLaw]] = (),
+        equations: Mapping[str, str | RateLaw] | Iterable[tuple[str, str | RateLaw]] = (),
     ) -> None:
         spec: dict[str, Species] = {}
         for s in species:
             check_name(s.name, "species")
             if s.name in spec:
                 raise ModelError(f"species {s.name!r} is declared twice")
-            if isinstance(s.initial, bool) or not isinstance(s.initial, (int, np.integer)) or s.initial < 0:
-                raise ModelError(f"initial count of species {s.name!r} must be a non-negative integer, got {s.initial!r}")
-            exact_count(s.initial, f"initial count of species {s.name!r}")
+            if s.continuous:
+                continuous_amount(s.initial, f"initial value of continuous species {s.name!r}")
+            else:
+                if isinstance(s.initial, bool) or not isinstance(s.initial, (int, np.integer)) or s.initial < 0:
+                    raise ModelError(
+                        f"initial count of species {s.name!r} must be a non-negative integer, got {s.initial!r}"
+                    )
+                exact_count(s.initial, f"initial count of species {s.name!r}")
             spec[s.name] = s
+        eqs = tuple(
+            (k, v if isinstance(v, RateLaw) else RateLaw.parse(v))
+            for k, v in (equations.items() if isinstance(equations, Mapping) else equations)
+        )
+        targets: set[str] = set()
+        for target, expr in eqs:
+            where = f"equation D({target}) ~ {expr}"
+            check_name(target, "species")
+            if target in targets:
+                raise ModelError(f"{where}: species {target!r} has two equations; write one with both terms")
+            targets.add(target)
+            s = spec.get(target)
+            if s is None:
+                spec[target] = Species(target, 0, continuous=True)
+            elif s.boundary:
+                raise ModelError(f"{where}: {target!r} is a boundary species, which nothing changes")
+            elif not s.continuous:
+                spec[target] = Species(target, s.initial, False, True)
         pars: dict[str, Parameter] = {}
         for p in parameters:
             check_name(p.name, "parameter")
@@ -347,8 +404,13 @@ class ReactionNetwork:
             unknown = sorted(expr.names - known)
             if unknown:
                 raise ModelError(f"observable {oname} = {expr} uses unknown name(s) {', '.join(unknown)}")
+        for target, expr in eqs:
+            unknown = sorted(expr.names - known)
+            if unknown:
+                raise ModelError(f"equation D({target}) ~ {expr}: uses unknown name(s) {', '.join(unknown)}")
         self._species = tuple(spec.values())
         self._parameters = tuple(pars.values())
+        self._equations = eqs
         self._reactions = tuple(rxns)
         self._events = evs
         self._observables = obs
@@ -377,6 +439,16 @@ class ReactionNetwork:
         return self._observables
 
     @property
+    def equations(self) -> tuple[tuple[str, RateLaw], ...]:
+        """The extra rate-equation terms of continuous species, (species name, expression) pairs."""
+        return self._equations
+
+    @property
+    def continuous_species(self) -> list[str]:
+        """The names of the species marked continuous (by a flag or an equation)."""
+        return [s.name for s in self._species if s.continuous]
+
+    @property
     def species_names(self) -> list[str]:
         return [s.name for s in self._species]
 
@@ -397,16 +469,43 @@ class ReactionNetwork:
             raise ModelError(f"unknown species {name!r} (species: {', '.join(self.species_names)})") from None
 
     # -- defaults and overrides ---------------------------------------------
-    def initial_state(self, u0: Mapping[str, int] | None = None) -> np.ndarray:
-        """Initial counts as an int64 array: the defaults, overridden by ``u0``."""
-        x = np.array([s.initial for s in self._species], dtype=np.int64)
+    def initial_state(self, u0: Mapping[str, int | float] | None = None, fractions: bool = False) -> np.ndarray:
+        """Initial counts as an int64 array: the defaults, overridden by ``u0``.
+
+        A continuous species' value must be a whole count here (up to 2**53,
+        :func:`whole_amount`), unless ``fractions`` is true: then another
+        value reads 0 (the caller keeps the exact values, :meth:`initial_values`).
+        """
+        values = self._initial(u0)
+        x = np.zeros(len(self._species), dtype=np.int64)
+        for i, (s, v) in enumerate(zip(self._species, values)):
+            if s.continuous and not whole_amount(v):
+                if not fractions:
+                    raise ModelError(
+                        f"continuous species {s.name!r} starts at {v!r}, not a whole count (up to 2**53): only "
+                        "method='hybrid' and method='ode' simulate such an amount"
+                    )
+                v = 0
+            x[i] = v
+        return x
+
+    def initial_values(self, u0: Mapping[str, int | float] | None = None) -> np.ndarray:
+        """Initial values as a float64 array: counts, and the amounts of continuous species."""
+        return np.array([float(v) for v in self._initial(u0)], dtype=np.float64)
+
+    def _initial(self, u0: Mapping[str, int | float] | None) -> list[int | float]:
+        values = [s.initial for s in self._species]
         if u0 is not None and not isinstance(u0, Mapping):
             raise ModelError(f"u0 must be a mapping of species names to counts, got {type(u0).__name__}")
         for name, value in (u0 or {}).items():
             if name not in self.species_names:
                 raise ModelError(f"u0: unknown species {name!r} (species: {', '.join(self.species_names)})")
-            x[self.species_index(name)] = exact_count(value, f"u0: count of {name!r}")
-        return x
+            i = self.species_index(name)
+            if self._species[i].continuous:
+                values[i] = continuous_amount(value, f"u0: value of continuous species {name!r}")
+            else:
+                values[i] = exact_count(value, f"u0: count of {name!r}")
+        return values
 
     def parameter_values(self, params: Mapping[str, float] | None = None) -> np.ndarray:
         """Parameter values as a float64 array: the defaults, overridden by ``params``."""
@@ -507,7 +606,7 @@ class ReactionNetwork:
         )
 
     def _key(self) -> tuple:
-        return (self._species, self._parameters, self._reactions, self._events, self._observables)
+        return (self._species, self._parameters, self._reactions, self._events, self._observables, self._equations)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ReactionNetwork):
@@ -521,15 +620,26 @@ class ReactionNetwork:
         self, u0: Mapping[str, int] | None = None, params: Mapping[str, float] | None = None
     ) -> ReactionNetwork:
         """A copy with new default initial counts and/or parameter values."""
-        x = self.initial_state(u0)
+        values = self._initial(u0)
         pv = {p.name: p.value for p in self._parameters}
         for name, value in (params or {}).items():
             pv[name] = self._checked_parameter(name, value, pv)
-        species = [Species(s.name, int(x[i]), s.boundary) for i, s in enumerate(self._species)]
+        species = [Species(s.name, v if s.continuous else int(v), s.boundary, s.continuous)
+                   for s, v in zip(self._species, values)]
         parameters = [Parameter(p.name, pv[p.name]) for p in self._parameters]
         return ReactionNetwork(
-            species, parameters, self._reactions, self.name, self.tspan, self._events, self._observables
+            species, parameters, self._reactions, self.name, self.tspan, self._events, self._observables,
+            self._equations,
         )
+
+    def with_continuous(self, names: Iterable[str]) -> ReactionNetwork:
+        """A copy with the species ``names`` marked continuous (see :class:`Species`)."""
+        names = list(names)
+        for name in names:
+            self.species_index(name)  # names an unknown species
+        species = [Species(s.name, s.initial, s.boundary, s.continuous or s.name in names) for s in self._species]
+        return ReactionNetwork(species, self._parameters, self._reactions, self.name, self.tspan, self._events,
+                               self._observables, self._equations)
 
 
 def _where(r: Reaction, i: int) -> str:

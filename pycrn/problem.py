@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ModelError
-from .network import Parameter, Reaction, ReactionNetwork
+from .network import Parameter, Reaction, ReactionNetwork, whole_amount
 from .ratelaws import RateLaw
 
 #: Default number of saved points when ``saveat`` is not given.
@@ -51,6 +51,9 @@ class Problem:
         Increasing save times in ``[t0, tf]``.
     volume
         The reaction volume, or ``None`` (no scaling).
+    y0
+        Initial values, float64: ``x0`` with the exact (possibly fractional)
+        amounts of continuous species, which methods with float states start from.
     """
 
     model: ReactionNetwork
@@ -62,6 +65,7 @@ class Problem:
     save_times: np.ndarray
     volume: float | None = None
     _text: str = field(default="", repr=False)
+    y0: np.ndarray | None = None
 
     @classmethod
     def build(
@@ -89,7 +93,8 @@ class Problem:
         if not isinstance(net, ReactionNetwork):
             raise TypeError(f"simulate() expects a ReactionNetwork, got {type(net).__name__}")
         t0, tf = check_tspan(tspan if tspan is not None else net.tspan)
-        x0 = net.initial_state(u0)
+        x0 = net.initial_state(u0, fractions=True)
+        y0 = net.initial_values(u0)
         p = net.parameter_values(params)
         check_rate_constants(net, p)
         save_times = check_saveat(saveat, t0, tf)
@@ -101,18 +106,19 @@ class Problem:
                 raise ValueError(f"volume must be a positive finite number, got {volume!r}")
             volume = float(volume)
             net, p = _volume_network(net), np.append(p, volume)
-        return cls(model, net, x0, p, t0, tf, save_times, volume, model.to_text())
+        return cls(model, net, x0, p, t0, tf, save_times, volume, model.to_text(), y0)
 
     def with_values(self, u0: Mapping[str, int] | None = None, params: Mapping[str, float] | None = None) -> Problem:
         """The same problem with some initial counts and parameter values replaced (validated)."""
         merged_u0 = {**self.u0, **(u0 or {})}
         merged_params = {**self.model_params, **(params or {})}
-        x0 = self.model.initial_state(merged_u0)
+        x0 = self.model.initial_state(merged_u0, fractions=True)
+        y0 = self.model.initial_values(merged_u0)
         p = self.model.parameter_values(merged_params)
         check_rate_constants(self.model, p)
         if self.volume is not None:
             p = np.append(p, self.volume)
-        return Problem(self.model, self.net, x0, p, self.t0, self.tf, self.save_times, self.volume, self._text)
+        return Problem(self.model, self.net, x0, p, self.t0, self.tf, self.save_times, self.volume, self._text, y0)
 
     @property
     def model_text(self) -> str:
@@ -125,9 +131,22 @@ class Problem:
         return dict(zip(self.model.parameter_names, self.p[: len(self.model.parameter_names)].tolist()))
 
     @property
-    def u0(self) -> dict[str, int]:
-        """Initial counts by species name."""
-        return dict(zip(self.model.species_names, self.x0.tolist()))
+    def u0(self) -> dict[str, int | float]:
+        """Initial counts by species name (amounts for continuous species)."""
+        values = self.initial_values
+        return {s.name: float(values[i]) if s.continuous else int(self.x0[i])
+                for i, s in enumerate(self.model.species)}
+
+    @property
+    def initial_values(self) -> np.ndarray:
+        """The initial state as float64 (:attr:`y0`), for methods with float states."""
+        return self.y0 if self.y0 is not None else self.x0.astype(np.float64)
+
+    @property
+    def fractional(self) -> list[str]:
+        """The continuous species whose initial value is not a whole count (up to 2**53)."""
+        values = self.initial_values
+        return [s.name for i, s in enumerate(self.model.species) if s.continuous and not whole_amount(values[i])]
 
     def attrs(self) -> dict:
         """Provenance attributes of results of this problem (model text, parameters, u0, tspan, volume)."""
@@ -169,7 +188,8 @@ def _volume_network(net: ReactionNetwork) -> ReactionNetwork:
             r = Reaction(law, r.reactants, r.products, r.mass_action, r.line)
         reactions.append(r)
     params = [*net.parameters, Parameter(VOLUME_PARAMETER, 1.0)]
-    return ReactionNetwork(net.species, params, reactions, net.name, net.tspan, net.events, net.observables)
+    return ReactionNetwork(net.species, params, reactions, net.name, net.tspan, net.events, net.observables,
+                           net.equations)
 
 
 def check_rate_constants(net: ReactionNetwork, p: np.ndarray) -> None:

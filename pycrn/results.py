@@ -17,13 +17,21 @@ from ._version import __version__
 from .network import ReactionNetwork
 
 
-def make_dataset(net: ReactionNetwork, states: np.ndarray, times: np.ndarray, attrs: dict) -> xr.Dataset:
+def make_dataset(
+    net: ReactionNetwork, states: np.ndarray, times: np.ndarray, attrs: dict, counts: bool = False
+) -> xr.Dataset:
     """Dataset with dims (trajectory, time) and one variable per species.
 
     ``states`` has shape (species, trajectories, times); each species' block
     becomes its variable without a copy when ``states`` is C-contiguous.
+    ``counts``: ``states`` are float64 from a hybrid run, whose species that
+    are not continuous hold whole numbers: those become int64 variables.
     """
-    data = {name: (("trajectory", "time"), states[i]) for i, name in enumerate(net.species_names)}
+    continuous = set(net.continuous_species)
+    data = {
+        name: (("trajectory", "time"), states[i].astype(np.int64) if counts and name not in continuous else states[i])
+        for i, name in enumerate(net.species_names)
+    }
     coords = {"trajectory": np.arange(states.shape[1]), "time": np.asarray(times, dtype=np.float64)}
     ds = xr.Dataset(data, coords=coords, attrs=provenance(attrs))
     ds["time"].attrs["long_name"] = "time"

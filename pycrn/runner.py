@@ -114,7 +114,7 @@ class RunResult:
     ----------
     states
         Shape (species, count, save times): int64 counts (float64 for a
-        deterministic method), species-major so that each species is one
+        method with ``float_states``), species-major so that each species is one
         contiguous block.
     status
         Per-trajectory status code (0: finished; see :mod:`pycrn.status`).
@@ -210,9 +210,22 @@ def check_method(problem: Problem, method: Method) -> None:
             f"{which} depends on t; time-varying rates are simulated exactly by method='extrande' (or 'auto'), "
             "and deterministically by 'ode'"
         )
+    if net.equations and not method.supports_equations:
+        raise ModelError(
+            f"method {method.name!r} simulates counts, but the network has equations for continuous species "
+            f"({', '.join(f'D({k})' for k, _ in net.equations)}); use method='hybrid' (or 'ode')"
+        )
+    fractional = problem.fractional
+    if fractional and not method.float_states:
+        raise ModelError(
+            f"method {method.name!r} simulates counts, but continuous species {', '.join(map(repr, fractional))} "
+            "start at a fractional amount (or one above 2**53); use method='hybrid' (or 'ode')"
+        )
     engine = method.engine
     if hasattr(engine, "check_network"):
         engine.check_network(net)
+    if hasattr(engine, "check_problem"):
+        engine.check_problem(problem)
 
 
 #: What generated kernels get for the network arrays (they have the network in their code).
@@ -299,7 +312,7 @@ def run(
             raise ValueError(f"method {method.name!r} is deterministic: trajectories must be 1, got {count}")
         opts = method.options()
         states = method.engine.solve(
-            problem.net, problem.x0, problem.p, problem.t0, problem.save_times,
+            problem.net, problem.initial_values, problem.p, problem.t0, problem.save_times,
             rtol=opts["rtol"], atol=opts["atol"], ode_method=opts["solver"], max_steps=opts["max_steps"],
         )
         if out is not None:
@@ -313,12 +326,13 @@ def run(
         # larger result would compile a second specialization (seconds, on a
         # first multi-chunk run after a one-trajectory one). The copy back costs
         # one pass over this call's block.
-        out = np.zeros((nspecies, count, nsave), dtype=np.int64)
+        out = np.zeros((nspecies, count, nsave), dtype=np.float64 if method.float_states else np.int64)
     status = np.zeros(count, dtype=np.int64)
     steps = np.zeros((count, 2), dtype=np.int64)
     final_t = np.zeros(count, dtype=np.float64)
     seeds = seed_states(seed_sequence(seed), count, start=first)
-    x0s = np.ascontiguousarray(np.broadcast_to(problem.x0, (count, nspecies)))
+    start = problem.initial_values if method.float_states else problem.x0
+    x0s = np.ascontiguousarray(np.broadcast_to(start, (count, nspecies)))
     stop = stop if stop is not None else Stop()
     opts = method.kernel_options()
     if counters is False:

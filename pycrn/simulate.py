@@ -174,6 +174,7 @@ def simulate(
                          f"{', '.join(repr(n) for n in compensator_methods())} (got method {m.name!r}, save={save!r})")
     if save == "events" and saveat is not None:
         raise ValueError("saveat cannot be combined with save='events'")
+    net = m.prepare(net)
     problem = Problem.build(net, u0, tspan, params, saveat, volume)
     check_method(problem, m)
     n = check_count(trajectories, "trajectories")
@@ -203,7 +204,7 @@ def simulate(
     extra = 16 * nreactions * n * problem.save_times.size if record else 0
     check_fits(problem.output_bytes(n) + extra,
                f"simulate(trajectories={n:,}) with {problem.save_times.size:,} save times")
-    out = np.zeros((problem.x0.size, n, problem.save_times.size), dtype=np.int64)
+    out = np.zeros((problem.x0.size, n, problem.save_times.size), dtype=np.float64 if m.float_states else np.int64)
     total = RunResult(out, np.zeros(n, np.int64), np.zeros((n, 2), np.int64), np.zeros(n), 0)
     if record:
         total.fired = np.zeros((nreactions, n, problem.save_times.size), dtype=np.int64)
@@ -224,6 +225,6 @@ def simulate(
         thread_map(work, split(n, thread_chunk(n, nthreads)), nthreads, bar.update, stop)
     total.check(problem, m)  # the lowest failed trajectory, whatever the thread order
     attrs.update(counters(m, total.steps))
-    ds = add_observables(make_dataset(net, out, problem.save_times, attrs), net, problem.p)
+    ds = add_observables(make_dataset(net, out, problem.save_times, attrs, counts=m.float_states), net, problem.p)
     return add_compensators(ds, net, total.fired, total.compensator) if record else ds
 

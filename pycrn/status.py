@@ -5,7 +5,9 @@ members of :class:`Status`; two ranges carry an index: ``1 + j`` (reaction
 ``j`` produced an invalid propensity or a negative count) and
 ``-(2 + e)`` (event ``e`` made an invalid assignment, for ``e`` below
 :data:`EVENT_RANGE`), ``BOUND_VIOLATED - j`` and ``UNBOUNDED - j`` (thinning:
-reaction ``j``'s propensity passed its bound, or has none near the time), and ``OVERFLOW - i`` (the count of species ``i``
+reaction ``j``'s propensity passed its bound, or has none near the time), ``NEGATIVE_AMOUNT - i``
+(hybrid: continuous species ``i`` would go below zero; :mod:`pycrn.engines.hybrid` words
+these and its other failures), and ``OVERFLOW - i`` (the count of species ``i``
 would pass :data:`COUNT_LIMIT`; leaping and batched engines, which detect it
 before applying a leap or a segment). The constants are pasted into every generated
 module (:func:`constants_source`), so the kernels and this decoder share
@@ -43,6 +45,10 @@ class Status(IntEnum):
     BOUND_VIOLATED = -2_000_000
     #: The start of the range ``UNBOUNDED - j``: reaction ``j``'s rate has no finite bound over any window near t.
     UNBOUNDED = -3_000_000
+    #: The start of the range ``NEGATIVE_AMOUNT - i``: continuous species ``i`` would go below zero (hybrid).
+    NEGATIVE_AMOUNT = -4_000_000
+    #: The ODE part of a hybrid run could not advance (its step fell below the resolution of t).
+    STALLED = -6000
     #: The start of the range ``OVERFLOW - i``: species ``i``'s count would pass :data:`COUNT_LIMIT`.
     OVERFLOW = -1_000_000_000
 
@@ -96,8 +102,13 @@ def raise_for_status(
 
     if code == Status.INTERRUPTED:
         raise KeyboardInterrupt
-    x = np.asarray(x, dtype=np.int64).copy()
     where = f" (trajectory {trajectory})" if trajectory is not None else ""
+    if method == "hybrid":
+        from .engines import hybrid
+
+        if hybrid.owns(code):
+            raise SimulationError(hybrid.failure_message(net, p, x, t, code, where))
+    x = np.asarray(x, dtype=np.int64).copy()
     state = _format_mapping(zip(net.species_names, x.tolist()))
     if code == Status.NEGATIVE_LEAP:
         raise SimulationError(
@@ -167,7 +178,7 @@ def raise_for_status(
         raise SimulationError(f"{invalid} at t={t:.6g}{where} in state {state}")
     # The kernel's parameters may differ from p: an event can reassign them.
     for e, ev in enumerate(net.events):
-        changed = _parameters_after(net, e, x, p, t)
+        changed = parameters_after(net, e, x, p, t)
         invalid = _invalid_propensity(net, x, changed, t) if changed is not None else None
         if invalid:
             raise SimulationError(f"after event {e + 1} ({ev}), {invalid} at t={t:.6g}{where} in state {state}")
@@ -201,7 +212,7 @@ def _invalid_propensity(net: ReactionNetwork, x: np.ndarray, p: np.ndarray, t: f
     return None
 
 
-def _parameters_after(net: ReactionNetwork, e: int, x: np.ndarray, p: np.ndarray, t: float) -> np.ndarray | None:
+def parameters_after(net: ReactionNetwork, e: int, x: np.ndarray, p: np.ndarray, t: float) -> np.ndarray | None:
     """The parameters after event ``e``'s assignments to parameters, or ``None`` if it assigns none."""
     from .propensity import symbols
 

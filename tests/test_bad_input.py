@@ -251,7 +251,7 @@ REFUSED = {
 
 
 @pytest.mark.parametrize("situation", sorted(SITUATIONS))
-@pytest.mark.parametrize("method", [*STOCHASTIC, "ode"])
+@pytest.mark.parametrize("method", [*STOCHASTIC, "ode", "hybrid"])
 def test_one_behaviour_per_situation(situation, method):
     net = pycrn.parse(SITUATION_NET)
     kwargs = {"dt": 0.01} if method == "simple_tau_leaping" else {}
@@ -291,6 +291,8 @@ def _check_property(method: str, template: int, rates, u0, tf: float) -> None:
     u0 = dict(zip(net.species_names, u0))
     if method == "ode":
         m = methods.ODE(max_steps=20_000)
+    elif method == "hybrid":
+        m = methods.Hybrid(max_steps=10**4)
     elif method == "simple_tau_leaping":
         m = methods.SimpleTauLeaping(dt=tf / 10, max_steps=10**4)
     elif method == "batched":
@@ -327,12 +329,12 @@ _ci_property = property_test(50)
 _slow_property = property_test(500)
 
 
-@pytest.mark.parametrize("method", [*STOCHASTIC, "ode"])
+@pytest.mark.parametrize("method", [*STOCHASTIC, "ode", "hybrid"])
 def test_huge_rates_and_counts_give_a_dataset_or_a_pycrn_error(method):
     _ci_property(method)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", [*STOCHASTIC, "ode"])
+@pytest.mark.parametrize("method", [*STOCHASTIC, "ode", "hybrid"])
 def test_huge_rates_and_counts_500_examples(method):
     _slow_property(method)

@@ -148,6 +148,13 @@ def test_example_abstraction_grn(tmp_path):
     assert (tmp_path / "grn_histograms.png").exists()
 
 
+def test_example_hybrid_sir(tmp_path):
+    out = _run_example("hybrid_sir.py", "20", str(tmp_path))
+    lines = [line for line in out.splitlines() if "integration steps" in line]
+    assert len(lines) == 2 and all("(hybrid)" in line for line in lines)
+    assert (tmp_path / "hybrid_sir.png").stat().st_size > 10_000
+
+
 def test_example_seasonal_sir(tmp_path):
     out = _run_example("seasonal_sir.py", "200", str(tmp_path))
     assert "trajectories with extrande" in out and "thinned candidates" in out

@@ -20,6 +20,7 @@ from . import (
     direct,
     direct_cr,
     extrande,
+    hybrid,
     nrm,
     ode,
     rssa,
@@ -41,4 +42,5 @@ ENGINES: dict[str, ModuleType] = {
     simple_tau_leaping.NAME: simple_tau_leaping,
     ode.NAME: ode,
     batched.NAME: batched,
+    hybrid.NAME: hybrid,
 }

@@ -3,7 +3,8 @@
 dx/dt = S a(x, t), with S the net stoichiometry and a the deterministic
 propensities: for mass action the continuum limit ``k prod_i x_i^nu_i / nu_i!``
 of the combinatorial term (so ``2A`` contributes ``k A^2 / 2``), for general
-rate laws (``=>``) the rate expression itself. Solved with scipy's
+rate laws (``=>``) the rate expression itself; plus the terms of the
+network's equations (``@equation D(V) ~ ...``). Solved with scipy's
 ``solve_ivp`` (LSODA by default, which switches between stiff and non-stiff
 methods; ``ode_method`` picks another, e.g. ``"BDF"`` or ``"Radau"``).
 
@@ -74,13 +75,16 @@ def invalid_rate(net: ReactionNetwork, rates: list, t: float, y: np.ndarray, p: 
 
 
 def rhs_function(net: ReactionNetwork):
-    """``f(t, y, p) -> dy/dt`` for the reaction rate equations of ``net``."""
+    """``f(t, y, p) -> dy/dt`` for the reaction rate equations of ``net``, with its equations' terms."""
     S = net.stoichiometry
     lines = ["def f(t, y, p):", f"    dy = np.zeros({S.shape[0]})"]
     for j in range(len(net.reactions)):
         lines.append(f"    a = {_rate_source(net, j)}")
         for i in np.flatnonzero(S[:, j]):
             lines.append(f"    dy[{i}] += {int(S[i, j])} * a")
+    table = _symbols(net)
+    for target, expr in net.equations:
+        lines.append(f"    dy[{net.species_index(target)}] += {expr.to_source(table)}")
     lines.append("    return dy")
     namespace = {"np": np, "math": math}
     exec("\n".join(lines), namespace)  # noqa: S102 (generated from a validated network)

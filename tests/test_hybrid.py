@@ -1,0 +1,249 @@
+"""The hybrid method: continuous species by ODEs, jumps by integrated intensity, against closed forms.
+
+- Time-varying rates with no continuous species: the jump process is the
+  exact one (up to the integration tolerance), checked on the same three
+  closed forms as extrande (test_time_varying).
+- A linear network where the hybrid answer is exact: mRNA M continuous
+  (dM/dt = kM - dM M, solved in closed form) and a protein P made by jumps at
+  rate kP M(t): P(t) is Poisson with the mean of a linear ODE.
+- An ODE driven by a jump process: dV/dt = a X with X a Poisson birth
+  process; E V(t) and Var V(t) follow from the shot-noise formulas.
+- Gene expression with abundant mRNA against the full SSA (direct): the
+  means agree (the network is linear); the SSA's protein variance is larger
+  by the mRNA noise the hybrid leaves out, at most kP / (dM + dP) of the
+  mean (the two-stage model's Fano factor).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from exact import assert_dsmts, chi_square_pvalue
+from scipy import stats
+from test_time_varying import THREE, _check_three
+
+import pycrn
+from pycrn import methods
+from pycrn.errors import ModelError, SimulationError
+
+N = 10_000
+
+KM, DM, KP, DP = 50.0, 0.5, 0.2, 0.3
+LINEAR = f"""
+@parameters kM={KM} dM={DM} kP={KP} dP={DP}
+@species M=0 [continuous] P=0
+kM, 0 --> M
+dM, M --> 0
+kP, M --> M + P
+dP, P --> 0
+"""
+
+
+def _linear_means(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """M(t) and E P(t) from M(0) = P(0) = 0."""
+    m = KM / DM * (1 - np.exp(-DM * t))
+    a = KP * KM / DM
+    p = a * ((1 - np.exp(-DP * t)) / DP - (np.exp(-DM * t) - np.exp(-DP * t)) / (DP - DM))
+    return m, p
+
+
+def test_partition_by_species():
+    net = pycrn.parse(LINEAR)
+    from pycrn.engines import hybrid
+
+    assert hybrid.partition(net) == ([0, 1], [2, 3])
+    assert net.continuous_species == ["M"]
+
+
+def test_time_varying_rates_by_integrated_intensity():
+    ds = pycrn.simulate(pycrn.parse(THREE), tspan=(0.0, 6.0), saveat=0.5, trajectories=N, seed=21, method="hybrid")
+    _check_three(ds, "hybrid (no continuous species)")
+    assert ds["A"].dtype == np.int64
+
+
+def test_time_varying_rates_with_an_event_by_integrated_intensity():
+    net = pycrn.parse(THREE + "@event t >= 3: B = 0\n")
+    ds = pycrn.simulate(net, tspan=(0.0, 6.0), saveat=0.5, trajectories=N, seed=22, method="hybrid")
+    _check_three(ds, "hybrid with an event", event_at=3.0)
+
+
+def test_linear_hybrid_matches_its_closed_form():
+    ds = pycrn.simulate(pycrn.parse(LINEAR), tspan=(0.0, 12.0), saveat=1.0, trajectories=N, seed=23,
+                        method="hybrid")
+    t = ds["time"].values
+    m, p = _linear_means(t)
+    # M is deterministic: the same in every trajectory, to the integration tolerance.
+    assert ds["M"].dtype == np.float64 and ds["P"].dtype == np.int64
+    np.testing.assert_allclose(ds["M"].values, np.broadcast_to(m, (N, t.size)), rtol=1e-5, atol=1e-5)
+    assert_dsmts(ds["P"].values, p, np.sqrt(p), "hybrid P (jumps at rate kP M(t))")
+    last = ds["P"].values[:, -1]
+    assert chi_square_pvalue(last, stats.poisson.pmf(np.arange(400), p[-1])) > 1e-3
+
+
+def test_an_ode_driven_by_jumps():
+    a, lam, v0 = 0.5, 2.0, 3.0
+    net = pycrn.parse(f"""
+@parameters a={a} lam={lam}
+@species X=0 V={v0} [continuous]
+lam, 0 --> X
+@equation D(V) ~ a * X
+""")
+    ds = pycrn.simulate(net, tspan=(0.0, 4.0), saveat=0.5, trajectories=N, seed=24, method="hybrid")
+    t = ds["time"].values
+    mean = v0 + a * lam * t**2 / 2
+    sd = a * np.sqrt(lam * t**3 / 3)
+    assert_dsmts(ds["V"].values, mean, sd, "V = v0 + a * integral of a Poisson process")
+    assert_dsmts(ds["X"].values, lam * t, np.sqrt(lam * t), "X")
+
+
+def test_gene_expression_hybrid_against_the_full_ssa():
+    """Abundant mRNA continuous against every molecule discrete (the direct method)."""
+    km, dm, kp, dp = 400.0, 2.0, 0.05, 0.5
+    text = f"""
+@parameters km={km} dm={dm} kp={kp} dp={dp}
+@species M=200 P=0
+km, 0 --> M
+dm, M --> 0
+kp, M --> M + P
+dp, P --> 0
+"""
+    net = pycrn.parse(text)
+    times = np.array([2.0, 5.0, 10.0])
+    hybrid = pycrn.simulate(net, tspan=(0.0, 10.0), saveat=times, trajectories=N, seed=25,
+                            method=methods.Hybrid(continuous=("M",)))
+    ssa = pycrn.simulate(net, tspan=(0.0, 10.0), saveat=times, trajectories=N, seed=26, method="direct")
+    assert "[continuous]" in hybrid.attrs["model"] and "continuous=('M',)" in hybrid.attrs["method_options"]
+    ph, ps = hybrid["P"].values.astype(float), ssa["P"].values.astype(float)
+    # Means: the network is linear, so both follow the same mean equations.
+    z = (ph.mean(0) - ps.mean(0)) / np.sqrt(ph.var(0) / N + ps.var(0) / N)
+    assert np.all(np.abs(z) < 4.0), z
+    # Hybrid: M(t) = 200 (stationary), so P is exactly Poisson with a closed-form mean.
+    mean_h = kp * 200 / dp * (1 - np.exp(-dp * times))
+    assert_dsmts(ph, mean_h, np.sqrt(mean_h), "hybrid P against its closed form")
+    # SSA: the variance exceeds the mean by the mRNA noise, at most kp / (dm + dp) of it (Fano factor of
+    # the two-stage model at stationarity; smaller in the transient). Tolerance: 4 standard errors of a
+    # sample variance (sqrt(2 / n) relative, for a nearly Poisson law).
+    excess = ps.var(0) / ps.mean(0) - 1.0
+    se = math.sqrt(2.0 / N) + 1.0 / math.sqrt(N)
+    assert np.all(excess < kp / (dm + dp) + 4 * se) and np.all(excess > -4 * se), excess
+    # M: continuous mean is the SSA's mean; the SSA's M fluctuates (Poisson, sd ~ 14), the hybrid's does not.
+    assert np.allclose(hybrid["M"].values, 200.0, rtol=1e-6)
+    assert abs(ssa["M"].values[:, -1].mean() - 200.0) < 4 * math.sqrt(200.0 / N)
+
+
+def test_tutorial_sir_with_a_coupled_ode_and_a_variable_rate_jump():
+    """Catalyst/JumpProcesses tutorial: V evolves by an ODE and drives a jump that creates infections."""
+    net = pycrn.parse("""
+@parameters beta=1e-4 nu=0.01
+@species S=999 I=1 R=0 V=1.0 [continuous]
+beta, S + I --> 2I
+nu, I --> R
+1e-2 * V, 0 --> I
+@equation D(V) ~ I * R / 1e5 - S * V / 1e5
+""")
+    ds = pycrn.simulate(net, tspan=(0.0, 250.0), trajectories=20, seed=27)
+    assert ds.attrs["method"] == "hybrid"  # auto picks it for continuous species
+    assert ds["V"].dtype == np.float64 and ds["S"].dtype == np.int64
+    # Every infection is counted once: S + I + R grows only by the V-driven jumps.
+    total = (ds["S"] + ds["I"] + ds["R"]).values
+    assert np.all(np.diff(total, axis=1) >= 0) and np.all(total[:, 0] == 1000)
+    # While S is large V decays, then grows once R and I are large: its minimum is early and below V(0).
+    v = ds["V"].values
+    assert np.all(v.min(axis=1) < 1.0) and np.all(v[:, -1] > 10.0)
+
+
+def test_reproducible_and_independent_of_threads():
+    net = pycrn.parse(LINEAR)
+    one = pycrn.simulate(net, tspan=(0.0, 5.0), trajectories=40, seed=3, method="hybrid", threads=1)
+    two = pycrn.simulate(net, tspan=(0.0, 5.0), trajectories=40, seed=3, method="hybrid", threads=2)
+    again = pycrn.simulate(net, tspan=(0.0, 5.0), trajectories=40, seed=3, method="hybrid", threads=2)
+    assert one.equals(two) and two.equals(again)
+    ens = pycrn.ensemble(net, tspan=(0.0, 5.0), trajectories=40, seed=3, method="hybrid", chunk=7)
+    assert ens["P"].equals(one["P"]) and np.array_equal(ens["M"].values, one["M"].values)
+
+
+def test_events_on_a_continuous_species():
+    net = pycrn.parse(LINEAR + "@event t >= 4: M = 0.5\n@event P >= 20: kP = 0\n")
+    ds = pycrn.simulate(net, tspan=(0.0, 6.0), saveat=np.array([3.9, 4.0, 6.0]), trajectories=50, seed=4,
+                        method="hybrid")
+    m, _ = _linear_means(np.array([3.9]))
+    assert np.allclose(ds["M"].values[:, 0], m[0], rtol=1e-5)
+    assert np.allclose(ds["M"].values[:, 1], 0.5)
+    # The state event stops protein production once P reaches 20: afterwards it only decays.
+    p = ds["P"].values
+    assert p.max() <= 20 + 1
+
+
+def test_fractional_initial_amount_and_the_ode_method():
+    net = pycrn.parse("""
+@parameters k=0.3
+@species V=2.5 [continuous]
+@equation D(V) ~ -k * V
+""")
+    t = np.linspace(0, 5, 11)
+    hybrid = pycrn.simulate(net, tspan=(0.0, 5.0), saveat=t, method="hybrid", seed=1)
+    ode = pycrn.simulate(net, tspan=(0.0, 5.0), saveat=t, method="ode")
+    np.testing.assert_allclose(hybrid["V"].values[0], 2.5 * np.exp(-0.3 * t), rtol=2e-6)
+    np.testing.assert_allclose(ode["V"].values[0], 2.5 * np.exp(-0.3 * t), rtol=1e-6)
+    assert hybrid.attrs["u0"] == "V=2.5"
+    other = pycrn.simulate(net, u0={"V": 0.25}, tspan=(0.0, 5.0), saveat=t, method="hybrid", seed=1)
+    np.testing.assert_allclose(other["V"].values[0], 0.25 * np.exp(-0.3 * t), rtol=2e-6)
+
+
+def test_language_round_trip():
+    net = pycrn.parse(LINEAR + "@species V=0.5 [continuous]\n@equation D(V) ~ -V + P / 10\n@equation D(W) ~ 1\n")
+    assert net.continuous_species == ["M", "V", "W"]
+    assert pycrn.parse(net.to_text()) == net
+    assert "@equation D(V) ~ -V + P / 10" in net.to_text()
+    assert pycrn.parse(LINEAR) != pycrn.parse(LINEAR.replace(" [continuous]", ""))
+
+
+# -- bad input -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["direct", "tau_leaping", "extrande"])
+def test_counting_methods_refuse_equations_and_fractions(method):
+    net = pycrn.parse("@species X=1 V=0.5 [continuous]\n1, X --> 0\n@equation D(V) ~ -V\n")
+    with pytest.raises(ModelError, match=r"equations for continuous species \(D\(V\)\).*hybrid"):
+        pycrn.simulate(net, tspan=(0, 1), method=method)
+    flagged = pycrn.parse("@species X=1 V=0.5 [continuous]\n1, X --> V\n")
+    with pytest.raises(ModelError, match="'V' start at a fractional amount"):
+        pycrn.simulate(flagged, tspan=(0, 1), method=method)
+
+
+def test_bad_hybrid_input_is_named():
+    with pytest.raises(ModelError, match="unknown species 'Q'"):
+        pycrn.simulate(pycrn.parse(LINEAR), tspan=(0, 1), method=methods.Hybrid(continuous=("Q",)))
+    with pytest.raises(ValueError, match="hybrid rtol"):
+        methods.Hybrid(rtol=0)
+    with pytest.raises(ModelError, match="line 2.*expected '@equation D"):
+        pycrn.parse("@species V=1 [continuous]\n@equation V' = 1\n")
+    with pytest.raises(ModelError, match="unknown name"):
+        pycrn.parse("@species V=1 [continuous]\n@equation D(V) ~ -q * V\n")
+    with pytest.raises(ModelError, match="boundary species"):
+        pycrn.parse("@species V=1 [boundary]\n@equation D(V) ~ 1\n")
+    with pytest.raises(ModelError, match="fractional amount needs the flag"):
+        pycrn.parse("@species X=0.5\n")
+    with pytest.raises(ModelError, match=r"continuous species \(M\) and @equation lines are not translated"):
+        pycrn.julia.to_catalyst(pycrn.parse(LINEAR))
+    with pytest.raises(ValueError, match="reduce='moments'.*continuous amounts"):
+        pycrn.ensemble(pycrn.parse(LINEAR), tspan=(0, 1), trajectories=4, method="hybrid", reduce="moments")
+
+
+def test_a_jump_that_would_take_a_continuous_species_negative():
+    net = pycrn.parse("@species M=0.5 [continuous] P=0\n1, M --> P\n")
+    with pytest.raises(SimulationError, match=r"continuous species 'M' would go negative .*jumps of reaction\(s\) \[1\]"):
+        pycrn.simulate(net, tspan=(0, 100), method="hybrid", seed=1)
+
+
+def test_a_rate_equation_that_does_not_vanish():
+    net = pycrn.parse("@species M=1 [continuous] X=0\n1, M => 0\n0.1, 0 --> X\n")
+    with pytest.raises(SimulationError, match=r"'M' would go negative .*rate law\(s\) of reaction\(s\) \[1\] must vanish"):
+        pycrn.simulate(net, tspan=(0, 10), method="hybrid", seed=1)
+
+
+def test_a_pole_in_a_jump_rate_is_named():
+    net = pycrn.parse("@species V=0 [continuous] X=0\n1, 0 --> V\n1 / (3 - V), 0 => X\n")
+    with pytest.raises(SimulationError, match=r"reaction 2 \(1 / \(3 - V\), 0 => X\)"):
+        pycrn.simulate(net, tspan=(0, 10), method="hybrid", seed=1)
