@@ -87,7 +87,16 @@ def test_birth_death_closed_form(method, kernel, monkeypatch):
     assert_dsmts(ds["X"].values, mean, sd, f"birth-death/{method}/{kernel}")
 
 
-@pytest.mark.parametrize("method", EXACT_METHODS)
+#: Methods that run another's loop (the SSA stepper's, RSSA's): their closed-form and Hill-gene runs are
+#: slow-suite work; their FSP checks on the shared kernels (KERNEL_CASES) still run in CI.
+SHARED_LOOP_SLOW = {"sorting_direct", "direct_cr", "rssa_cr"}
+
+
+def _loop_slow(methods: list[str]) -> list:
+    return [pytest.param(m, marks=pytest.mark.slow) if m in SHARED_LOOP_SLOW else m for m in methods]
+
+
+@pytest.mark.parametrize("method", _loop_slow(EXACT_METHODS))
 def test_immigration_death_closed_form(method):
     net = pycrn.models.immigration_death()
     ds = pycrn.simulate(
@@ -97,7 +106,7 @@ def test_immigration_death_closed_form(method):
     assert_dsmts(ds["X"].values, mean, sd, f"immigration-death/{method}")
 
 
-@pytest.mark.parametrize("method", GENERAL_METHODS)
+@pytest.mark.parametrize("method", _loop_slow(GENERAL_METHODS))
 def test_hill_repressed_gene_fsp(method, generated_kernel):
     """Non-mass-action: mRNA made at hillr(P, v, K, 2), protein translated and degraded."""
     if method != "direct" and generated_kernel == "dependency_graph":

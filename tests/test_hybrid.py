@@ -63,6 +63,7 @@ def test_time_varying_rates_by_integrated_intensity():
     assert ds["A"].dtype == np.int64
 
 
+@pytest.mark.slow  # extrande checks the event on these closed forms in CI; hybrid's events are checked below
 def test_time_varying_rates_with_an_event_by_integrated_intensity():
     net = pycrn.parse(THREE + "@event t >= 3: B = 0\n")
     ds = pycrn.simulate(net, tspan=(0.0, 6.0), saveat=0.5, trajectories=N, seed=22, method="hybrid")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import pycrn
+from pycrn.network_arrays import shared_kernels_apply
 
 
 @pytest.mark.parametrize("name", pycrn.models.names())
@@ -17,7 +18,10 @@ def test_model_round_trips_documents_itself_and_simulates(name):
     assert doc and "tspan" in doc
     assert net.tspan is not None and net.tspan[1] > net.tspan[0]
     t0, tf = net.tspan
-    ds = pycrn.simulate(net, tspan=(t0, t0 + (tf - t0) / 20), trajectories=4, seed=0)
+    # Mass-action models run on the shared kernels (compiled once for all of them); general rate laws
+    # compile their own. Which kernels a network takes is tested in test_shared_kernels.
+    method = pycrn.methods.Direct(kernels="shared") if shared_kernels_apply(net) else "auto"
+    ds = pycrn.simulate(net, tspan=(t0, t0 + (tf - t0) / 20), trajectories=4, seed=0, method=method)
     assert set(ds.data_vars) == set(net.species_names) | {name for name, _ in net.observables}
     assert all((ds[v] >= 0).all() for v in ds.data_vars)
 

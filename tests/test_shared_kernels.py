@@ -25,7 +25,8 @@ def multistate():
 
 
 @pytest.mark.parametrize(
-    "cls", [Direct, SortingDirect, NRM, pytest.param(DirectCR, marks=pytest.mark.slow)], ids=lambda c: c.name
+    "cls", [Direct, pytest.param(SortingDirect, marks=pytest.mark.slow), NRM, pytest.param(DirectCR, marks=pytest.mark.slow)],
+    ids=lambda c: c.name
 )
 def test_same_seed_same_trajectories(multistate, cls):
     kw = dict(tspan=(0, 2), saveat=0.1, trajectories=40, seed=7)
