@@ -12,8 +12,10 @@ jumps: the engine integrates the total jump propensity with the ODEs,
 ``dLambda/dt = a_0(x(t), t)``, and fires a jump when ``Lambda`` reaches an
 exponential variate (the random time change of a jump process with
 intensity ``a_0(t)``; JumpProcesses' ``VariableRateJump`` on an ODE solver).
-The jump time is located by secant iteration on the step size (each iterate
-a full Runge-Kutta step from the step's start) to ``|Lambda - xi| <= root_tol``;
+The jump time is located within the step that crosses ``xi``: first the root
+of ``Lambda``'s cubic Hermite interpolant, then secant (Illinois) iteration on
+the step size, each iterate a full Runge-Kutta step from the step's start,
+until ``|Lambda - xi| <= root_tol``;
 the reaction is picked with probability ``a_j / a_0`` at that time, and its
 stoichiometry applied (to continuous species too: a jump that would take one
 below zero stops the run).
@@ -38,7 +40,7 @@ true at the end of the step in which it crossed, not at the root).
 
 ``opts``: ``[rtol, budget, atol, root_tol, first_step]``. ``steps[i, 0]``
 counts jumps, ``steps[i, 1]`` integration steps (accepted, rejected and
-root-finding iterates); the budget counts steps and jumps.
+root-finding iterates); the budget counts integration steps.
 """
 
 from __future__ import annotations
