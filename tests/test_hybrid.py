@@ -155,7 +155,7 @@ nu, I --> R
     assert np.all(v.min(axis=1) < 1.0) and np.all(v[:, -1] > 10.0)
 
 
-def test_reproducible_and_independent_of_threads():
+def test_reproducible_and_independent_of_threads(tmp_path):
     net = pycrn.parse(LINEAR)
     one = pycrn.simulate(net, tspan=(0.0, 5.0), trajectories=40, seed=3, method="hybrid", threads=1)
     two = pycrn.simulate(net, tspan=(0.0, 5.0), trajectories=40, seed=3, method="hybrid", threads=2)
@@ -163,6 +163,11 @@ def test_reproducible_and_independent_of_threads():
     assert one.equals(two) and two.equals(again)
     ens = pycrn.ensemble(net, tspan=(0.0, 5.0), trajectories=40, seed=3, method="hybrid", chunk=7)
     assert ens["P"].equals(one["P"]) and np.array_equal(ens["M"].values, one["M"].values)
+    pytest.importorskip("zarr")
+    stored = pycrn.ensemble(net, tspan=(0.0, 5.0), trajectories=40, seed=3, method="hybrid", chunk=7,
+                            store=tmp_path / "h.zarr")
+    assert stored["P"].dtype == np.int64 and stored["M"].dtype == np.float64
+    assert np.array_equal(stored["P"].values, one["P"].values) and np.array_equal(stored["M"].values, one["M"].values)
 
 
 def test_events_on_a_continuous_species():
