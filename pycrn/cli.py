@@ -27,6 +27,14 @@ def _assignments(items: Sequence[str] | None, what: str, cast) -> dict:
     return out
 
 
+def _initial_values(items: Sequence[str] | None, net) -> dict:
+    """``--u0`` values: whole counts, and any number for the network's continuous species."""
+    continuous = set(net.continuous_species)
+    counts = [item for item in items or [] if item.partition("=")[0].strip() not in continuous]
+    amounts = [item for item in items or [] if item.partition("=")[0].strip() in continuous]
+    return {**_assignments(counts, "--u0", int), **_assignments(amounts, "--u0", float)}
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -57,7 +65,7 @@ def _cmd_simulate(args) -> int:
     from .simulate import simulate
 
     net, tspan, method = _run_inputs(args)
-    u0 = _assignments(args.u0, "--u0", int)
+    u0 = _initial_values(args.u0, net)
     params = _assignments(args.param, "--param", float)
     trajectories = args.trajectories if args.trajectories is not None else 1 if method.deterministic else 1000
     # A run without --seed still gets a seed, recorded in the file and printed, so that it can be repeated.
@@ -118,7 +126,7 @@ def _cmd_ensemble(args) -> int:
     sweep = grid(**dict(_sweep_axis(item, net) for item in args.sweep)) if args.sweep else None
     start = time.perf_counter()
     ds = ensemble(
-        net, u0=_assignments(args.u0, "--u0", int), tspan=tspan, params=_assignments(args.param, "--param", float),
+        net, u0=_initial_values(args.u0, net), tspan=tspan, params=_assignments(args.param, "--param", float),
         method=method, saveat=args.saveat, trajectories=args.trajectories, seed=args.seed, store=args.store,
         chunk=args.chunk, client=args.scheduler, sweep=sweep, reduce=args.reduce, volume=args.volume,
         threads=args.threads, progress=_progress(args),
@@ -220,7 +228,7 @@ def _add_run_options(parser: argparse.ArgumentParser, methods) -> None:
                         help=f"one of: auto, {', '.join(methods)} (default auto: an exact method chosen for the "
                              "network)")
     parser.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
-    parser.add_argument("--u0", nargs="*", metavar="S=N", help="initial counts, e.g. --u0 S=990 I=10")
+    parser.add_argument("--u0", nargs="*", metavar="S=N", help="initial counts (any amount for a continuous species), e.g. --u0 S=990 I=10")
     parser.add_argument("--param", nargs="*", metavar="K=V", help="parameter values, e.g. --param beta=2e-4")
     parser.add_argument("--dt", type=float, default=None, help="fixed step of simple_tau_leaping")
     parser.add_argument("--tau-epsilon", type=float, default=None, help="error control of tau_leaping (default 0.03)")

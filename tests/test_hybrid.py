@@ -198,6 +198,20 @@ def test_fractional_initial_amount_and_the_ode_method():
     np.testing.assert_allclose(other["V"].values[0], 0.25 * np.exp(-0.3 * t), rtol=2e-6)
 
 
+def test_cli_takes_a_fractional_amount_of_a_continuous_species(tmp_path):
+    from pycrn.cli import main
+
+    model = tmp_path / "decay.crn"
+    model.write_text("@parameters k=0.3\n@species V=2.5 [continuous] X=3\n@equation D(V) ~ -k * V\n1, X --> 0\n")
+    out = tmp_path / "d.nc"
+    assert main(["simulate", str(model), "--method", "hybrid", "--tspan", "0", "5", "--trajectories", "2",
+                 "--u0", "V=0.25", "X=2", "--seed", "1", "-o", str(out)]) == 0
+    ds = pycrn.open_results(out)
+    np.testing.assert_allclose(ds["V"].values[:, -1], 0.25 * math.exp(-1.5), rtol=2e-6)
+    assert ds["X"].values[0, 0] == 2
+    assert main(["simulate", str(model), "--method", "hybrid", "--u0", "X=0.5", "-o", str(out)]) == 2
+
+
 def test_language_round_trip():
     net = pycrn.parse(LINEAR + "@species V=0.5 [continuous]\n@equation D(V) ~ -V + P / 10\n@equation D(W) ~ 1\n")
     assert net.continuous_species == ["M", "V", "W"]
