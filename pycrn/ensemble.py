@@ -232,8 +232,8 @@ def _compute(problem: Problem, method: Method, seq, task: _Task, reduce: str | N
     if handle is None:
         return task, result.states, steps
     continuous = set(problem.model.continuous_species)
-    counts = method.float_states and not method.deterministic
-    data = {name: result.states[i].astype(np.int64) if counts and name not in continuous else result.states[i]
+    data = {name: result.states[i].astype(np.int64) if method.float_counts and name not in continuous
+            else result.states[i]
             for i, name in enumerate(problem.model.species_names)}
     data.update(observable_values(problem.model, data, problem.save_times, problem.p))
     handle.write_chunk(task.index, region, data, steps)
@@ -482,10 +482,9 @@ def ensemble(
         return xr.Dataset(variables, coords=_coords(base, n, table, reduce), attrs=provenance(attrs))
     if path is not None:
         return _from_store(path, attrs)
-    counts = m.float_states and not m.deterministic
     if table is None:
-        return add_observables(make_dataset(net, out, base.save_times, attrs, counts=counts), net, base.p)
-    return _sweep_dataset(net, problems, out, table, attrs, counts)
+        return add_observables(make_dataset(net, out, base.save_times, attrs, counts=m.float_counts), net, base.p)
+    return _sweep_dataset(net, problems, out, table, attrs, m.float_counts)
 
 
 def _setting_seed(seq: np.random.SeedSequence, s: int, table) -> np.random.SeedSequence:

@@ -107,6 +107,14 @@ class Method:
         return net
 
     @property
+    def float_counts(self) -> bool:
+        """Float states of a stochastic method: counts held as whole doubles next to continuous amounts.
+
+        Its results turn the species that are not continuous back into int64 variables.
+        """
+        return self.float_states and not self.deterministic
+
+    @property
     def engine(self) -> ModuleType:
         """The engine module implementing this method."""
         from .engines import ENGINES

@@ -225,6 +225,6 @@ def simulate(
         thread_map(work, split(n, thread_chunk(n, nthreads)), nthreads, bar.update, stop)
     total.check(problem, m)  # the lowest failed trajectory, whatever the thread order
     attrs.update(counters(m, total.steps))
-    ds = add_observables(make_dataset(net, out, problem.save_times, attrs, counts=m.float_states), net, problem.p)
+    ds = add_observables(make_dataset(net, out, problem.save_times, attrs, counts=m.float_counts), net, problem.p)
     return add_compensators(ds, net, total.fired, total.compensator) if record else ds
 

@@ -158,16 +158,9 @@ def constants_source(net: ReactionNetwork) -> str:
     lines = [
         f"CONTINUOUS = np.array({cont!r}, dtype=np.int64)",
         f"NUM_JUMPS = {len(jumps)}",
-        f"MIN_STEP = {MIN_STEP!r}",
-        f"DP_C = np.array({list(_C)!r})",
-        f"DP_E = np.array({list(_E)!r})",
-        "DP_A = np.zeros((7, 7))",
+        "",
+        "def hybrid_field(x, p, t, dy, a):",
     ]
-    for s, row in enumerate(_A):
-        for r, value in enumerate(row):
-            if value:
-                lines.append(f"DP_A[{s}, {r}] = {value!r}")
-    lines += ["", "def hybrid_field(x, p, t, dy, a):"]
     for i in cont:
         lines.append(f"    dy[{i}] = 0.0")
     for j in deterministic:
@@ -234,7 +227,7 @@ def _dp_step(x, lam, p, t, h, K, KL, xs, x1, a, rtol, atol):
     lam_acc = 0.0
     lam_err = 0.0
     for r in range(7):
-        lam_acc += DP_A[6, r] * KL[r] if r < 6 else 0.0  # noqa: F821
+        lam_acc += DP_A[6, r] * KL[r]  # noqa: F821 (the last row's 7th weight is 0)
         lam_err += DP_E[r] * KL[r]  # noqa: F821
     lam1 = lam + h * lam_acc
     # The error norm: RMS over the continuous species and Lambda (Hairer, Norsett and Wanner's).
@@ -448,8 +441,17 @@ def _negative(x):
     return 0
 
 
+#: The tableau and step floor as module constants of the generated source (the same for every network).
+_TABLEAU = (
+    f"MIN_STEP = {MIN_STEP!r}\n"
+    f"DP_C = np.array({list(_C)!r})\n"
+    f"DP_E = np.array({list(_E)!r})\n"
+    f"DP_A = np.array({[list(row) + [0.0] * (7 - len(row)) for row in _A]!r})\n"
+)
+
 SOURCES = (
     f"RESUM = {ssa_stepper.RESUM}\n",
+    _TABLEAU,
     *ssa_stepper.EVENT_SOURCES,
     _dp_step,
     _hermite_root,

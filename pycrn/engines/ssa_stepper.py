@@ -183,7 +183,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
     ``save_times[k]`` (right-continuous); species-major, so that each species
     is one contiguous block of the results. A trajectory stops at the last save
     time. ``opts[1]`` is the step budget: a trajectory that would fire more
-reactions stops with ``STATUS_BUDGET``. Events are
+    reactions stops with ``STATUS_BUDGET``. Events are
     exact: a time event ends the current waiting time (the
     exponential clock is memoryless, so drawing afresh afterwards is exact),
     state events are checked after every jump.
