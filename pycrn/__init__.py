@@ -23,9 +23,9 @@ METHODS = tuple(methods.METHODS)
 
 
 def __getattr__(name: str):
-    # pycrn.signaling and pycrn.abstraction need torch (the 'ml' extra); pycrn.julia drives juliacall (the 'julia' extra)
+    # pycrn.signaling, pycrn.abstraction and pycrn.deepska need torch (the 'ml' extra); pycrn.julia drives juliacall (the 'julia' extra)
     # and never imports it before a Julia run: both are imported on first use only.
-    if name in ("signaling", "julia", "abstraction"):
+    if name in ("signaling", "julia", "abstraction", "deepska"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
@@ -44,6 +44,7 @@ __all__ = [
     "Species",
     "__version__",
     "abstraction",
+    "deepska",
     "ensemble",
     "grid",
     "julia",

@@ -10,6 +10,7 @@ propensity in both.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -80,3 +81,48 @@ def evaluate_propensity(net: ReactionNetwork, j: int, x: np.ndarray, p: np.ndarr
         return math.inf
     except ValueError:
         return math.nan
+
+
+def propensity_function(net: ReactionNetwork, p: np.ndarray) -> Callable[[np.ndarray, float], np.ndarray]:
+    """All propensities of ``net`` for a batch of states, vectorised with numpy.
+
+    Parameters
+    ----------
+    net
+        The network.
+    p
+        Its parameter values (``net.parameter_values(...)``).
+
+    Returns
+    -------
+    callable
+        ``f(x, t=0.0)`` with ``x`` of shape (n, species) giving an array
+        (n, reactions) of float64 propensities, the same laws as the
+        compiled engines' (falling factorials for mass action). Used where
+        Python code needs propensities of many states at once (DeepSKA's
+        estimators).
+    """
+    order = [*net.species_names, *net.parameter_names, "t"]
+    laws = [r.rate.to_numpy(order) for r in net.reactions]
+    index = {name: i for i, name in enumerate(net.species_names)}
+    reactants = [
+        [(index[name], nu) for name, nu in r.reactants] if r.mass_action else [] for r in net.reactions
+    ]
+    pvals = [float(v) for v in np.asarray(p, dtype=np.float64)]
+
+    def propensities(x: np.ndarray, t: float = 0.0) -> np.ndarray:
+        xf = np.asarray(x, dtype=np.float64)
+        cols = [xf[:, i] for i in range(xf.shape[1])]
+        out = np.empty((xf.shape[0], len(laws)))
+        with np.errstate(all="ignore"):
+            for j, law in enumerate(laws):
+                a = np.broadcast_to(law(*cols, *pvals, t), (xf.shape[0],)).astype(np.float64)
+                for i, nu in reactants[j]:
+                    falling = np.ones(xf.shape[0])
+                    for m in range(nu):
+                        falling = falling * np.maximum(cols[i] - m, 0.0)
+                    a = a * falling / math.factorial(nu)
+                out[:, j] = a
+        return out
+
+    return propensities

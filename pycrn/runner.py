@@ -268,6 +268,7 @@ def run(
     out: np.ndarray | None = None,
     stop: Stop | None = None,
     counters: tuple[np.ndarray, np.ndarray] | bool = False,
+    x0s: np.ndarray | None = None,
 ) -> RunResult:
     """Run trajectories ``first .. first + count - 1`` of ``problem`` with ``method``.
 
@@ -295,6 +296,10 @@ def run(
         (methods with ``records_compensators``): ``True`` allocates them,
         or a pair of arrays of shape (reactions, count, save times), int64
         and float64, to write them into.
+    x0s
+        Optional initial counts per trajectory, shape (count, species), each
+        checked like ``u0`` (DeepSKA's training data start every trajectory
+        from its own state); default: the problem's initial state for all.
 
     Returns
     -------
@@ -331,8 +336,11 @@ def run(
     steps = np.zeros((count, 2), dtype=np.int64)
     final_t = np.zeros(count, dtype=np.float64)
     seeds = seed_states(seed_sequence(seed), count, start=first)
-    start = problem.initial_values if method.float_states else problem.x0
-    x0s = np.ascontiguousarray(np.broadcast_to(start, (count, nspecies)))
+    if x0s is None:
+        start = problem.initial_values if method.float_states else problem.x0
+        x0s = np.ascontiguousarray(np.broadcast_to(start, (count, nspecies)))
+    else:
+        x0s = check_initial_counts(problem.net, x0s, count)
     stop = stop if stop is not None else Stop()
     opts = method.kernel_options()
     if counters is False:
@@ -369,6 +377,23 @@ def run(
         stop.fail()
     return RunResult(out, status, steps, final_t, first, cancelled=bool(stop.flag[0] == Stop.FAILED), fired=fired,
                      compensator=compensator)
+
+
+def check_initial_counts(net, x0s, count: int) -> np.ndarray:
+    """Per-trajectory initial counts as a C-contiguous int64 array (count, species), or a ModelError naming the species."""
+    arr = np.asarray(x0s)
+    names = net.species_names
+    if arr.shape != (count, len(names)):
+        raise ValueError(f"x0s must have shape (trajectories, species) = ({count}, {len(names)}), got {arr.shape}")
+    values = arr.astype(np.float64)
+    for i, name in enumerate(names):
+        col = values[:, i]
+        bad = ~np.isfinite(col) | (col < 0) | (col != np.round(col)) | (col > 2.0**62)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ModelError(f"initial count of species {name!r} in trajectory {row} must be a non-negative "
+                             f"integer below 2**62, got {arr[row, i]!r}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
 
 
 def compensator_methods() -> list[str]:

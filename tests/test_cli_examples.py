@@ -161,3 +161,12 @@ def test_example_seasonal_sir(tmp_path):
     peaks = [float(line.split("peaks at t = ")[1].split()[0]) for line in out.splitlines() if "peaks at" in line]
     assert len(peaks) == 2
     assert (tmp_path / "seasonal_sir.png").stat().st_size > 10_000
+
+
+def test_example_deepska_study(tmp_path):
+    out = _run_example("deepska_study.py", str(ROOT / "examples" / "deepska_cge.json"), "--small", "--out", str(tmp_path))
+    assert "variance of SSA / DeepCV for P:" in out and "deep_is  at t=5" in out
+    summary = json.loads((tmp_path / "constitutive_gene_expression_summary.json").read_text())
+    assert set(summary["variance"]) == {"ssa", "deep_cv", "deep_is"} and summary["sizes"] == [10, 30]
+    assert (tmp_path / "constitutive_gene_expression_sdnet.png").stat().st_size > 10_000
+    assert (tmp_path / "constitutive_gene_expression_mse.png").stat().st_size > 10_000

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
+from ..checkpoints import save_atomic
 from .data import open_pairs, with_scaling
 from .mdn import MDN
 
@@ -78,12 +78,6 @@ def _fingerprint(model: MDN, x, y, batch_size: int, lr: float, seed: int, lr_dec
         h.update(np.ascontiguousarray(a).tobytes())
     h.update(repr((sorted(model.config.items()), model.init_seed, batch_size, lr, seed, lr_decay, dequantize)).encode())
     return h.hexdigest()
-
-
-def _save(path: Path, state: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # atomic: an interrupted save never leaves a half-written checkpoint
 
 
 def fit(
@@ -270,7 +264,7 @@ def fit(
                     bad += 1
                 history.stopped_early = patience is not None and bad >= patience
                 if path is not None:
-                    _save(
+                    save_atomic(
                         path,
                         {
                             "fingerprint": fp,

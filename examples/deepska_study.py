@@ -1,0 +1,144 @@
+"""A DeepSKA study driven by a small JSON config: train SDnet, check it, and estimate with DeepCV / DeepIS.
+
+Badolle et al., "Interpretable neural approximation of stochastic reaction
+dynamics with guaranteed reliability" (DeepSKA, 2025). For one network the
+script
+
+1. simulates training and validation trajectories from a box of initial
+   states (``pycrn.deepska.generate``);
+2. trains SDnet with the trajectory-wise loss (``pycrn.deepska.fit``,
+   checkpointed: rerunning resumes);
+3. compares SDnet's mean curves from held-out initial states with plain
+   SSA's 95% intervals, up to ``extrapolate`` times the training horizon
+   (the seed's panels b);
+4. estimates the outputs at ``eval_time`` with plain SSA, SSA with DeepCV
+   and SSA with DeepIS from the same number of samples, and reports each
+   estimator's variance (panel d) and its mean squared error against a large
+   SSA reference as the sample size grows (panel e).
+
+Configs for the seed's constitutive gene expression and toggle switch are
+next to this file (``deepska_cge.json``, ``deepska_toggle.json``); their
+sizes are the seed's. ``--small`` shrinks every size for a quick check.
+
+Run as ``python examples/deepska_study.py examples/deepska_toggle.json [--small] [--out DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+import pycrn  # noqa: E402
+from pycrn import deepska  # noqa: E402
+
+SMALL = {"train": 300, "validate": 100, "steps": 60, "segments": 2000, "samples": 100, "reference": 1000,
+         "sizes": [10, 30], "repeats": 2, "ergodic_horizon": 2000.0}
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("config", type=Path)
+parser.add_argument("--small", action="store_true", help="tiny sizes, for a quick check")
+parser.add_argument("--out", type=Path, default=Path("out"))
+args = parser.parse_args()
+cfg = json.loads(args.config.read_text())
+if args.small:
+    cfg.update(SMALL)
+args.out.mkdir(parents=True, exist_ok=True)
+name = cfg["network"]
+net = pycrn.models.get(name)
+outputs = cfg["outputs"]
+
+steady = cfg.get("steady")
+if steady is None:
+    clock = time.perf_counter()
+    steady = deepska.ergodic_mean(net, outputs, burn_in=100.0, horizon=cfg["ergodic_horizon"], runs=5, seed=1)
+    print(f"ergodic means {dict(zip(outputs, np.round(steady, 4)))} in {time.perf_counter() - clock:.1f} s")
+
+clock = time.perf_counter()
+box = {k: tuple(v) for k, v in cfg["box"].items()}
+train = deepska.generate(net, box, cfg["train"], T=cfg["T"], dt=cfg["dt"], seed=2)
+val = deepska.generate(net, box, cfg["validate"], T=cfg["T"], dt=cfg["dt"], seed=3)
+print(f"{cfg['train']:,} + {cfg['validate']:,} trajectories in {time.perf_counter() - clock:.1f} s")
+
+sd = deepska.SDnet(net, outputs, modes=cfg["modes"], steady=steady)
+clock = time.perf_counter()
+history = deepska.fit(sd, train, steps=cfg["steps"], segments=cfg["segments"], validation=val,
+                      validate_every=max(1, cfg["steps"] // 20),
+                      checkpoint=args.out / f"{name}_{cfg['steps']}_{cfg['train']}.ckpt")
+print(f"trained {cfg['steps']:,} steps in {time.perf_counter() - clock:.1f} s; validation loss "
+      f"{history.val_loss[0]:.4g} -> {min(history.val_loss):.4g}")
+sd.save(args.out / f"{name}_sdnet.pt")
+
+# Panel b: SDnet against SSA from held-out initial states, beyond the training horizon.
+horizon = cfg["T"] * cfg["extrapolate"]
+grid = np.linspace(horizon / 50, horizon, 50)
+fig, axes = plt.subplots(len(cfg["test_states"]), len(outputs), figsize=(4 * len(outputs), 3 * len(cfg["test_states"])),
+                         squeeze=False)
+for row, x0 in enumerate(cfg["test_states"]):
+    ssa = deepska.estimate(net, None, x0, grid, cfg["reference"], "ssa", seed=10 + row, outputs=outputs)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # beyond T on purpose
+            pred = sd.predict(x0, grid)
+    for col, out in enumerate(outputs):
+        ax = axes[row, col]
+        s = ssa.sel(output=out)
+        ax.fill_between(grid, s["ci_low"], s["ci_high"], color="0.7", label=f"SSA 95% CI ({cfg['reference']:,})")
+        ax.plot(grid, pred.sel(output=out), "C0", label="SDnet")
+        ax.axvline(cfg["T"], color="k", ls=":", lw=0.8)
+        inside = np.mean((pred.sel(output=out).values >= s["ci_low"].values) &
+                         (pred.sel(output=out).values <= s["ci_high"].values))
+        ax.set_title(f"{out} from {x0}: {inside:.0%} inside", fontsize=9)
+        ax.set_xlabel("t")
+        print(f"SDnet {out} from {x0}: {inside:.0%} of {grid.size} times inside SSA's 95% CI (to {horizon:g})")
+axes[0, 0].legend(fontsize=7)
+fig.tight_layout()
+fig.savefig(args.out / f"{name}_sdnet.png", dpi=120)
+
+# Panels d and e: variance and MSE at eval_time from the first test state.
+x0, t = cfg["test_states"][0], cfg["eval_time"]
+reference = deepska.estimate(net, None, x0, [t], cfg["reference"], "ssa", seed=99, outputs=outputs)
+summary = {"network": name, "eval_time": t, "x0": x0, "steps": cfg["steps"], "train": cfg["train"],
+           "fit_seconds": history.seconds, "variance": {}, "seconds_per_sample": {}}
+for method in ("ssa", "deep_cv", "deep_is"):
+    clock = time.perf_counter()
+    est = deepska.estimate(net, sd, x0, [t], cfg["samples"], method, seed=5)
+    per = (time.perf_counter() - clock) / cfg["samples"]
+    summary["variance"][method] = est["variance"].values[:, 0].tolist()
+    summary["seconds_per_sample"][method] = per
+    print(f"{method:8s} at t={t:g}: " + ", ".join(
+        f"{o} = {float(est['estimate'].sel(output=o)[0]):.4g} +- {float(est['std_error'].sel(output=o)[0]):.2g}"
+        for o in outputs) + f"   ({per * 1e3:.2f} ms/sample)")
+for i, out in enumerate(outputs):
+    ratio_cv = summary["variance"]["ssa"][i] / summary["variance"]["deep_cv"][i]
+    ratio_is = summary["variance"]["ssa"][i] / summary["variance"]["deep_is"][i]
+    print(f"variance of SSA / DeepCV for {out}: {ratio_cv:.3g}; SSA / DeepIS: {ratio_is:.3g}")
+
+fig, axes = plt.subplots(1, len(outputs), figsize=(4 * len(outputs), 3.2), squeeze=False)
+mse = {m: np.zeros((len(cfg["sizes"]), len(outputs))) for m in ("ssa", "deep_cv", "deep_is")}
+for m in mse:
+    for i, size in enumerate(cfg["sizes"]):
+        errs = [deepska.estimate(net, sd, x0, [t], size, m, seed=1000 + r)["estimate"].values[:, 0]
+                - reference["estimate"].values[:, 0] for r in range(cfg["repeats"])]
+        mse[m][i] = np.mean(np.square(errs), axis=0)
+for col, out in enumerate(outputs):
+    for m, style in (("ssa", "k-o"), ("deep_cv", "C0-s"), ("deep_is", "C1-^")):
+        axes[0, col].loglog(cfg["sizes"], mse[m][:, col], style, label=m, ms=4)
+    axes[0, col].set_title(f"MSE of E[{out}(t={t:g})]", fontsize=9)
+    axes[0, col].set_xlabel("samples")
+axes[0, 0].legend(fontsize=7)
+fig.tight_layout()
+fig.savefig(args.out / f"{name}_mse.png", dpi=120)
+summary["mse"] = {m: v.tolist() for m, v in mse.items()}
+summary["sizes"] = cfg["sizes"]
+(args.out / f"{name}_summary.json").write_text(json.dumps(summary, indent=1))
+print(f"wrote {args.out / (name + '_sdnet.png')}, {args.out / (name + '_mse.png')}")

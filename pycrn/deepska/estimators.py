@@ -1,0 +1,391 @@
+"""Unbiased estimators of ``E_x[f(X(t))]`` built on SDnet: plain SSA, SSA with DeepCV, SSA with DeepIS.
+
+Badolle et al. (DeepSKA, 2025), Methods and supplementary section E.
+
+* ``"ssa"``: the crude Monte Carlo mean of ``f(X(t))``.
+* ``"deep_cv"``: ``f(X(T)) - Z(T)`` with the control variate
+  ``Z(T) = sum_k int_0^T Delta_k U(X(s-), T - s) dR~_k(s)``, a zero-mean
+  martingale for *any* SDnet, so the estimator is unbiased whatever SDnet's
+  quality, and has zero variance when SDnet is exact. The integral is
+  taken exactly along each path, not on a grid: between jumps the state is
+  constant and ``Delta_k U`` is a sum of complex exponentials of time, so
+  the compensator part integrates in closed form (the seed integrates on a
+  grid in training and uses exact pathwise integration for its panels e).
+* ``"deep_is"``: the process simulated with tilted propensities
+  ``lambda_k(x) U(x + zeta_k, T - t_j) / U(x, T - t_j)`` (SDnet of the tilt
+  output, plus ``tilt_shift`` for positivity), time frozen at the left end
+  ``t_j`` of each step of a grid of width ``dt`` (the seed's piecewise-constant
+  surrogate), and the likelihood ratio ``Z`` of the original to the tilted
+  law accumulated along the path. The tilted process is simulated exactly
+  (its propensities are constant in time between grid points), so
+  ``f(X^IS(t)) Z(t)`` is unbiased for every ``t`` up to the terminal time
+  whatever SDnet and ``dt``; ``dt`` only affects the variance.
+
+SDnet is evaluated in torch in batches over all trajectories (DeepCV: once per
+distinct visited state; DeepIS: once per simulation round for all active
+trajectories).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from .._version import __version__
+from ..engines.rng import seed_states
+from ..methods import resolve
+from ..network import ReactionNetwork
+from ..problem import Problem
+from ..propensity import propensity_function
+from ..runner import EVENT_CAPACITY, Stop, check_count, compiled, seed_attr, seed_sequence
+from ..simulate import simulate
+from ..status import raise_for_status
+from .outputs import Outputs
+from .sdnet import SDnet, stoichiometry
+
+METHODS = ("ssa", "deep_cv", "deep_is")
+_CV_CHUNK = 256
+_Z95 = 1.959963984540054
+
+
+def estimate(
+    net: ReactionNetwork,
+    sdnet: SDnet | None,
+    x0: Mapping[str, int] | Sequence[int],
+    times: float | Sequence[float],
+    samples: int,
+    method: Literal["ssa", "deep_cv", "deep_is"] = "deep_cv",
+    *,
+    seed: int = 0,
+    outputs: Sequence | None = None,
+    tilt: str | None = None,
+    tilt_shift: float = 1.0,
+    dt: float | None = None,
+    batch: int = 2048,
+    tilt_bounds: tuple[float, float] = (1e-3, 1e3),
+    progress: bool | None = None,
+) -> xr.Dataset:
+    """Estimate ``E_x0[f(X(t))]`` for SDnet's outputs at ``times`` from ``samples`` exact samples.
+
+    Parameters
+    ----------
+    net
+        The network (checked against ``sdnet``'s).
+    sdnet
+        A (trained or not) :class:`SDnet`; ``None`` for ``method="ssa"``,
+        which then needs ``outputs``.
+    x0
+        The initial state, ``{species: count}`` (every species) or counts in species order.
+    times
+        Positive times; the last is the terminal time ``T`` of the control
+        variate or of the tilt.
+    samples
+        Number of independent samples.
+    method
+        ``"ssa"``, ``"deep_cv"`` (default) or ``"deep_is"`` (see the module docstring).
+    seed
+        Root seed (the result is a function of it, and for ``deep_is`` of ``batch``).
+    outputs
+        For ``"ssa"`` without an SDnet: the outputs (as :class:`SDnet` takes them).
+    tilt
+        ``deep_is``: the output whose SDnet drives the tilt (default: the first).
+        Its values plus ``tilt_shift`` must be positive where the process goes
+        (the seed's ``f + epsilon`` for non-negative outputs).
+    tilt_shift
+        ``deep_is``: added to the tilt output's SDnet values (default 1).
+    dt
+        ``deep_is``: the width of the steps over which the tilt is frozen in
+        time (default: SDnet's training grid step, else ``T / 1000``).
+    batch
+        Trajectories simulated and evaluated together.
+    tilt_bounds
+        ``deep_is``: the tilt factors ``U(x + zeta_k) / U(x)`` are clipped to
+        this range, which keeps the tilted process well defined where SDnet is
+        poor; the likelihood ratio uses the clipped factors, so the estimator
+        stays unbiased.
+    progress
+        A tqdm bar over batches (default: on a terminal).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims (output, time): ``estimate``, ``std_error``, ``ci_low``,
+        ``ci_high`` (95%, normal), ``variance`` (of one sample); for
+        ``deep_cv`` also ``ssa_estimate`` and ``ssa_variance`` from the same
+        trajectories. Attributes: ``method``, ``samples``, ``seed``, the
+        model text and pycrn version.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(repr(m) for m in METHODS)}, got {method!r}")
+    n = check_count(samples, "samples")
+    if sdnet is None:
+        if method != "ssa":
+            raise ValueError(f"method {method!r} needs an SDnet")
+        if outputs is None:
+            raise ValueError("method 'ssa' without an SDnet needs outputs=")
+        outs = Outputs(net, outputs)
+    else:
+        if not isinstance(sdnet, SDnet):
+            raise TypeError(f"sdnet must be an SDnet, got {type(sdnet).__name__}")
+        sdnet.check_network(net)
+        outs = sdnet.outputs if outputs is None else Outputs(net, outputs)
+    if net.events:
+        raise ValueError("the DeepSKA estimators need a network without events (they change the generator)")
+    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    if times.ndim != 1 or np.any(~np.isfinite(times)) or np.any(times <= 0) or np.any(np.diff(times) <= 0):
+        raise ValueError("times must be positive, finite and increasing")
+    if sdnet is not None and method != "ssa":
+        sdnet.warn_beyond_horizon(times)
+    x0v = _state(net, x0)
+    batch = check_count(batch, "batch")
+    seq = seed_sequence(seed)
+    attrs = {"method": method, "samples": n, "seed": seed_attr(seq), "model_name": net.name or "",
+             "model": str(net), "x0": repr(dict(zip(net.species_names, x0v.tolist()))), "pycrn_version": __version__}
+    names = outs.names
+    if method == "ssa":
+        ds = simulate(net, dict(zip(net.species_names, x0v.tolist())), (0.0, float(times[-1])), method="direct",
+                      saveat=np.concatenate([[0.0], times]), trajectories=n, seed=seq)
+        x = np.stack([ds[s].values[:, 1:] for s in net.species_names], axis=-1)  # (n, times, species)
+        values = outs(x.reshape(-1, x.shape[-1])).reshape(n, times.size, -1)
+        return _summary(values, names, times, attrs)
+    if method == "deep_cv":
+        values, plain = _deep_cv(net, sdnet, outs, x0v, times, n, seq, batch, progress)
+        out = _summary(values, names, times, attrs)
+        out["ssa_estimate"] = (("output", "time"), plain.mean(0).T)
+        out["ssa_variance"] = (("output", "time"), plain.var(0, ddof=1).T if n > 1 else np.full_like(plain[0].T, np.nan))
+        return out
+    tilt_index = 0 if tilt is None else _output_index(sdnet, tilt)
+    if dt is None:
+        dt = sdnet.dt if sdnet.dt is not None else float(times[-1]) / 1000
+    if not (dt > 0 and math.isfinite(dt)):
+        raise ValueError(f"dt must be a positive number, got {dt!r}")
+    lo, hi = (float(b) for b in tilt_bounds)
+    if not (0 < lo <= 1 <= hi < math.inf):
+        raise ValueError(f"tilt_bounds must satisfy 0 < low <= 1 <= high < inf, got {tilt_bounds!r}")
+    values = _deep_is(net, sdnet, outs, x0v, times, n, seq, batch, tilt_index, float(tilt_shift), float(dt),
+                      (lo, hi), progress)
+    attrs.update(tilt=sdnet.output_names[tilt_index], tilt_shift=float(tilt_shift), dt=float(dt))
+    return _summary(values, names, times, attrs)
+
+
+def _state(net: ReactionNetwork, x0) -> np.ndarray:
+    names = list(net.species_names)
+    if isinstance(x0, Mapping):
+        unknown = [s for s in x0 if s not in names]
+        if unknown:
+            raise ValueError(f"x0 names {unknown}, not species of the network (species: {', '.join(names)})")
+        base = dict(zip(names, np.asarray(net.initial_state(None)).tolist()))
+        base.update(x0)
+        x0 = [base[s] for s in names]
+    v = np.asarray(x0, dtype=np.float64).reshape(-1)
+    if v.size != len(names) or np.any(~np.isfinite(v)) or np.any(v < 0) or np.any(v != np.round(v)):
+        raise ValueError(f"x0 must be {len(names)} non-negative integer counts ({', '.join(names)}), got {x0!r}")
+    return v.astype(np.int64)
+
+
+def _output_index(sdnet: SDnet, name: str) -> int:
+    if name not in sdnet.output_names:
+        raise ValueError(f"tilt {name!r} is not one of the SDnet's outputs ({', '.join(sdnet.output_names)})")
+    return sdnet.output_names.index(name)
+
+
+def _summary(values: np.ndarray, names: list[str], times: np.ndarray, attrs: dict) -> xr.Dataset:
+    """Mean, standard error and 95% interval per output and time of per-sample values (samples, times, outputs)."""
+    n = values.shape[0]
+    mean = values.mean(0).T
+    var = values.var(0, ddof=1).T if n > 1 else np.full_like(mean, np.nan)
+    se = np.sqrt(var / n)
+    return xr.Dataset(
+        {
+            "estimate": (("output", "time"), mean),
+            "std_error": (("output", "time"), se),
+            "ci_low": (("output", "time"), mean - _Z95 * se),
+            "ci_high": (("output", "time"), mean + _Z95 * se),
+            "variance": (("output", "time"), var),
+        },
+        coords={"output": list(names), "time": times},
+        attrs=attrs,
+    )
+
+
+# -- DeepCV ----------------------------------------------------------------------------------------
+
+def _paths(net: ReactionNetwork, x0: np.ndarray, T: float, seq, first: int, count: int):
+    """Exact paths (Direct method) of trajectories ``first ..``: per trajectory (times, states)."""
+    m = resolve("direct", net=net)
+    problem = Problem.build(net, dict(zip(net.species_names, x0.tolist())), (0.0, T), None, None)
+    module, arrays, p = compiled(problem, m)
+    opts = m.kernel_options()
+    stop = Stop()
+    states = seed_states(seq, count, start=first)
+    out = []
+    for i in range(count):
+        t, xs, c, code, x_end, t_end = module.simulate_events(arrays, problem.x0, p, 0.0, T, states[i],
+                                                              EVENT_CAPACITY, opts, stop.flag)
+        if code != 0:
+            raise_for_status(net, p, x_end, float(t_end), int(code), budget=m.max_steps, tf=T, method=m.name)
+        out.append((t[:c], xs[:c]))
+    return out
+
+
+def _deep_cv(net, sdnet: SDnet, outs: Outputs, x0, times, n, seq, batch, progress):
+    T = float(times[-1])
+    lam_fn = propensity_function(net, net.parameter_values(None))
+    sigma = sdnet.decay_modes().detach().cpu().numpy().astype(np.complex128)  # (modes,)
+    values = np.empty((n, times.size, len(outs)))
+    plain = np.empty_like(values)
+    blocks = [(lo, min(n, lo + batch)) for lo in range(0, n, batch)]
+    for lo, hi in tqdm(blocks, desc="deep_cv", unit="batch", disable=None if progress is None else not progress,
+                       leave=False):
+        paths = _paths(net, x0, T, seq, lo, hi - lo)
+        for a in range(0, hi - lo, _CV_CHUNK):  # bounds the per-record complex arrays
+            f_end, z = _control_variates(sdnet, outs, lam_fn, sigma, paths[a:a + _CV_CHUNK], times)
+            values[lo + a:lo + a + len(f_end)] = f_end - z
+            plain[lo + a:lo + a + len(f_end)] = f_end
+    return values, plain
+
+
+def _control_variates(sdnet, outs, lam_fn, sigma, paths, times):
+    """``f(X(T_i))`` and ``Z(T_i)`` of each path, the integral taken exactly along the path."""
+    count = len(paths)
+    nt = times.size
+    # Records: every jump, plus a pseudo-record at each time T_i (state unchanged), so that each
+    # holding interval lies between two consecutive T_i.
+    traj = np.concatenate([np.full(len(t) + nt, i) for i, (t, _) in enumerate(paths)])
+    rec_t = np.concatenate([np.concatenate([t, times]) for t, _ in paths])
+    real = np.concatenate([np.concatenate([np.ones(len(t), bool), np.zeros(nt, bool)]) for t, _ in paths])
+    rec_x = np.concatenate([np.concatenate([x, np.zeros((nt, x.shape[1]), x.dtype)]) for _, x in paths])
+    order = np.lexsort((~real, rec_t, traj))  # by trajectory, time, real records before pseudo ones
+    traj, rec_t, real, rec_x = traj[order], rec_t[order], real[order], rec_x[order]
+    last_real = np.maximum.accumulate(np.where(real, np.arange(real.size), 0))
+    rec_x = rec_x[last_real]
+    first = np.r_[True, traj[1:] != traj[:-1]]
+    is_jump = real & ~first
+    # SDnet once per distinct state: amplitudes A(x) and G(x) = sum_k lambda_k(x) (A(x + zeta_k) - A(x)).
+    uniq, inv = _unique_rows(rec_x)
+    amp, gen = _amplitudes(sdnet, uniq, lam_fn)
+    # Jumps: A(x_j) - A(x_{j-1}) at t_j; holding intervals [t_j, t_{j+1}) with x_j, except each trajectory's last.
+    nxt = np.r_[rec_t[1:], np.inf]
+    last = np.r_[traj[1:] != traj[:-1], True]
+    bins_jump = np.searchsorted(times, rec_t, side="left")
+    bins_hold = np.searchsorted(times, np.where(last, rec_t, nxt), side="left")
+    contrib = np.zeros((rec_t.size, *amp.shape[1:]), dtype=np.complex128)  # (records, outputs, modes)
+    j = np.flatnonzero(is_jump)
+    ref = times[np.minimum(bins_jump[j], times.size - 1)]
+    contrib[j] += (amp[inv[j]] - amp[inv[j - 1]]) * np.exp(-sigma * (ref - rec_t[j])[:, None])[:, None, :]
+    h = np.flatnonzero(~last)
+    width = nxt[h] - rec_t[h]
+    ref = times[bins_hold[h]]
+    # int_{T_i - t_{j+1}}^{T_i - t_j} e^{-sigma tau} d tau = e^{-sigma (T_i - t_{j+1})} (1 - e^{-sigma w}) / sigma
+    safe = np.where(np.abs(sigma) > 0, sigma, 1.0)
+    integral = np.exp(-sigma * (ref - nxt[h])[:, None]) * np.where(
+        np.abs(sigma) > 0, -np.expm1(-sigma * width[:, None]) / safe, width[:, None])
+    contrib[h] -= gen[inv[h]] * integral[:, None, :]
+    # Sum per (trajectory, bin), then carry each bin's sum forward: S_i = S_{i-1} e^{-sigma (T_i - T_{i-1})} + W_i.
+    bins = np.where(is_jump, bins_jump, bins_hold)
+    keep = (is_jump | ~last) & (bins < nt)
+    flat = traj[keep] * nt + bins[keep]
+    kept = contrib[keep].reshape(flat.size, -1)
+    w = np.empty((count * nt, kept.shape[1]), dtype=np.complex128)
+    for c in range(kept.shape[1]):
+        w[:, c] = np.bincount(flat, kept[:, c].real, count * nt) + 1j * np.bincount(flat, kept[:, c].imag, count * nt)
+    w = w.reshape(count, nt, *amp.shape[1:])
+    steps = np.diff(np.r_[0.0, times])
+    z = np.empty((count, nt, amp.shape[1]))
+    s = np.zeros((count, *amp.shape[1:]), dtype=np.complex128)
+    for i in range(nt):
+        s = s * np.exp(-sigma * steps[i]) + w[:, i]
+        z[:, i] = s.real.sum(-1)
+    at = ~real  # the pseudo-records hold X(T_i), in time order within each trajectory
+    f_end = outs(rec_x[at]).reshape(count, nt, -1)
+    return f_end, z
+
+
+def _unique_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a count array and the inverse index; an integer key per row where it fits (fast)."""
+    low = x.min(0)
+    span = x.max(0) - low + 1
+    if float(np.prod(span.astype(np.float64))) < 2.0**62:
+        weights = np.cumprod(np.r_[1, span[:-1]]).astype(np.int64)
+        keys, first, inv = np.unique((x - low) @ weights, return_index=True, return_inverse=True)
+        return x[first], inv.reshape(-1)
+    uniq, inv = np.unique(x, axis=0, return_inverse=True)
+    return uniq, inv.reshape(-1)
+
+
+@torch.no_grad()
+def _amplitudes(sdnet: SDnet, states: np.ndarray, lam_fn, chunk: int = 1 << 15):
+    amp, gen = [], []
+    for lo in range(0, states.shape[0], chunk):
+        x = states[lo:lo + chunk]
+        xt = sdnet._tensor(x)
+        amp.append(sdnet.amplitudes(xt).cpu().numpy())
+        lam = torch.as_tensor(lam_fn(x), dtype=xt.dtype, device=xt.device)
+        da = sdnet.delta_amplitudes(xt)  # (n, M, outputs, modes)
+        gen.append(torch.einsum("nk,nkom->nom", lam.to(da.dtype), da).cpu().numpy())
+    return np.concatenate(amp).astype(np.complex128), np.concatenate(gen).astype(np.complex128)
+
+
+# -- DeepIS ----------------------------------------------------------------------------------------
+
+def _deep_is(net, sdnet: SDnet, outs: Outputs, x0, times, n, seq, batch, tilt_index, shift, dt, bounds, progress):
+    T = float(times[-1])
+    grid = np.union1d(np.arange(0.0, T, dt), times)
+    grid = grid[grid <= T]
+    if grid[0] > 0:
+        grid = np.r_[0.0, grid]
+    record = {float(t): i for i, t in enumerate(times)}
+    lam_fn = propensity_function(net, net.parameter_values(None))
+    zeta = stoichiometry(net)
+    floor = 1e-6 * (1.0 + abs(float(sdnet.steady[tilt_index]) + shift))
+    values = np.empty((n, times.size, len(outs)))
+    blocks = [(lo, min(n, lo + batch)) for lo in range(0, n, batch)]
+    children = seq.spawn(len(blocks))
+
+    @torch.no_grad()
+    def tilt_factors(x: np.ndarray, tau: float) -> np.ndarray:
+        u = sdnet.neighbours(x, np.full(x.shape[0], tau))[..., tilt_index].cpu().numpy() + shift
+        u = np.maximum(u, floor)
+        return np.clip(u[:, 1:] / u[:, :1], *bounds)
+
+    for (lo, hi), child in tqdm(list(zip(blocks, children, strict=True)), desc="deep_is", unit="batch",
+                                disable=None if progress is None else not progress, leave=False):
+        rng = np.random.default_rng(child)
+        m = hi - lo
+        x = np.tile(x0, (m, 1))
+        logz = np.zeros(m)
+        for j in range(grid.size - 1):
+            t_lo, t_hi = grid[j], grid[j + 1]
+            tau = T - t_lo
+            t = np.full(m, t_lo)
+            active = np.arange(m)
+            while active.size:
+                xa = x[active]
+                lam = lam_fn(xa)
+                lam_is = lam * tilt_factors(xa, tau)
+                a0, a0is = lam.sum(1), lam_is.sum(1)
+                with np.errstate(divide="ignore"):
+                    wait = rng.standard_exponential(active.size) / a0is
+                jump = t[active] + wait < t_hi
+                stay = active[~jump]
+                logz[stay] -= (a0 - a0is)[~jump] * (t_hi - t[stay])
+                go = active[jump]
+                if go.size:
+                    cum = np.cumsum(lam_is[jump], axis=1)
+                    u = rng.random(go.size) * cum[:, -1]
+                    k = np.minimum((cum < u[:, None]).sum(1), zeta.shape[0] - 1)
+                    rows = np.arange(go.size)
+                    logz[go] += np.log(lam[jump][rows, k] / lam_is[jump][rows, k]) - (a0 - a0is)[jump] * wait[jump]
+                    x[go] += zeta[k]
+                    t[go] += wait[jump]
+                active = go
+            i = record.get(float(t_hi))
+            if i is not None:
+                values[lo:hi, i] = outs(x) * np.exp(logz)[:, None]
+    return values

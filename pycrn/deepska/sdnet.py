@@ -1,0 +1,278 @@
+"""SDnet: the spectral-decomposition network for expected outputs ``U(x, f, t) = E_x[f(X(t))]``.
+
+Badolle, Theuer, Fang, Gupta & Khammash, "Interpretable neural approximation
+of stochastic reaction dynamics with guaranteed reliability" (DeepSKA, 2025),
+supplementary section C: the generator's spectral decomposition
+``U(x, f, t) = U(f) + sum_l exp(-sigma_l t) gamma_l(f) phi_l(x)`` truncated
+to ``r`` modes, with decay modes ``sigma_l = a_l + i b_l`` (``a_l`` the
+softplus of a trainable variable, so ``a_l >= 0``), per-output coordinates
+``gamma_l(f) = g_l(f) + i h_l(f)``, eigenfunctions ``phi_l = c_l + i d_l``
+from one small ReLU network of the state, and the steady-state mean
+``U(f)`` fixed (an ergodic mean, or known exactly). The output is the real
+part (the seed's CSDnet, as used in its experiments).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ..network import ReactionNetwork
+from .outputs import Outputs
+
+
+def network_signature(net: ReactionNetwork) -> str:
+    """A hash of the network's species, reactions and rate laws (parameter values included)."""
+    return hashlib.sha256(str(net).encode()).hexdigest()[:16]
+
+
+def stoichiometry(net: ReactionNetwork) -> np.ndarray:
+    """The net change vectors ``zeta_k`` as an int64 array (reactions, species)."""
+    index = {name: i for i, name in enumerate(net.species_names)}
+    zeta = np.zeros((len(net.reactions), len(index)), dtype=np.int64)
+    for k, r in enumerate(net.reactions):
+        for name, nu in r.reactants:
+            zeta[k, index[name]] -= nu
+        for name, nu in r.products:
+            zeta[k, index[name]] += nu
+    return zeta
+
+
+class SDnet(torch.nn.Module):
+    """The Spectral Decomposition-based network of DeepSKA for one network and a set of outputs.
+
+    Parameters
+    ----------
+    net
+        The reaction network (its species order is the input order).
+    outputs
+        Species names, polynomial strings (``"P**2"``) or callables of states
+        (see :class:`~pycrn.deepska.outputs.Outputs`).
+    modes
+        The truncation order ``r`` (number of complex decay modes).
+    hidden
+        Hidden layer widths of the eigenfunction network (the seed: two
+        layers of 24 ReLU units, Glorot-uniform initialised).
+    steady
+        The steady-state means ``U(f)``, one per output (exact values where
+        known, e.g. from :func:`ergodic_mean`). Kept fixed in training, as in
+        the seed.
+    scale
+        Per-species divisors of the input counts (default 1; :func:`~pycrn.deepska.fit`
+        sets them from the training box when left at 1), so that the
+        eigenfunction network sees values of order one.
+    init_seed
+        Seed of the initial weights, modes and coordinates.
+    dtype
+        ``torch.float64`` (default) or ``torch.float32``.
+    """
+
+    def __init__(
+        self,
+        net: ReactionNetwork,
+        outputs: str | Callable | Sequence[str | Callable],
+        modes: int = 8,
+        hidden: Sequence[int] = (24, 24),
+        *,
+        steady: Sequence[float],
+        scale: Sequence[float] | None = None,
+        init_seed: int = 0,
+        dtype: torch.dtype = torch.float64,
+    ) -> None:
+        super().__init__()
+        if not isinstance(modes, (int, np.integer)) or modes < 1:
+            raise ValueError(f"modes must be a positive integer, got {modes!r}")
+        hidden = tuple(int(h) for h in hidden)
+        if not hidden or min(hidden) < 1:
+            raise ValueError(f"hidden must be a non-empty sequence of positive widths, got {hidden!r}")
+        self.outputs = Outputs(net, outputs)
+        self.species = list(net.species_names)
+        self.reactions = [str(r) for r in net.reactions]
+        self.signature = network_signature(net)
+        self.model_name = net.name or ""
+        self.config = {"modes": int(modes), "hidden": hidden, "init_seed": int(init_seed)}
+        steady = np.asarray(steady, dtype=np.float64).reshape(-1)
+        if steady.size != len(self.outputs) or not np.all(np.isfinite(steady)):
+            raise ValueError(f"steady must give {len(self.outputs)} finite values (one per output), got {steady.tolist()}")
+        nspecies = len(self.species)
+        if scale is None:
+            scale = np.ones(nspecies)
+        scale = np.asarray(scale, dtype=np.float64).reshape(-1)
+        if scale.size != nspecies or not np.all(scale > 0):
+            raise ValueError(f"scale must give {nspecies} positive values (one per species), got {scale.tolist()}")
+        #: The training horizon and grid step (set by :func:`~pycrn.deepska.fit`); beyond ``horizon`` a warning.
+        self.horizon: float | None = None
+        self.dt: float | None = None
+
+        gen = torch.Generator().manual_seed(int(init_seed))
+        layers: list[torch.nn.Module] = []
+        width = nspecies
+        for h in (*hidden, 2 * modes):
+            lin = torch.nn.Linear(width, h, dtype=dtype)
+            bound = float(np.sqrt(6.0 / (width + h)))  # Glorot uniform, as the seed
+            with torch.no_grad():
+                lin.weight.uniform_(-bound, bound, generator=gen)
+                lin.bias.zero_()
+            layers += [lin, torch.nn.ReLU()]
+            width = h
+        self.eigenfunctions = torch.nn.Sequential(*layers[:-1])
+        # The seed: softplus(a) with a ~ U[0, 1], b ~ U[0, 1], coordinates initialised to 1.
+        self.decay_raw = torch.nn.Parameter(torch.rand(modes, generator=gen, dtype=dtype))
+        self.frequency = torch.nn.Parameter(torch.rand(modes, generator=gen, dtype=dtype))
+        self.coord_real = torch.nn.Parameter(torch.ones(len(self.outputs), modes, dtype=dtype))
+        self.coord_imag = torch.nn.Parameter(torch.ones(len(self.outputs), modes, dtype=dtype))
+        self.register_buffer("steady", torch.as_tensor(steady, dtype=dtype))
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=dtype))
+        self.register_buffer("zeta", torch.as_tensor(stoichiometry(net), dtype=dtype))
+
+    # -- the parts --------------------------------------------------------------------------------
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.outputs.names)
+
+    def decay_modes(self) -> torch.Tensor:
+        """The complex decay modes ``sigma_l = a_l + i b_l`` (``a_l >= 0``)."""
+        a = torch.nn.functional.softplus(self.decay_raw)
+        return torch.complex(a, self.frequency)
+
+    def coordinates(self) -> torch.Tensor:
+        """The complex coordinates ``gamma_l(f)``, shape (outputs, modes)."""
+        return torch.complex(self.coord_real, self.coord_imag)
+
+    def phi(self, x: torch.Tensor) -> torch.Tensor:
+        """The eigenfunctions ``phi_l(x)`` of states (..., species), complex (..., modes)."""
+        z = self.eigenfunctions(x / self.scale)
+        r = self.config["modes"]
+        return torch.complex(z[..., :r], z[..., r:])
+
+    def amplitudes(self, x: torch.Tensor) -> torch.Tensor:
+        """``gamma_l(f) phi_l(x)``, complex (..., outputs, modes): ``U = steady + Re sum_l amplitude e^{-sigma_l t}``."""
+        return self.phi(x).unsqueeze(-2) * self.coordinates()
+
+    # -- evaluation --------------------------------------------------------------------------------
+    def _tensor(self, x) -> torch.Tensor:
+        dev, dtype = self.steady.device, self.steady.dtype
+        return torch.as_tensor(np.asarray(x, dtype=np.float64) if not torch.is_tensor(x) else x, device=dev).to(dtype)
+
+    def forward(self, x, t) -> torch.Tensor:
+        """``U(x, f, t)`` for states ``x`` (n, species) and times ``t`` (n,) or a scalar: (n, outputs)."""
+        x = self._tensor(x)
+        t = self._tensor(t)
+        if t.ndim == 0:
+            t = t.expand(x.shape[0])
+        decay = torch.exp(-self.decay_modes() * t.unsqueeze(-1).to(self.decay_modes().dtype))  # (n, modes)
+        return self.steady + (self.amplitudes(x) * decay.unsqueeze(-2)).real.sum(-1)
+
+    def delta(self, x, t) -> torch.Tensor:
+        """``Delta_{zeta_k} U(x, f, t) = U(x + zeta_k, f, t) - U(x, f, t)`` for every reaction: (n, reactions, outputs).
+
+        One call of the eigenfunction network on all ``n (reactions + 1)`` states.
+        """
+        x = self._tensor(x)
+        t = self._tensor(t)
+        if t.ndim == 0:
+            t = t.expand(x.shape[0])
+        amp = self.delta_amplitudes(x)  # (n, M, outputs, modes)
+        decay = torch.exp(-self.decay_modes() * t.unsqueeze(-1).to(self.decay_modes().dtype))
+        return (amp * decay[:, None, None, :]).real.sum(-1)
+
+    def neighbours(self, x, t) -> torch.Tensor:
+        """``U(x, f, t)`` and ``U(x + zeta_k, f, t)`` for every reaction, in one network call: (n, reactions + 1, outputs)."""
+        x = self._tensor(x)
+        t = self._tensor(t)
+        if t.ndim == 0:
+            t = t.expand(x.shape[0])
+        both = torch.cat([x.unsqueeze(1), x.unsqueeze(1) + self.zeta], dim=1)
+        amp = self.phi(both).unsqueeze(-2) * self.coordinates()  # (n, M + 1, outputs, modes)
+        decay = torch.exp(-self.decay_modes() * t.unsqueeze(-1).to(self.decay_modes().dtype))
+        return self.steady + (amp * decay[:, None, None, :]).real.sum(-1)
+
+    @torch.no_grad()
+    def predict(self, x0: Mapping[str, int] | Sequence[int], times) -> xr.DataArray:
+        """SDnet's ``U(x0, f, t)`` at ``times``: a DataArray (output, time).
+
+        Warns beyond the training horizon (the seed reports good temporal
+        generalisation, but nothing in the training checks it there).
+        """
+        times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+        if np.any(~np.isfinite(times)) or np.any(times < 0):
+            raise ValueError("times must be finite and non-negative")
+        self.warn_beyond_horizon(times)
+        x = np.tile(self.state_vector(x0), (times.size, 1))
+        values = self(x, times).cpu().numpy().T
+        return xr.DataArray(values, dims=("output", "time"), coords={"output": self.output_names, "time": times},
+                            name="sdnet")
+
+    def state_vector(self, x0: Mapping[str, int] | Sequence[int]) -> np.ndarray:
+        """A state as an int64 vector in the species order, from ``{species: count}`` or a sequence."""
+        if isinstance(x0, Mapping):
+            unknown = [s for s in x0 if s not in self.species]
+            if unknown:
+                raise ValueError(f"x0 names {unknown}, not species of the network (species: {', '.join(self.species)})")
+            missing = [s for s in self.species if s not in x0]
+            if missing:
+                raise ValueError(f"x0 must give every species; missing {missing}")
+            x0 = [x0[s] for s in self.species]
+        v = np.asarray(x0, dtype=np.float64).reshape(-1)
+        if v.size != len(self.species) or np.any(v < 0) or np.any(v != np.round(v)):
+            raise ValueError(f"x0 must be {len(self.species)} non-negative integer counts, got {list(x0)}")
+        return v.astype(np.int64)
+
+    def warn_beyond_horizon(self, times: np.ndarray) -> None:
+        if self.horizon is not None and float(np.max(times)) > self.horizon * (1 + 1e-12):
+            warnings.warn(
+                f"times up to {float(np.max(times)):g} go beyond the horizon T = {self.horizon:g} this SDnet was "
+                "trained on: its values there are an extrapolation (the estimators stay unbiased)",
+                stacklevel=3,
+            )
+
+    def delta_amplitudes(self, x: torch.Tensor) -> torch.Tensor:
+        """``gamma_l(f) (phi_l(x + zeta_k) - phi_l(x))``, complex (n, reactions, outputs, modes)."""
+        both = torch.cat([x.unsqueeze(1), x.unsqueeze(1) + self.zeta], dim=1)  # (n, M + 1, species)
+        phi = self.phi(both)
+        return (phi[:, 1:] - phi[:, :1]).unsqueeze(-2) * self.coordinates()
+
+    # -- checks and persistence ----------------------------------------------------------------------
+    def check_network(self, net: ReactionNetwork) -> None:
+        """Raise ``ValueError`` unless ``net`` is the network this SDnet was built for."""
+        if list(net.species_names) != self.species:
+            raise ValueError(
+                f"this SDnet was built for species {', '.join(self.species)} (network {self.model_name!r}); "
+                f"the network given has {', '.join(net.species_names)}"
+            )
+        zeta = stoichiometry(net)
+        if zeta.shape != tuple(self.zeta.shape) or not np.array_equal(zeta, self.zeta.cpu().numpy().astype(np.int64)):
+            raise ValueError(
+                f"this SDnet was built for network {self.model_name!r}, whose reactions differ from the network given "
+                f"({zeta.shape[0]} reactions vs {self.zeta.shape[0]})"
+            )
+        if network_signature(net) != self.signature:
+            raise ValueError(
+                f"this SDnet was built for network {self.model_name!r} with other rate laws or parameter values "
+                "than the network given; train one for this network"
+            )
+
+    def save(self, path: str | Path) -> None:
+        """Write the weights and everything needed to rebuild the SDnet with :func:`load` (outputs given as strings)."""
+        torch.save({"state": self.state_dict(), "config": self.config, "outputs": self.outputs.names,
+                    "horizon": self.horizon, "dt": self.dt, "signature": self.signature}, Path(path))
+
+
+def load(path: str | Path, net: ReactionNetwork, outputs=None) -> SDnet:
+    """An SDnet saved with :meth:`SDnet.save`, for ``net`` (checked); callable outputs must be passed again."""
+    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if state["signature"] != network_signature(net):
+        raise ValueError(f"{path} holds an SDnet for another network (or other parameter values) than {net.name!r}")
+    sd = state["state"]
+    model = SDnet(net, outputs if outputs is not None else state["outputs"], state["config"]["modes"],
+                  state["config"]["hidden"], steady=sd["steady"].numpy(), init_seed=state["config"]["init_seed"],
+                  dtype=sd["steady"].dtype)
+    model.load_state_dict(sd)
+    model.horizon, model.dt = state["horizon"], state["dt"]
+    return model

@@ -1,0 +1,233 @@
+"""pycrn.deepska: SDnet, its training, and the unbiased DeepCV / DeepIS estimators.
+
+The reference is constitutive gene expression (DeepSKA's example B.1), whose
+moments solve a closed linear ODE, so E[P(t)] and E[P(t)^2] are exact
+(matrix exponential). An *oracle* SDnet, its weights set by hand to the exact
+U(x, P, t) (two modes, affine eigenfunctions), checks the exactness claims:
+DeepCV with the exact U has zero variance (up to rounding). Unbiasedness is
+checked with untrained and deliberately perturbed SDnets, within 3 standard
+errors (DeepSKA's guarantee: the estimators are unbiased whatever SDnet is).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+import pycrn
+
+torch = pytest.importorskip("torch")
+from pycrn import deepska  # noqa: E402
+
+KR, KP, GR, GP = 10.0, 2.0, 1.0, 0.5
+STEADY_P = KP * KR / GR / GP  # 40
+STEADY_P2 = STEADY_P * (1 + KP / (GR + GP)) + STEADY_P**2
+
+
+@pytest.fixture(scope="module")
+def net():
+    return pycrn.models.constitutive_gene_expression()
+
+
+def exact_moments(t: float, r0: int = 0, p0: int = 0) -> tuple[float, float]:
+    """E[P(t)] and E[P(t)^2] from (R, P) = (r0, p0): the closed moment equations of (1, R, P, R^2, RP, P^2)."""
+    a = np.zeros((6, 6))
+    a[1, 0], a[1, 1] = KR, -GR
+    a[2, 1], a[2, 2] = KP, -GP
+    a[3, 0], a[3, 1], a[3, 3] = KR, 2 * KR + GR, -2 * GR
+    a[4, 2], a[4, 3], a[4, 4] = KR, KP, -(GR + GP)
+    a[5, 1], a[5, 4], a[5, 2], a[5, 5] = KP, 2 * KP, GP, -2 * GP
+    m0 = np.array([1, r0, p0, r0 * r0, r0 * p0, p0 * p0], dtype=float)
+    m = scipy.linalg.expm(a * t) @ m0
+    return float(m[2]), float(m[5])
+
+
+def oracle(net, perturb: float = 0.0) -> deepska.SDnet:
+    """An SDnet equal to the exact E_x[P(t)] = 40 - 4 e^{-t} (R - 10) + e^{-t/2} (P + 4 R - 80).
+
+    ``perturb`` scales the coordinates and shifts the decay modes, giving a
+    wrong but smooth SDnet.
+    """
+    sd = deepska.SDnet(net, ["P"], modes=2, hidden=(4, 4), steady=[STEADY_P])
+    lin = [m for m in sd.eigenfunctions if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for layer in lin:
+            layer.weight.zero_()
+            layer.bias.zero_()
+        lin[0].weight[0, 0] = lin[0].weight[1, 1] = 1.0  # (R, P), kept by the ReLUs (counts are >= 0)
+        lin[1].weight[0, 0] = lin[1].weight[1, 1] = 1.0
+        kr = KP / (GP - GR)  # -4
+        lin[2].weight[0, 0], lin[2].bias[0] = kr, -kr * KR / GR  # c_1 = -4 (R - 10)
+        lin[2].weight[1, 0], lin[2].weight[1, 1] = -kr, 1.0  # c_2 = P + 4 R - 80
+        lin[2].bias[1] = -STEADY_P + kr * KR / GR
+        sd.decay_raw.copy_(torch.log(torch.expm1(torch.tensor([GR, GP], dtype=torch.float64) * (1 + perturb))))
+        sd.frequency.zero_()
+        sd.coord_real.fill_(1.0 + perturb)
+        sd.coord_imag.zero_()
+    return sd
+
+
+def test_the_oracle_is_the_exact_expectation(net):
+    sd = oracle(net)
+    for t in (0.0, 0.7, 5.0, 20.0):
+        for r0, p0 in ((0, 0), (3, 7), (12, 50)):
+            value = float(sd(np.array([[r0, p0]]), t).detach()[0, 0])
+            assert value == pytest.approx(exact_moments(t, r0, p0)[0], rel=1e-12, abs=1e-9)
+
+
+def test_delta_is_the_difference_of_neighbouring_values(net):
+    sd = deepska.SDnet(net, ["P", "P**2", "R*P"], modes=3, steady=[40.0, STEADY_P2, 400.0], init_seed=4)
+    x = np.array([[0, 0], [2, 5], [9, 30]])
+    t = np.array([0.3, 2.0, 7.5])
+    d = sd.delta(x, t).detach().numpy()
+    zeta = np.array([[1, 0], [0, 1], [-1, 0], [0, -1]])
+    u = sd(x, t).detach().numpy()
+    for k in range(4):
+        np.testing.assert_allclose(d[:, k], sd(x + zeta[k], t).detach().numpy() - u, rtol=1e-12, atol=1e-9)
+    nb = sd.neighbours(x, t).detach().numpy()
+    np.testing.assert_allclose(nb[:, 0], u, rtol=1e-12)
+    np.testing.assert_allclose(nb[:, 1:] - nb[:, :1], d, rtol=1e-10, atol=1e-9)
+
+
+def test_deep_cv_with_the_exact_u_has_zero_variance_and_the_exact_mean(net):
+    est = deepska.estimate(net, oracle(net), {"R": 0, "P": 0}, [0.5, 5.0, 20.0], 200, "deep_cv", seed=1)
+    exact = [exact_moments(t)[0] for t in (0.5, 5.0, 20.0)]
+    # Every sample equals E[P(t)]: the control variate cancels all randomness (DeepSKA eq. S91).
+    np.testing.assert_allclose(est["estimate"].sel(output="P").values, exact, rtol=1e-10)
+    assert float(est["variance"].max()) < 1e-16 * max(exact) ** 2
+    # ... while plain SSA on the same trajectories has the Poisson-like variance.
+    assert float(est["ssa_variance"].sel(output="P", time=20.0)) > 50
+
+
+def test_deep_cv_reuses_the_trajectories_of_simulate(net):
+    est = deepska.estimate(net, oracle(net), {"R": 2, "P": 1}, [1.0, 3.0], 300, "deep_cv", seed=5)
+    ssa = deepska.estimate(net, None, {"R": 2, "P": 1}, [1.0, 3.0], 300, "ssa", seed=5, outputs=["P"])
+    np.testing.assert_allclose(est["ssa_estimate"].values, ssa["estimate"].values, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("method", ["deep_cv", "deep_is"])
+@pytest.mark.parametrize("which", ["untrained", "perturbed"])
+def test_estimators_are_unbiased_whatever_the_sdnet(net, method, which):
+    if which == "untrained":
+        sd = deepska.SDnet(net, ["P", "P**2"], modes=4, steady=[STEADY_P, STEADY_P2], init_seed=11)
+    else:
+        sd = oracle(net, perturb=0.3)
+        sd = _with_square(net, sd)
+    times = [5.0, 20.0]
+    # DeepIS simulates in numpy rounds (slower per sample): fewer samples, the same 3-SE bound.
+    est = deepska.estimate(net, sd, {"R": 0, "P": 0}, times, 2000 if method == "deep_cv" else 1000, method,
+                           seed=21, dt=0.1)
+    for t in times:
+        m1, m2 = exact_moments(t)
+        for name, exact in (("P", m1), ("P**2", m2)):
+            got = est.sel(output=name, time=t)
+            z = (float(got["estimate"]) - exact) / float(got["std_error"])
+            assert abs(z) < 3, (method, which, name, t, float(got["estimate"]), exact, float(got["std_error"]))
+
+
+def _with_square(net, sd: deepska.SDnet) -> deepska.SDnet:
+    """The perturbed oracle with a second output P**2 whose coordinates are arbitrary (a poor SDnet for it)."""
+    both = deepska.SDnet(net, ["P", "P**2"], modes=2, hidden=(4, 4), steady=[STEADY_P, STEADY_P2])
+    state = sd.state_dict()
+    state["steady"] = torch.tensor([STEADY_P, STEADY_P2], dtype=torch.float64)
+    state["coord_real"] = torch.cat([state["coord_real"], torch.tensor([[30.0, -5.0]], dtype=torch.float64)])
+    state["coord_imag"] = torch.zeros(2, 2, dtype=torch.float64)
+    both.load_state_dict(state)
+    return both
+
+
+def test_deep_is_with_the_exact_u_cuts_the_variance(net):
+    est = deepska.estimate(net, oracle(net), {"R": 0, "P": 0}, [5.0], 2000, "deep_is", seed=2, dt=0.02)
+    plain = deepska.estimate(net, None, {"R": 0, "P": 0}, [5.0], 2000, "ssa", seed=2, outputs=["P"])
+    ratio = float(plain["variance"].item()) / float(est["variance"].item())
+    assert ratio > 20, ratio
+    assert abs(float(est["estimate"].item()) - exact_moments(5.0)[0]) < 3 * float(est["std_error"].item())
+
+
+@pytest.fixture(scope="module")
+def small_data(net):
+    return deepska.generate(net, {"R": (0, 3), "P": (0, 3)}, 400, T=2.0, dt=0.1, seed=3)
+
+
+def test_generate_records_the_martingales_and_the_box(net, small_data):
+    x = small_data["state"].values
+    assert x.shape == (400, 21, 2) and small_data["martingale"].shape == (400, 21, 4)
+    assert x[:, 0].min() == 0 and x[:, 0].max() == 3
+    assert np.all(small_data["martingale"].values[:, 0] == 0)
+    # The same data whatever the thread count.
+    again = deepska.generate(net, {"R": (0, 3), "P": (0, 3)}, 400, T=2.0, dt=0.1, seed=3, threads=1)
+    np.testing.assert_array_equal(again["state"].values, x)
+    np.testing.assert_array_equal(again["martingale"].values, small_data["martingale"].values)
+    # The martingale of immigration 0 --> R (constant rate KR) has mean 0 and variance KR t at t = 2.
+    m = small_data["martingale"].values[:, -1, 0].astype(float)
+    assert abs(m.mean()) < 3 * math.sqrt(KR * 2.0 / m.size)
+
+
+def test_fit_lowers_the_loss_and_resumes_exactly(net, small_data, tmp_path):
+    def model():
+        return deepska.SDnet(net, ["P"], modes=3, hidden=(8, 8), steady=[STEADY_P], init_seed=2)
+
+    full = model()
+    history = deepska.fit(full, small_data, steps=120, segments=400, validation=small_data, validate_every=20)
+    assert history.val_loss[-1] < 0.5 * history.val_loss[0]
+    assert full.horizon == 2.0 and full.dt == 0.1
+    ckpt = tmp_path / "sd.ckpt"
+    part = model()
+    def interrupt(step, history):
+        if step == 50:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        deepska.fit(part, small_data, steps=120, segments=400, validation=small_data, validate_every=20,
+                    checkpoint=ckpt, checkpoint_every=10, callback=interrupt)
+    resumed = model()
+    again = deepska.fit(resumed, small_data, steps=120, segments=400, validation=small_data, validate_every=20,
+                        checkpoint=ckpt, checkpoint_every=10)
+    assert again.train_loss == history.train_loss
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="other data, options"):
+        deepska.fit(model(), small_data, steps=121, segments=400, checkpoint=ckpt)
+
+
+def test_save_and_load_round_trip(net, tmp_path):
+    sd = oracle(net)
+    sd.horizon, sd.dt = 20.0, 0.02
+    sd.save(tmp_path / "o.pt")
+    back = deepska.load(tmp_path / "o.pt", net)
+    x = np.array([[3, 4]])
+    assert float(back(x, 1.5).detach()[0, 0]) == float(sd(x, 1.5).detach()[0, 0])
+    assert back.horizon == 20.0
+    with pytest.raises(ValueError, match="another network"):
+        deepska.load(tmp_path / "o.pt", pycrn.models.birth_death())
+
+
+def test_bad_input_is_named(net, small_data):
+    with pytest.raises(ValueError, match="'Q', which is not a species"):
+        deepska.SDnet(net, ["Q**2"], steady=[1.0])
+    with pytest.raises(ValueError, match="only numbers, species names"):
+        deepska.SDnet(net, ["exp(P)"], steady=[1.0])
+    with pytest.raises(ValueError, match="one per output"):
+        deepska.SDnet(net, ["P", "R"], steady=[1.0])
+    with pytest.raises(ValueError, match="box names 'Q'"):
+        deepska.generate(net, {"Q": (0, 3)}, 10)
+    other = pycrn.models.toggle_switch()
+    with pytest.raises(ValueError, match="built for species R, P"):
+        deepska.estimate(other, oracle(net), {"P1": 0, "P2": 0}, [1.0], 10)
+    sd = oracle(net)
+    with pytest.raises(ValueError, match="simulated from another network"):
+        deepska.fit(sd, deepska.generate(pycrn.parse("@species R=0 P=0\n1.0, 0 --> R\n1.0, R --> R + P\n"
+                                                     "1.0, R --> 0\n1.0, P --> 0"), {"R": (0, 1)}, 5, T=1.0,
+                                         dt=0.5))
+    sd.horizon = 5.0
+    with pytest.warns(UserWarning, match="beyond the horizon T = 5"):
+        deepska.estimate(net, sd, {"R": 0, "P": 0}, [10.0], 5, "deep_cv")
+    with pytest.raises(ValueError, match="x0 names"):
+        deepska.estimate(net, sd, {"Q": 1}, [1.0], 5)
+    with pytest.raises(ValueError, match="tilt 'R' is not one of"):
+        deepska.estimate(net, sd, {"R": 0, "P": 0}, [1.0], 5, "deep_is", tilt="R")
+    with pytest.raises(ValueError, match="times must be positive"):
+        deepska.estimate(net, sd, {"R": 0, "P": 0}, [2.0, 1.0], 5)
