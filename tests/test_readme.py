@@ -75,3 +75,16 @@ def test_abstraction_example_runs(tmp_path, monkeypatch):
     assert (tmp_path / "sir_pairs.nc").exists() and (tmp_path / "sir_mdn.pt").exists()
     assert namespace["ds"].attrs["method"] == "mdn_abstraction"
     assert 0 <= namespace["report"].attrs["mean_distance_5"] <= 2
+
+
+def test_deepska_example_runs(tmp_path, monkeypatch):
+    code = _block_after("## DeepSKA: SDnet and unbiased DeepCV / DeepIS estimators", "python")
+    for big, small in (("20_000, T=20.0, dt=0.02", "200, T=2.0, dt=0.1"), ("steps=10_000", "steps=5"),
+                       ("segments=10_000", "segments=200"), ("[5.0, 20.0], 1000", "[1.0, 2.0], 20")):
+        assert big in code
+        code = code.replace(big, small)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(code, namespace)  # noqa: S102
+    assert namespace["est"]["estimate"].dims == ("output", "time")
+    assert (tmp_path / "cge.ckpt").exists()
