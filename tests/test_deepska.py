@@ -51,7 +51,7 @@ def oracle(net, perturb: float = 0.0) -> deepska.SDnet:
     ``perturb`` scales the coordinates and shifts the decay modes, giving a
     wrong but smooth SDnet.
     """
-    sd = deepska.SDnet(net, ["P"], modes=2, hidden=(4, 4), steady=[STEADY_P])
+    sd = deepska.SDnet(net, ["P"], modes=2, hidden=(4, 4), steady=[STEADY_P], dtype=torch.float64)
     lin = [m for m in sd.eigenfunctions if isinstance(m, torch.nn.Linear)]
     with torch.no_grad():
         for layer in lin:
@@ -79,7 +79,8 @@ def test_the_oracle_is_the_exact_expectation(net):
 
 
 def test_delta_is_the_difference_of_neighbouring_values(net):
-    sd = deepska.SDnet(net, ["P", "P**2", "R*P"], modes=3, steady=[40.0, STEADY_P2, 400.0], init_seed=4)
+    sd = deepska.SDnet(net, ["P", "P**2", "R*P"], modes=3, steady=[40.0, STEADY_P2, 400.0], init_seed=4,
+                       dtype=torch.float64)
     x = np.array([[0, 0], [2, 5], [9, 30]])
     t = np.array([0.3, 2.0, 7.5])
     d = sd.delta(x, t).detach().numpy()
@@ -130,7 +131,8 @@ def test_estimators_are_unbiased_whatever_the_sdnet(net, method, which):
 
 def _with_square(net, sd: deepska.SDnet) -> deepska.SDnet:
     """The perturbed oracle with a second output P**2 whose coordinates are arbitrary (a poor SDnet for it)."""
-    both = deepska.SDnet(net, ["P", "P**2"], modes=2, hidden=(4, 4), steady=[STEADY_P, STEADY_P2])
+    both = deepska.SDnet(net, ["P", "P**2"], modes=2, hidden=(4, 4), steady=[STEADY_P, STEADY_P2],
+                         dtype=torch.float64)
     state = sd.state_dict()
     state["steady"] = torch.tensor([STEADY_P, STEADY_P2], dtype=torch.float64)
     state["coord_real"] = torch.cat([state["coord_real"], torch.tensor([[30.0, -5.0]], dtype=torch.float64)])
@@ -171,26 +173,26 @@ def test_fit_lowers_the_loss_and_resumes_exactly(net, small_data, tmp_path):
         return deepska.SDnet(net, ["P"], modes=3, hidden=(8, 8), steady=[STEADY_P], init_seed=2)
 
     full = model()
-    history = deepska.fit(full, small_data, steps=120, segments=400, validation=small_data, validate_every=20)
+    history = deepska.fit(full, small_data, steps=300, segments=400, accumulate=1, validation=small_data, validate_every=20)
     assert history.val_loss[-1] < 0.5 * history.val_loss[0]
     assert full.horizon == 2.0 and full.dt == 0.1
     ckpt = tmp_path / "sd.ckpt"
     part = model()
     def interrupt(step, history):
-        if step == 50:
+        if step == 130:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        deepska.fit(part, small_data, steps=120, segments=400, validation=small_data, validate_every=20,
+        deepska.fit(part, small_data, steps=300, segments=400, accumulate=1, validation=small_data, validate_every=20,
                     checkpoint=ckpt, checkpoint_every=10, callback=interrupt)
     resumed = model()
-    again = deepska.fit(resumed, small_data, steps=120, segments=400, validation=small_data, validate_every=20,
+    again = deepska.fit(resumed, small_data, steps=300, segments=400, accumulate=1, validation=small_data, validate_every=20,
                         checkpoint=ckpt, checkpoint_every=10)
     assert again.train_loss == history.train_loss
     for a, b in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="other data, options"):
-        deepska.fit(model(), small_data, steps=121, segments=400, checkpoint=ckpt)
+        deepska.fit(model(), small_data, steps=301, segments=400, accumulate=1, checkpoint=ckpt)
 
 
 def test_save_and_load_round_trip(net, tmp_path):
@@ -231,3 +233,27 @@ def test_bad_input_is_named(net, small_data):
         deepska.estimate(net, sd, {"R": 0, "P": 0}, [1.0], 5, "deep_is", tilt="R")
     with pytest.raises(ValueError, match="times must be positive"):
         deepska.estimate(net, sd, {"R": 0, "P": 0}, [2.0, 1.0], 5)
+
+
+def test_em_with_deep_cv_is_exact_with_the_exact_poisson_solution(net):
+    # P-SDnet from the exact SDnet solves A F = U(f) - f exactly, so every run's EM with DeepCV is U(P) = 40.
+    ss = deepska.steady_state(net, oracle(net), {"R": 0, "P": 0}, horizon=50.0, runs=4, seed=3)
+    np.testing.assert_allclose(ss["em_deep_cv_runs"].values, STEADY_P, rtol=1e-9)
+    assert float(ss["em_std_error"].item()) > 0.1  # the plain ergodic mean of the same runs varies
+    # A wrong SDnet still converges to U(P): within 3 standard errors over long runs.
+    bad = deepska.steady_state(net, oracle(net, perturb=0.3), {"R": 0, "P": 0}, horizon=2000.0, runs=6,
+                               burn_in=20.0, seed=4)
+    z = (float(bad["em_deep_cv"].item()) - STEADY_P) / float(bad["em_deep_cv_std_error"].item())
+    assert abs(z) < 3 and float(bad["em_deep_cv_std_error"].item()) < float(bad["em_std_error"].item())
+
+
+def test_deep_ipa_with_the_exact_u_estimates_the_variance(net):
+    times = [2.0, 10.0]
+    v = deepska.variance(net, oracle(net), {"R": 0, "P": 0}, times, 1000, seed=6)
+    for t in times:
+        m1, m2 = exact_moments(t)
+        got = v.sel(output="P", time=t)
+        assert abs(float(got["deep_ipa"]) - (m2 - m1**2)) < 3 * float(got["deep_ipa_std_error"])
+        assert abs(float(got["sample_variance"]) - (m2 - m1**2)) < 3 * float(got["sample_variance_std_error"])
+        # DeepIPA's error is far below the sample variance's on the same trajectories.
+        assert float(got["deep_ipa_std_error"]) < 0.3 * float(got["sample_variance_std_error"])

@@ -26,7 +26,7 @@ _PARTS = {
     "SDnet": "sdnet", "load": "sdnet", "Outputs": "outputs",
     "generate": "data", "ergodic_mean": "data",
     "fit": "training", "FitHistory": "training",
-    "estimate": "estimators",
+    "estimate": "estimators", "steady_state": "em_deep_cv", "variance": "deep_ipa",
 }
 
 

@@ -104,27 +104,27 @@ def generate(
     state_seq, traj_seq = seq.spawn(2)
     x0s = _uniform_states(net, box, n, np.random.default_rng(state_seq))
     nsp, nr, ns = len(net.species_names), len(net.reactions), times.size
-    states = np.zeros((nsp, n, ns), dtype=np.int64)
-    fired = np.zeros((nr, n, ns), dtype=np.int64)
-    comp = np.zeros((nr, n, ns))
+    states = np.zeros((n, ns, nsp), dtype=np.int64)
+    martingale = np.zeros((n, ns, nr), dtype=np.float32)
     stop = Stop()
 
     def work(bounds: tuple[int, int]) -> int:
+        # Counters in float64 per chunk only: the stored martingale is float32, a quarter of the pair's size.
         lo, hi = bounds
-        result = run(problem, m, lo, hi - lo, traj_seq, out=states[:, lo:hi], stop=stop,
-                     counters=(fired[:, lo:hi], comp[:, lo:hi]), x0s=x0s[lo:hi])
+        result = run(problem, m, lo, hi - lo, traj_seq, stop=stop, counters=True, x0s=x0s[lo:hi])
         result.check(problem, m)
+        states[lo:hi] = result.states.transpose(1, 2, 0)
+        martingale[lo:hi] = (result.fired - result.compensator).transpose(1, 2, 0)
         return hi - lo
 
     nthreads = check_count(threads, "threads") if threads is not None else default_threads()
     with tqdm(total=n, unit="traj", desc="deepska data", disable=None if progress is None else not progress,
               leave=False) as bar:
-        thread_map(work, split(n, thread_chunk(n, nthreads)), nthreads, bar.update, stop)
-    martingale = (fired - comp).astype(np.float32)
+        thread_map(work, split(n, min(thread_chunk(n, nthreads), 1000)), nthreads, bar.update, stop)
     return xr.Dataset(
         {
-            "state": (("trajectory", "time", "species"), np.ascontiguousarray(states.transpose(1, 2, 0))),
-            "martingale": (("trajectory", "time", "reaction"), np.ascontiguousarray(martingale.transpose(1, 2, 0))),
+            "state": (("trajectory", "time", "species"), states),
+            "martingale": (("trajectory", "time", "reaction"), martingale),
         },
         coords={"time": times, "species": list(net.species_names), "reaction": np.arange(nr)},
         attrs={

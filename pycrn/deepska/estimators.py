@@ -38,15 +38,12 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .._version import __version__
-from ..engines.rng import seed_states
-from ..methods import resolve
 from ..network import ReactionNetwork
-from ..problem import Problem
 from ..propensity import propensity_function
-from ..runner import EVENT_CAPACITY, Stop, check_count, compiled, seed_attr, seed_sequence
+from ..runner import check_count, seed_attr, seed_sequence
 from ..simulate import simulate
-from ..status import raise_for_status
 from .outputs import Outputs
+from .paths import Records, exp_integral, simulate_paths
 from .sdnet import SDnet, stoichiometry
 
 METHODS = ("ssa", "deep_cv", "deep_is")
@@ -94,9 +91,12 @@ def estimate(
     outputs
         For ``"ssa"`` without an SDnet: the outputs (as :class:`SDnet` takes them).
     tilt
-        ``deep_is``: the output whose SDnet drives the tilt (default: the first).
-        Its values plus ``tilt_shift`` must be positive where the process goes
-        (the seed's ``f + epsilon`` for non-negative outputs).
+        ``deep_is``: the output whose SDnet drives the tilt of one simulation
+        for all outputs. Default: one simulation per output, each tilted by
+        its own SDnet (the seed's sample-optimal choice; costs one simulation
+        per output). The tilt output's values plus ``tilt_shift`` must be
+        positive where the process goes (the seed's ``f + epsilon`` for
+        non-negative outputs).
     tilt_shift
         ``deep_is``: added to the tilt output's SDnet values (default 1).
     dt
@@ -160,7 +160,6 @@ def estimate(
         out["ssa_estimate"] = (("output", "time"), plain.mean(0).T)
         out["ssa_variance"] = (("output", "time"), plain.var(0, ddof=1).T if n > 1 else np.full_like(plain[0].T, np.nan))
         return out
-    tilt_index = 0 if tilt is None else _output_index(sdnet, tilt)
     if dt is None:
         dt = sdnet.dt if sdnet.dt is not None else float(times[-1]) / 1000
     if not (dt > 0 and math.isfinite(dt)):
@@ -168,9 +167,19 @@ def estimate(
     lo, hi = (float(b) for b in tilt_bounds)
     if not (0 < lo <= 1 <= hi < math.inf):
         raise ValueError(f"tilt_bounds must satisfy 0 < low <= 1 <= high < inf, got {tilt_bounds!r}")
-    values = _deep_is(net, sdnet, outs, x0v, times, n, seq, batch, tilt_index, float(tilt_shift), float(dt),
-                      (lo, hi), progress)
-    attrs.update(tilt=sdnet.output_names[tilt_index], tilt_shift=float(tilt_shift), dt=float(dt))
+    if tilt is not None:
+        i = _output_index(sdnet, tilt)
+        values = _deep_is(net, sdnet, outs, x0v, times, n, seq, batch, i, float(tilt_shift), float(dt), (lo, hi),
+                          progress)
+    else:
+        # One tilted simulation per output, each tilted towards its own output (sample-optimal with the exact U).
+        if outputs is not None:
+            raise ValueError("deep_is with outputs= needs tilt= (which SDnet output drives the tilt)")
+        values = np.empty((n, times.size, len(outs)))
+        for i, child in enumerate(seq.spawn(len(outs))):
+            values[:, :, i] = _deep_is(net, sdnet, outs, x0v, times, n, child, batch, i, float(tilt_shift),
+                                       float(dt), (lo, hi), progress)[:, :, i]
+    attrs.update(tilt=tilt if tilt is not None else "each output", tilt_shift=float(tilt_shift), dt=float(dt))
     return _summary(values, names, times, attrs)
 
 
@@ -216,24 +225,6 @@ def _summary(values: np.ndarray, names: list[str], times: np.ndarray, attrs: dic
 
 # -- DeepCV ----------------------------------------------------------------------------------------
 
-def _paths(net: ReactionNetwork, x0: np.ndarray, T: float, seq, first: int, count: int):
-    """Exact paths (Direct method) of trajectories ``first ..``: per trajectory (times, states)."""
-    m = resolve("direct", net=net)
-    problem = Problem.build(net, dict(zip(net.species_names, x0.tolist())), (0.0, T), None, None)
-    module, arrays, p = compiled(problem, m)
-    opts = m.kernel_options()
-    stop = Stop()
-    states = seed_states(seq, count, start=first)
-    out = []
-    for i in range(count):
-        t, xs, c, code, x_end, t_end = module.simulate_events(arrays, problem.x0, p, 0.0, T, states[i],
-                                                              EVENT_CAPACITY, opts, stop.flag)
-        if code != 0:
-            raise_for_status(net, p, x_end, float(t_end), int(code), budget=m.max_steps, tf=T, method=m.name)
-        out.append((t[:c], xs[:c]))
-    return out
-
-
 def _deep_cv(net, sdnet: SDnet, outs: Outputs, x0, times, n, seq, batch, progress):
     T = float(times[-1])
     lam_fn = propensity_function(net, net.parameter_values(None))
@@ -243,7 +234,7 @@ def _deep_cv(net, sdnet: SDnet, outs: Outputs, x0, times, n, seq, batch, progres
     blocks = [(lo, min(n, lo + batch)) for lo in range(0, n, batch)]
     for lo, hi in tqdm(blocks, desc="deep_cv", unit="batch", disable=None if progress is None else not progress,
                        leave=False):
-        paths = _paths(net, x0, T, seq, lo, hi - lo)
+        paths = simulate_paths(net, x0, T, seq, lo, hi - lo)
         for a in range(0, hi - lo, _CV_CHUNK):  # bounds the per-record complex arrays
             f_end, z = _control_variates(sdnet, outs, lam_fn, sigma, paths[a:a + _CV_CHUNK], times)
             values[lo + a:lo + a + len(f_end)] = f_end - z
@@ -253,74 +244,46 @@ def _deep_cv(net, sdnet: SDnet, outs: Outputs, x0, times, n, seq, batch, progres
 
 def _control_variates(sdnet, outs, lam_fn, sigma, paths, times):
     """``f(X(T_i))`` and ``Z(T_i)`` of each path, the integral taken exactly along the path."""
-    count = len(paths)
+    rec = Records(paths, times)
     nt = times.size
-    # Records: every jump, plus a pseudo-record at each time T_i (state unchanged), so that each
-    # holding interval lies between two consecutive T_i.
-    traj = np.concatenate([np.full(len(t) + nt, i) for i, (t, _) in enumerate(paths)])
-    rec_t = np.concatenate([np.concatenate([t, times]) for t, _ in paths])
-    real = np.concatenate([np.concatenate([np.ones(len(t), bool), np.zeros(nt, bool)]) for t, _ in paths])
-    rec_x = np.concatenate([np.concatenate([x, np.zeros((nt, x.shape[1]), x.dtype)]) for _, x in paths])
-    order = np.lexsort((~real, rec_t, traj))  # by trajectory, time, real records before pseudo ones
-    traj, rec_t, real, rec_x = traj[order], rec_t[order], real[order], rec_x[order]
-    last_real = np.maximum.accumulate(np.where(real, np.arange(real.size), 0))
-    rec_x = rec_x[last_real]
-    first = np.r_[True, traj[1:] != traj[:-1]]
-    is_jump = real & ~first
     # SDnet once per distinct state: amplitudes A(x) and G(x) = sum_k lambda_k(x) (A(x + zeta_k) - A(x)).
-    uniq, inv = _unique_rows(rec_x)
-    amp, gen = _amplitudes(sdnet, uniq, lam_fn)
-    # Jumps: A(x_j) - A(x_{j-1}) at t_j; holding intervals [t_j, t_{j+1}) with x_j, except each trajectory's last.
-    nxt = np.r_[rec_t[1:], np.inf]
-    last = np.r_[traj[1:] != traj[:-1], True]
-    bins_jump = np.searchsorted(times, rec_t, side="left")
-    bins_hold = np.searchsorted(times, np.where(last, rec_t, nxt), side="left")
-    contrib = np.zeros((rec_t.size, *amp.shape[1:]), dtype=np.complex128)  # (records, outputs, modes)
-    j = np.flatnonzero(is_jump)
-    ref = times[np.minimum(bins_jump[j], times.size - 1)]
-    contrib[j] += (amp[inv[j]] - amp[inv[j - 1]]) * np.exp(-sigma * (ref - rec_t[j])[:, None])[:, None, :]
-    h = np.flatnonzero(~last)
-    width = nxt[h] - rec_t[h]
+    amp, gen = amplitudes(sdnet, rec.uniq, lam_fn)
+    inv = rec.inv
+    contrib = np.zeros((rec.t.size, *amp.shape[1:]), dtype=np.complex128)  # (records, outputs, modes)
+    # Jumps: A(x_j) - A(x_{j-1}) at t_j, carried to the first T_i >= t_j.
+    j = np.flatnonzero(rec.is_jump)
+    bins_jump = np.searchsorted(times, rec.t, side="left")
+    ref = times[np.minimum(bins_jump[j], nt - 1)]
+    contrib[j] += (amp[inv[j]] - amp[inv[j - 1]]) * np.exp(-sigma * (ref - rec.t[j])[:, None])[:, None, :]
+    # Holding intervals [t_j, t_{j+1}) with state x_j: minus G(x_j) int e^{-sigma (T_i - s)} ds.
+    h, width = rec.holding()
+    bins_hold = np.searchsorted(times, np.where(rec.last, rec.t, rec.nxt), side="left")
     ref = times[bins_hold[h]]
-    # int_{T_i - t_{j+1}}^{T_i - t_j} e^{-sigma tau} d tau = e^{-sigma (T_i - t_{j+1})} (1 - e^{-sigma w}) / sigma
-    safe = np.where(np.abs(sigma) > 0, sigma, 1.0)
-    integral = np.exp(-sigma * (ref - nxt[h])[:, None]) * np.where(
-        np.abs(sigma) > 0, -np.expm1(-sigma * width[:, None]) / safe, width[:, None])
-    contrib[h] -= gen[inv[h]] * integral[:, None, :]
+    contrib[h] -= gen[inv[h]] * exp_integral(sigma, ref - rec.nxt[h], width)[:, None, :]
     # Sum per (trajectory, bin), then carry each bin's sum forward: S_i = S_{i-1} e^{-sigma (T_i - T_{i-1})} + W_i.
-    bins = np.where(is_jump, bins_jump, bins_hold)
-    keep = (is_jump | ~last) & (bins < nt)
-    flat = traj[keep] * nt + bins[keep]
+    bins = np.where(rec.is_jump, bins_jump, bins_hold)
+    keep = (rec.is_jump | ~rec.last) & (bins < nt)
+    flat = rec.traj[keep] * nt + bins[keep]
     kept = contrib[keep].reshape(flat.size, -1)
-    w = np.empty((count * nt, kept.shape[1]), dtype=np.complex128)
+    size = rec.count * nt
+    w = np.empty((size, kept.shape[1]), dtype=np.complex128)
     for c in range(kept.shape[1]):
-        w[:, c] = np.bincount(flat, kept[:, c].real, count * nt) + 1j * np.bincount(flat, kept[:, c].imag, count * nt)
-    w = w.reshape(count, nt, *amp.shape[1:])
+        w[:, c] = np.bincount(flat, kept[:, c].real, size) + 1j * np.bincount(flat, kept[:, c].imag, size)
+    w = w.reshape(rec.count, nt, *amp.shape[1:])
     steps = np.diff(np.r_[0.0, times])
-    z = np.empty((count, nt, amp.shape[1]))
-    s = np.zeros((count, *amp.shape[1:]), dtype=np.complex128)
+    z = np.empty((rec.count, nt, amp.shape[1]))
+    s = np.zeros((rec.count, *amp.shape[1:]), dtype=np.complex128)
     for i in range(nt):
         s = s * np.exp(-sigma * steps[i]) + w[:, i]
         z[:, i] = s.real.sum(-1)
-    at = ~real  # the pseudo-records hold X(T_i), in time order within each trajectory
-    f_end = outs(rec_x[at]).reshape(count, nt, -1)
+    x_end = rec.states_at_times()
+    f_end = outs(x_end.reshape(-1, x_end.shape[-1])).reshape(rec.count, nt, -1)
     return f_end, z
 
 
-def _unique_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of a count array and the inverse index; an integer key per row where it fits (fast)."""
-    low = x.min(0)
-    span = x.max(0) - low + 1
-    if float(np.prod(span.astype(np.float64))) < 2.0**62:
-        weights = np.cumprod(np.r_[1, span[:-1]]).astype(np.int64)
-        keys, first, inv = np.unique((x - low) @ weights, return_index=True, return_inverse=True)
-        return x[first], inv.reshape(-1)
-    uniq, inv = np.unique(x, axis=0, return_inverse=True)
-    return uniq, inv.reshape(-1)
-
-
 @torch.no_grad()
-def _amplitudes(sdnet: SDnet, states: np.ndarray, lam_fn, chunk: int = 1 << 15):
+def amplitudes(sdnet: SDnet, states: np.ndarray, lam_fn, chunk: int = 1 << 15):
+    """SDnet's ``A(x) = gamma phi(x)`` and ``G(x) = sum_k lambda_k(x) (A(x + zeta_k) - A(x))``, complex (n, outputs, modes)."""
     amp, gen = [], []
     for lo in range(0, states.shape[0], chunk):
         x = states[lo:lo + chunk]

@@ -70,7 +70,9 @@ class SDnet(torch.nn.Module):
     init_seed
         Seed of the initial weights, modes and coordinates.
     dtype
-        ``torch.float64`` (default) or ``torch.float32``.
+        ``torch.float32`` (default: training is about 3x faster than in
+        float64) or ``torch.float64``. The estimators' unbiasedness does not
+        depend on it.
     """
 
     def __init__(
@@ -83,7 +85,7 @@ class SDnet(torch.nn.Module):
         steady: Sequence[float],
         scale: Sequence[float] | None = None,
         init_seed: int = 0,
-        dtype: torch.dtype = torch.float64,
+        dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
         if not isinstance(modes, (int, np.integer)) or modes < 1:

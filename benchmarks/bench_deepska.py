@@ -1,0 +1,137 @@
+"""DeepSKA costs: training data, training steps, estimators per sample, peak memory; the authors' simulator beside.
+
+DeepSKA (Badolle et al. 2025) trains SDnet on 20,000 exact trajectories of
+T = 20 on a 1,001-point grid that carry each reaction's compensated counting
+process. This script times, for each network:
+
+* **data**: ``pycrn.deepska.generate`` (compiled SSA, exact compensators)
+  and, with ``--peer DIR`` (a checkout of arthur-theuer/deep-ska, importable
+  from ``DIR/src``), the authors' own ``ExpectationGeneratorSSA``
+  (a Python loop per reaction event), on the same number of trajectories,
+  per trajectory, median of ``--repeats``;
+* **training**: seconds per Adam step at the paper's settings (10,000
+  segments per draw, ``--accumulate`` draws per step, float32);
+* **estimators**: seconds per sample of ``estimate(method=...)`` for plain
+  SSA, DeepCV and DeepIS at ``t = 5`` (an untrained SDnet: the cost does not
+  depend on the weights);
+* **peak memory**: the process's maximum resident set size at the end.
+
+Compile cost is kept apart: one warm-up call of each pycrn path first.
+``--busy`` repeats everything with a CPU-bound process on the other core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import pycrn
+from pycrn import deepska
+
+#: pycrn model name -> (the authors' config file, box of initial states, outputs).
+NETWORKS = {
+    "constitutive_gene_expression": ("CGE_training_only.ska.yaml", {"R": (0, 3), "P": (0, 3)}, ["P", "P**2"]),
+    "toggle_switch": ("TSW_training_only.ska.yaml", {"P1": (0, 3), "P2": (0, 3)}, ["P1", "P2"]),
+}
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _peer_simulator(peer: Path, config: str, seed: int):
+    sys.path.insert(0, str(peer / "src"))
+    import yaml
+    from deep_ska.core.simulation import ExpectationGeneratorSSA
+    from deep_ska.reaction_networks import examples
+
+    cfg = yaml.safe_load((peer / "configs" / config).read_text())["reaction_network_config"]
+    net = getattr(examples, cfg["reaction_network"])(cfg, init_type=cfg["init_type"])
+    return ExpectationGeneratorSSA(net, seed), cfg
+
+
+def bench(name: str, args) -> dict:
+    config, box, outputs = NETWORKS[name]
+    net = pycrn.models.get(name)
+    row: dict = {"network": name, "trajectories": args.trajectories}
+    deepska.generate(net, box, 10, T=1.0, dt=0.5, seed=0)  # compile apart
+    row["pycrn_data_s_per_traj"] = _median_time(
+        lambda: deepska.generate(net, box, args.trajectories, T=20.0, dt=0.02, seed=1), args.repeats
+    ) / args.trajectories
+    if args.peer is not None:
+        sim, cfg = _peer_simulator(args.peer, config, 1)
+        count = max(1, args.trajectories // args.peer_fraction)
+        row["peer_trajectories"] = count
+        row["peer_data_s_per_traj"] = _median_time(
+            lambda: [sim.sample_temporal_rtc_trajectory(cfg["t_stop"], cfg["n_time_samples"]) for _ in range(count)],
+            args.repeats,
+        ) / count
+        row["data_speedup"] = row["peer_data_s_per_traj"] / row["pycrn_data_s_per_traj"]
+    data = deepska.generate(net, box, args.trajectories, T=20.0, dt=0.02, seed=2)
+    sd = deepska.SDnet(net, outputs, modes=8, steady=np.zeros(len(outputs)))
+    deepska.fit(sd, data, steps=1, segments=1000, accumulate=1)
+    start = time.perf_counter()
+    deepska.fit(sd, data, steps=args.steps, segments=10_000, accumulate=args.accumulate)
+    row["train_s_per_step"] = (time.perf_counter() - start) / args.steps
+    row["accumulate"] = args.accumulate
+    x0 = {s: 0 for s in net.species_names}
+    sd.horizon = None  # an untrained SDnet, timed only
+    for method in ("ssa", "deep_cv", "deep_is"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            deepska.estimate(net, sd, x0, [5.0], 20, method, seed=0)
+            row[f"{method}_s_per_sample"] = _median_time(
+                lambda m=method: deepska.estimate(net, sd, x0, [5.0], args.samples, m, seed=1), args.repeats
+            ) / args.samples
+    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--networks", default=",".join(NETWORKS))
+    parser.add_argument("--trajectories", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--accumulate", type=int, default=10)
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--peer", type=Path, default=None, help="a checkout of arthur-theuer/deep-ska")
+    parser.add_argument("--peer-fraction", type=int, default=10,
+                        help="the authors' simulator runs trajectories / this many (it is slow)")
+    parser.add_argument("--busy", action="store_true", help="repeat with a CPU-bound process on the other core")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    rows = []
+    for load in ("idle", "busy") if args.busy else ("idle",):
+        burner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if load == "busy" else None
+        try:
+            for name in args.networks.split(","):
+                row = bench(name, args)
+                row["load"] = load
+                rows.append(row)
+                print(json.dumps(row))
+        finally:
+            if burner is not None:
+                burner.kill()
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
