@@ -257,3 +257,13 @@ def test_deep_ipa_with_the_exact_u_estimates_the_variance(net):
         assert abs(float(got["sample_variance"]) - (m2 - m1**2)) < 3 * float(got["sample_variance_std_error"])
         # DeepIPA's error is far below the sample variance's on the same trajectories.
         assert float(got["deep_ipa_std_error"]) < 0.3 * float(got["sample_variance_std_error"])
+
+
+def test_deep_is_weights_estimate_any_output_and_deep_cv_refuses_others(net):
+    # The tilt by P's SDnet with the likelihood ratio gives unbiased samples of any function: here R.
+    est = deepska.estimate(net, oracle(net), {"R": 0, "P": 0}, [2.0], 1000, "deep_is", tilt="P", outputs=["R"],
+                           seed=8, dt=0.1)
+    mean_r = KR / GR * (1 - math.exp(-GR * 2.0))
+    assert abs(float(est["estimate"].item()) - mean_r) < 3 * float(est["std_error"].item())
+    with pytest.raises(ValueError, match="deep_cv estimates the SDnet's own outputs"):
+        deepska.estimate(net, oracle(net), {"R": 0, "P": 0}, [2.0], 10, "deep_cv", outputs=["R"])

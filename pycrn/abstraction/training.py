@@ -9,7 +9,6 @@ patience of 6 epochs on a held-out validation set, the best weights kept.
 from __future__ import annotations
 
 import copy
-import hashlib
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from ..checkpoints import save_atomic
+from ..checkpoints import fingerprint, save_atomic
 from .data import open_pairs, with_scaling
 from .mdn import MDN
 
@@ -73,11 +72,7 @@ def _split(data: xr.Dataset, validation, seed: int) -> tuple[xr.Dataset, xr.Data
 
 
 def _fingerprint(model: MDN, x, y, batch_size: int, lr: float, seed: int, lr_decay, dequantize: bool) -> str:
-    h = hashlib.sha256()
-    for a in (x, y):
-        h.update(np.ascontiguousarray(a).tobytes())
-    h.update(repr((sorted(model.config.items()), model.init_seed, batch_size, lr, seed, lr_decay, dequantize)).encode())
-    return h.hexdigest()
+    return fingerprint((x, y), (sorted(model.config.items()), model.init_seed, batch_size, lr, seed, lr_decay, dequantize))
 
 
 def fit(

@@ -89,7 +89,10 @@ def estimate(
     seed
         Root seed (the result is a function of it, and for ``deep_is`` of ``batch``).
     outputs
-        For ``"ssa"`` without an SDnet: the outputs (as :class:`SDnet` takes them).
+        Other outputs than SDnet's (as :class:`SDnet` takes them): for
+        ``"ssa"`` (required without an SDnet) and for ``"deep_is"`` with
+        ``tilt`` (the tilted samples weighted by the likelihood ratio
+        estimate any output).
     tilt
         ``deep_is``: the output whose SDnet drives the tilt of one simulation
         for all outputs. Default: one simulation per output, each tilted by
@@ -134,6 +137,9 @@ def estimate(
         if not isinstance(sdnet, SDnet):
             raise TypeError(f"sdnet must be an SDnet, got {type(sdnet).__name__}")
         sdnet.check_network(net)
+        if outputs is not None and method == "deep_cv":
+            raise ValueError("deep_cv estimates the SDnet's own outputs; outputs= applies to 'ssa' and to "
+                             "'deep_is' with tilt=")
         outs = sdnet.outputs if outputs is None else Outputs(net, outputs)
     if net.events:
         raise ValueError("the DeepSKA estimators need a network without events (they change the generator)")

@@ -27,8 +27,8 @@ from ..network import ReactionNetwork
 from .outputs import Outputs
 
 
-def network_signature(net: ReactionNetwork) -> str:
-    """A hash of the network's species, reactions and rate laws (parameter values included)."""
+def network_signature(net: ReactionNetwork | str) -> str:
+    """A hash of the network's text (species, reactions, rate laws, parameter values), or of a model text."""
     return hashlib.sha256(str(net).encode()).hexdigest()[:16]
 
 

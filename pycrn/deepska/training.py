@@ -17,7 +17,6 @@ schedule from ``lr`` (the seed's code: 0.01) to zero over ``steps``.
 from __future__ import annotations
 
 import copy
-import hashlib
 import sys
 import time
 from collections.abc import Callable
@@ -29,9 +28,9 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from ..checkpoints import save_atomic
+from ..checkpoints import fingerprint, save_atomic
 from .data import DATA_KIND
-from .sdnet import SDnet
+from .sdnet import SDnet, network_signature
 
 
 @dataclass
@@ -108,11 +107,8 @@ class _Segments:
 
 
 def _fingerprint(model: SDnet, data: xr.Dataset, options: tuple) -> str:
-    h = hashlib.sha256()
-    for name in ("state", "martingale"):
-        h.update(np.ascontiguousarray(data[name].values).tobytes())
-    h.update(repr((model.signature, sorted(model.config.items()), model.output_names, options)).encode())
-    return h.hexdigest()
+    return fingerprint((data["state"].values, data["martingale"].values),
+                       (model.signature, sorted(model.config.items()), model.output_names, options))
 
 
 def fit(
@@ -280,6 +276,6 @@ def _check_data(model: SDnet, data: xr.Dataset, what: str) -> None:
     if data.sizes["reaction"] != model.zeta.shape[0]:
         raise ValueError(f"the {what} have {data.sizes['reaction']} reactions, the SDnet's network {model.zeta.shape[0]}")
     text = data.attrs.get("model")
-    if text is not None and hashlib.sha256(str(text).encode()).hexdigest()[:16] != model.signature:
+    if text is not None and network_signature(str(text)) != model.signature:
         raise ValueError(f"the {what} were simulated from another network ({data.attrs.get('model_name', '?')!r}) "
                          f"than the SDnet's ({model.model_name!r}), or with other rate laws")
