@@ -78,8 +78,9 @@ def generate(
     xarray.Dataset
         ``state`` (trajectory, time, species), int64; ``martingale``
         (trajectory, time, reaction), float32, ``R~_k`` (zero at ``t = 0``);
-        attributes: ``T``, ``dt``, ``seed``, ``method``, the model text,
-        parameters, box and pycrn version.
+        attributes: ``T``, ``dt``, ``seed``, ``method``, the model text
+        (with its parameter values), the box and the pycrn version. Save it
+        with ``to_netcdf`` or ``to_zarr``; :func:`~pycrn.deepska.fit` opens either.
     """
     if not isinstance(net, ReactionNetwork):
         raise TypeError(f"generate() expects a ReactionNetwork, got {type(net).__name__}")
