@@ -40,8 +40,8 @@ import numpy as np  # noqa: E402
 import pycrn  # noqa: E402
 from pycrn import deepska  # noqa: E402
 
-SMALL = {"accumulate": 1, "train": 300, "validate": 100, "steps": 60, "segments": 2000, "samples": 100, "reference": 1000,
-         "sizes": [10, 30], "repeats": 2, "ergodic_horizon": 2000.0}
+SMALL = {"accumulate": 1, "train": 300, "validate": 100, "steps": 30, "segments": 2000, "samples": 60,
+         "reference": 500, "sizes": [10, 30], "repeats": 2, "ergodic_horizon": 2000.0, "dt": 0.1}
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("config", type=Path)
