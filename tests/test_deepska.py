@@ -121,7 +121,7 @@ def test_estimators_are_unbiased_whatever_the_sdnet(net, method, which):
     # DeepIS simulates in numpy rounds (slower per sample): fewer samples, the same 3-SE bound.
     # DeepIS: one simulation tilted by P weights both outputs (its cost is in rounds of jumps, not samples).
     options = {"tilt": "P"} if method == "deep_is" else {}
-    est = deepska.estimate(net, sd, {"R": 0, "P": 0}, times, 2000 if method == "deep_cv" else 600, method,
+    est = deepska.estimate(net, sd, {"R": 0, "P": 0}, times, 1000 if method == "deep_cv" else 600, method,
                            seed=21, dt=0.1, **options)
     for t in times:
         m1, m2 = exact_moments(t)
