@@ -269,3 +269,16 @@ def test_deep_is_weights_estimate_any_output_and_deep_cv_refuses_others(net):
     assert abs(float(est["estimate"].item()) - mean_r) < 3 * float(est["std_error"].item())
     with pytest.raises(ValueError, match="deep_cv estimates the SDnet's own outputs"):
         deepska.estimate(net, oracle(net), {"R": 0, "P": 0}, [2.0], 10, "deep_cv", outputs=["R"])
+
+
+def test_fit_reads_the_data_from_netcdf_and_zarr(net, small_data, tmp_path):
+    small_data.to_netcdf(tmp_path / "d.nc")
+    small_data.to_zarr(tmp_path / "d.zarr")
+    results = []
+    for path in (tmp_path / "d.nc", tmp_path / "d.zarr"):
+        sd = deepska.SDnet(net, ["P"], modes=2, hidden=(4, 4), steady=[STEADY_P], init_seed=1)
+        results.append(deepska.fit(sd, path, steps=3, segments=100, accumulate=1).train_loss)
+    sd = deepska.SDnet(net, ["P"], modes=2, hidden=(4, 4), steady=[STEADY_P], init_seed=1)
+    assert results[0] == results[1] == deepska.fit(sd, small_data, steps=3, segments=100, accumulate=1).train_loss
+    with pytest.raises(ValueError, match="trajectories from pycrn.deepska.generate"):
+        deepska.fit(sd, small_data.drop_attrs(), steps=1)
