@@ -33,7 +33,7 @@ def sample_states(
     box: Mapping[str, tuple[int, int]],
     n: int,
     *,
-    seed: int | None = None,
+    seed: int | np.random.SeedSequence | None = None,
     design: Literal["uniform", "lhs"] = "uniform",
     net: ReactionNetwork | None = None,
 ) -> dict[str, np.ndarray]:
@@ -74,7 +74,8 @@ def sample_states(
     if net is not None:
         unknown = [s for s in bounds if s not in net.species_names]
         if unknown:
-            raise ModelError(f"box: {', '.join(unknown)} not species of the network ({', '.join(net.species_names)})")
+            raise ModelError(f"box names {', '.join(repr(s) for s in unknown)}, which is not a species of the network "
+                             f"(species: {', '.join(net.species_names)})")
     names = list(bounds)
     if design == "uniform":
         rng = np.random.default_rng(seed)

@@ -17,6 +17,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .._version import __version__
+from ..abstraction.data import sample_states
 from ..methods import resolve
 from ..network import ReactionNetwork
 from ..problem import Problem
@@ -103,7 +104,10 @@ def generate(
     check_method(problem, m)
     seq = seed_sequence(seed)
     state_seq, traj_seq = seq.spawn(2)
-    x0s = _uniform_states(net, box, n, np.random.default_rng(state_seq))
+    if not isinstance(box, Mapping) or not box:
+        raise ValueError("box must be a non-empty {species: (low, high)} mapping")
+    table = sample_states(box, n, seed=state_seq, net=net)
+    x0s = np.stack([table[s] for s in net.species_names], axis=1)
     nsp, nr, ns = len(net.species_names), len(net.reactions), times.size
     states = np.zeros((n, ns, nsp), dtype=np.int64)
     martingale = np.zeros((n, ns, nr), dtype=np.float32)
@@ -134,25 +138,6 @@ def generate(
             "box": repr({k: (int(lo), int(hi)) for k, (lo, hi) in box.items()}), "pycrn_version": __version__,
         },
     )
-
-
-def _uniform_states(net: ReactionNetwork, box: Mapping[str, tuple[int, int]], n: int,
-                    rng: np.random.Generator) -> np.ndarray:
-    names = list(net.species_names)
-    if not isinstance(box, Mapping) or not box:
-        raise ValueError("box must be a non-empty {species: (low, high)} mapping")
-    x0 = np.tile(np.asarray(net.initial_state(None), dtype=np.int64), (n, 1))
-    for name, bounds in box.items():
-        if name not in names:
-            raise ValueError(f"box names {name!r}, which is not a species of the network (species: {', '.join(names)})")
-        try:
-            lo, hi = (int(v) for v in bounds)
-        except (TypeError, ValueError):
-            raise ValueError(f"box[{name!r}] must be a pair of integers (low, high), got {bounds!r}") from None
-        if lo < 0 or hi < lo:
-            raise ValueError(f"box[{name!r}] = ({lo}, {hi}) must satisfy 0 <= low <= high")
-        x0[:, names.index(name)] = rng.integers(lo, hi + 1, size=n)
-    return x0
 
 
 def ergodic_mean(

@@ -44,7 +44,7 @@ from ..runner import check_count, seed_attr, seed_sequence
 from ..simulate import simulate
 from .outputs import Outputs
 from .paths import Records, exp_integral, simulate_paths
-from .sdnet import SDnet, stoichiometry
+from .sdnet import SDnet, state_vector, stoichiometry
 
 METHODS = ("ssa", "deep_cv", "deep_is")
 _CV_CHUNK = 256
@@ -190,18 +190,8 @@ def estimate(
 
 
 def _state(net: ReactionNetwork, x0) -> np.ndarray:
-    names = list(net.species_names)
-    if isinstance(x0, Mapping):
-        unknown = [s for s in x0 if s not in names]
-        if unknown:
-            raise ValueError(f"x0 names {unknown}, not species of the network (species: {', '.join(names)})")
-        base = dict(zip(names, np.asarray(net.initial_state(None)).tolist()))
-        base.update(x0)
-        x0 = [base[s] for s in names]
-    v = np.asarray(x0, dtype=np.float64).reshape(-1)
-    if v.size != len(names) or np.any(~np.isfinite(v)) or np.any(v < 0) or np.any(v != np.round(v)):
-        raise ValueError(f"x0 must be {len(names)} non-negative integer counts ({', '.join(names)}), got {x0!r}")
-    return v.astype(np.int64)
+    """``x0`` as counts; species a mapping leaves out start from the network's count."""
+    return state_vector(list(net.species_names), x0, np.asarray(net.initial_state(None)).tolist())
 
 
 def _output_index(sdnet: SDnet, name: str) -> int:
@@ -349,8 +339,8 @@ def _deep_is(net, sdnet: SDnet, outs: Outputs, x0, times, n, seq, batch, tilt_in
                     cum = np.cumsum(lam_is[jump], axis=1)
                     u = rng.random(go.size) * cum[:, -1]
                     k = np.minimum((cum < u[:, None]).sum(1), zeta.shape[0] - 1)
-                    rows = np.arange(go.size)
-                    logz[go] += np.log(lam[jump][rows, k] / lam_is[jump][rows, k]) - (a0 - a0is)[jump] * wait[jump]
+                    rows = np.flatnonzero(jump)
+                    logz[go] += np.log(lam[rows, k] / lam_is[rows, k]) - (a0 - a0is)[rows] * wait[rows]
                     x[go] += zeta[k]
                     t[go] += wait[jump]
                 active = go

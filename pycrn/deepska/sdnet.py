@@ -44,6 +44,25 @@ def stoichiometry(net: ReactionNetwork) -> np.ndarray:
     return zeta
 
 
+def state_vector(species: list[str], x0: Mapping[str, int] | Sequence[int],
+                 defaults: Sequence[int] | None = None) -> np.ndarray:
+    """``x0`` as int64 counts in the order of ``species``, checked; a mapping may leave out species with ``defaults``."""
+    if isinstance(x0, Mapping):
+        unknown = [s for s in x0 if s not in species]
+        if unknown:
+            raise ValueError(f"x0 names {unknown}, not species of the network (species: {', '.join(species)})")
+        base = dict(zip(species, defaults)) if defaults is not None else {}
+        base.update(x0)
+        missing = [s for s in species if s not in base]
+        if missing:
+            raise ValueError(f"x0 must give every species; missing {missing}")
+        x0 = [base[s] for s in species]
+    v = np.asarray(x0, dtype=np.float64).reshape(-1)
+    if v.size != len(species) or np.any(~np.isfinite(v)) or np.any(v < 0) or np.any(v != np.round(v)):
+        raise ValueError(f"x0 must be {len(species)} non-negative integer counts ({', '.join(species)}), got {x0!r}")
+    return v.astype(np.int64)
+
+
 class SDnet(torch.nn.Module):
     """The Spectral Decomposition-based network of DeepSKA for one network and a set of outputs.
 
@@ -212,19 +231,8 @@ class SDnet(torch.nn.Module):
                             name="sdnet")
 
     def state_vector(self, x0: Mapping[str, int] | Sequence[int]) -> np.ndarray:
-        """A state as an int64 vector in the species order, from ``{species: count}`` or a sequence."""
-        if isinstance(x0, Mapping):
-            unknown = [s for s in x0 if s not in self.species]
-            if unknown:
-                raise ValueError(f"x0 names {unknown}, not species of the network (species: {', '.join(self.species)})")
-            missing = [s for s in self.species if s not in x0]
-            if missing:
-                raise ValueError(f"x0 must give every species; missing {missing}")
-            x0 = [x0[s] for s in self.species]
-        v = np.asarray(x0, dtype=np.float64).reshape(-1)
-        if v.size != len(self.species) or np.any(v < 0) or np.any(v != np.round(v)):
-            raise ValueError(f"x0 must be {len(self.species)} non-negative integer counts, got {list(x0)}")
-        return v.astype(np.int64)
+        """A state as an int64 vector in the species order, from ``{species: count}`` (every species) or a sequence."""
+        return state_vector(self.species, x0)
 
     def warn_beyond_horizon(self, times: np.ndarray) -> None:
         if self.horizon is not None and float(np.max(times)) > self.horizon * (1 + 1e-12):
