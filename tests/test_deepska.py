@@ -282,3 +282,28 @@ def test_fit_reads_the_data_from_netcdf_and_zarr(net, small_data, tmp_path):
     assert results[0] == results[1] == deepska.fit(sd, small_data, steps=3, segments=100, accumulate=1).train_loss
     with pytest.raises(ValueError, match="trajectories from pycrn.deepska.generate"):
         deepska.fit(sd, small_data.drop_attrs(), steps=1)
+
+
+def test_ergodic_mean_is_the_steady_state_mean(net):
+    # Four independent runs: their spread gives the standard error of their mean.
+    runs = np.array([deepska.ergodic_mean(net, ["P"], burn_in=20.0, horizon=1000.0, runs=1, seed=s)[0]
+                     for s in range(4)])
+    assert abs(runs.mean() - STEADY_P) < 4 * runs.std(ddof=1) / 2
+
+
+def test_steady_scaling_divides_by_one_plus_the_steady_mean(net, small_data):
+    from pycrn.deepska.training import _Segments
+
+    sd = oracle(net, perturb=0.3)
+    seg = _Segments(sd, small_data, torch.device("cpu"))
+    with torch.no_grad():
+        # One step (omega = 1 gives the single abar = alpha): the loss is L((f - F) / delta) averaged.
+        rows, alpha, omega = np.arange(50), 3, 1
+        x = seg.x[rows, alpha]
+        target = seg.f[rows, alpha + 1, 0]
+        dt = float(seg.times[alpha + 1] - seg.times[alpha])
+        pred = sd(x, dt)[:, 0] + (sd.delta(x, dt)[:, :, 0] * seg.dm[rows, alpha]).sum(1)
+        r = (target - pred) / (1 + STEADY_P)
+        expected = torch.where(r.abs() < 1, r * r, 2 * r.abs() - 1).mean()
+        assert float(seg.loss(sd, rows, alpha, omega, "steady")) == pytest.approx(float(expected), rel=1e-12)
+        assert float(seg.loss(sd, rows, alpha, omega, "batch")) != pytest.approx(float(expected), rel=1e-3)

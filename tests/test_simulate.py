@@ -205,3 +205,17 @@ def test_next_reaction_method_reports_invalid_propensities_like_direct(model, me
         pycrn.simulate(net, tspan=(0, 100), trajectories=4, seed=1, method="nrm")
     with pytest.raises(SimulationError, match=message):
         pycrn.simulate(net, tspan=(0, 100), save="events", seed=1, method="nrm")
+
+
+def test_run_takes_per_trajectory_initial_counts_and_names_a_bad_one():
+    from pycrn.methods import resolve
+    from pycrn.problem import Problem
+
+    net = pycrn.models.birth_death()
+    problem = Problem.build(net, None, (0.0, 1e-9), None, [0.0, 1e-9])
+    m = resolve("direct", net=net)
+    x0s = np.array([[3], [7], [11]])
+    out = pycrn.run(problem, m, 0, 3, 1, x0s=x0s)
+    np.testing.assert_array_equal(out.states[0, :, 0], [3, 7, 11])
+    with pytest.raises(pycrn.ModelError, match="species 'X' in trajectory 1"):
+        pycrn.run(problem, m, 0, 3, 1, x0s=np.array([[3], [-1], [2]]))
