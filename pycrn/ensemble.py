@@ -235,7 +235,7 @@ def _compute(problem: Problem, method: Method, seq, task: _Task, reduce: str | N
     data = {name: result.states[i].astype(np.int64) if method.float_counts and name not in continuous
             else result.states[i]
             for i, name in enumerate(problem.model.species_names)}
-    data.update(observable_values(problem.model, data, problem.save_times, problem.p))
+    data.update(observable_values(problem.model, data, problem.save_times, problem.model_p))
     handle.write_chunk(task.index, region, data, steps)
     return task, None, steps
 

@@ -479,7 +479,7 @@ def simulate(
         if name != "simple_tau_leaping":
             attrs["reactions_fired"] = int(steps.sum())
     ds = make_dataset(problem.model, states, times, attrs)
-    return add_observables(ds, problem.model, problem.p)
+    return add_observables(ds, problem.model, problem.model_p)
 
 
 def julia_propensity(net: ReactionNetwork, j: int) -> str:

@@ -38,13 +38,16 @@ class Problem:
     model
         The network as given by the user (for provenance).
     net
-        The network the engines run: ``model`` with each mass-action rate
-        divided by ``volume^(order-1)`` when a volume is given.
+        The network the engines run: ``model`` itself, or, when a volume is
+        given and cannot be folded into the parameter values (see
+        :func:`volume_folding`), ``model`` with each mass-action rate divided
+        by ``volume^(order-1)``.
     x0
         Initial counts, int64, in ``net.species_names`` order.
     p
-        Parameter values, float64, in ``net.parameter_names`` order (the
-        volume last, when given).
+        Parameter values, float64, in ``net.parameter_names`` order: with a
+        volume, either the rate parameters scaled by it (folded) or the
+        volume appended last.
     t0, tf
         The time span.
     save_times
@@ -66,6 +69,8 @@ class Problem:
     volume: float | None = None
     _text: str = field(default="", repr=False)
     y0: np.ndarray | None = None
+    #: The user's parameter values when ``p`` holds them scaled by the volume (folded), else None.
+    _model_p: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -105,8 +110,8 @@ class Problem:
             ):
                 raise ValueError(f"volume must be a positive finite number, got {volume!r}")
             volume = float(volume)
-            net, p = _volume_network(net), np.append(p, volume)
-        return cls(model, net, x0, p, t0, tf, save_times, volume, model.to_text(), y0)
+        net, kernel_p, model_p = _with_volume(model, p, volume)
+        return cls(model, net, x0, kernel_p, t0, tf, save_times, volume, model.to_text(), y0, model_p)
 
     def with_values(self, u0: Mapping[str, int] | None = None, params: Mapping[str, float] | None = None) -> Problem:
         """The same problem with some initial counts and parameter values replaced (validated)."""
@@ -116,9 +121,9 @@ class Problem:
         y0 = self.model.initial_values(merged_u0)
         p = self.model.parameter_values(merged_params)
         check_rate_constants(self.model, p)
-        if self.volume is not None:
-            p = np.append(p, self.volume)
-        return Problem(self.model, self.net, x0, p, self.t0, self.tf, self.save_times, self.volume, self._text, y0)
+        _, kernel_p, model_p = _with_volume(self.model, p, self.volume)
+        return Problem(self.model, self.net, x0, kernel_p, self.t0, self.tf, self.save_times, self.volume, self._text,
+                       y0, model_p)
 
     @property
     def model_text(self) -> str:
@@ -126,9 +131,14 @@ class Problem:
         return self._text
 
     @property
+    def model_p(self) -> np.ndarray:
+        """Parameter values of the user's network, in ``model.parameter_names`` order (without the volume)."""
+        return self._model_p if self._model_p is not None else self.p[: len(self.model.parameter_names)]
+
+    @property
     def model_params(self) -> dict[str, float]:
-        """Parameter values of the user's network (without the volume)."""
-        return dict(zip(self.model.parameter_names, self.p[: len(self.model.parameter_names)].tolist()))
+        """Parameter values of the user's network (without the volume), by name."""
+        return dict(zip(self.model.parameter_names, self.model_p.tolist()))
 
     @property
     def u0(self) -> dict[str, int | float]:
@@ -172,11 +182,66 @@ def format_mapping(items) -> str:
     return " ".join(f"{k}={v!r}" for k, v in items)
 
 
+def _with_volume(
+    model: ReactionNetwork, p: np.ndarray, volume: float | None
+) -> tuple[ReactionNetwork, np.ndarray, np.ndarray | None]:
+    """The network the engines run, its parameter vector, and the user's values when they differ from it."""
+    if volume is None:
+        return model, p, None
+    folding = volume_folding(model)
+    if folding is None:
+        return _volume_network(model), np.append(p, volume), None
+    scaled = p.copy()
+    for i, power in folding:
+        scaled[i] = p[i] * volume ** power
+    # A huge volume can push a scaled rate constant out of range: refused like any other, naming the reaction.
+    check_rate_constants(model, scaled)
+    return model, scaled, p
+
+
+@functools.lru_cache(maxsize=64)
+def volume_folding(net: ReactionNetwork) -> tuple[tuple[int, int], ...] | None:
+    """How a volume scales ``net`` through its parameter values alone: (parameter index, power of the volume).
+
+    Each mass-action rate is divided by ``volume^(order-1)``. When every such
+    rate (order other than 1) is a bare parameter that nothing else reads (no
+    reaction of another order, no other expression, event, observable or
+    equation), the scaling is a change of parameter values: the network and
+    so its compiled kernels stay the same, and a first run with a volume
+    costs no compilation. Returns None otherwise (the rates are rewritten,
+    see :func:`_volume_network`).
+    """
+    index = {name: i for i, name in enumerate(net.parameter_names)}
+    power: dict[str, int] = {}
+    other: set[str] = set()
+    for r in net.reactions:
+        order = sum(nu for _, nu in r.reactants)
+        if r.mass_action and r.rate.text in index:
+            if power.setdefault(r.rate.text, 1 - order) != 1 - order:
+                return None
+        elif r.mass_action and order != 1:
+            return None
+        else:
+            other |= r.rate.names
+    for ev in net.events:
+        other |= ev.trigger.names
+        for target, law in ev.assignments:
+            other |= law.names | {target}
+    for _, law in (*net.observables, *net.equations):
+        other |= law.names
+    scaled = {name: e for name, e in power.items() if e != 0}
+    if scaled.keys() & other:
+        return None
+    return tuple((index[name], e) for name, e in scaled.items())
+
+
 @functools.lru_cache(maxsize=64)
 def _volume_network(net: ReactionNetwork) -> ReactionNetwork:
     """``net`` with each mass-action rate divided by ``pycrn_volume^(order-1)``.
 
-    The volume is a runtime parameter, so other volumes reuse the compiled kernels.
+    For networks whose volume cannot be folded into the parameter values
+    (:func:`volume_folding`). The volume is a runtime parameter, so other
+    volumes reuse the compiled kernels.
     """
     if VOLUME_PARAMETER in net.parameter_names or VOLUME_PARAMETER in net.species_names:
         raise ModelError(f"the name {VOLUME_PARAMETER!r} is reserved for the volume argument")

@@ -191,14 +191,14 @@ def simulate(
             raise ValueError(f"method {m.name!r} saves on a grid only (save='grid')")
         attrs["seed"] = "none (deterministic)"
         result = run(problem, m)
-        return add_observables(make_dataset(net, result.states, problem.save_times, attrs), net, problem.p)
+        return add_observables(make_dataset(net, result.states, problem.save_times, attrs), net, problem.model_p)
 
     if save == "events":
         if n != 1:
             raise ValueError(f"save='events' records a single trajectory; got trajectories={n}")
         times, xs, steps = run_events(problem, m, seq)
         attrs.update(counters(m, np.array([steps, 0])))
-        return add_observables(make_dataset(net, xs.T[:, None, :], times, attrs), net, problem.p)
+        return add_observables(make_dataset(net, xs.T[:, None, :], times, attrs), net, problem.model_p)
 
     nreactions = len(problem.net.reactions)
     extra = 16 * nreactions * n * problem.save_times.size if record else 0
@@ -225,6 +225,6 @@ def simulate(
         thread_map(work, split(n, thread_chunk(n, nthreads)), nthreads, bar.update, stop)
     total.check(problem, m)  # the lowest failed trajectory, whatever the thread order
     attrs.update(counters(m, total.steps))
-    ds = add_observables(make_dataset(net, out, problem.save_times, attrs, counts=m.float_counts), net, problem.p)
+    ds = add_observables(make_dataset(net, out, problem.save_times, attrs, counts=m.float_counts), net, problem.model_p)
     return add_compensators(ds, net, total.fired, total.compensator) if record else ds
 

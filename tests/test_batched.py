@@ -273,3 +273,26 @@ def test_volume_scales_rates_by_order():
     b = pycrn.simulate(written, **kw)
     assert np.array_equal(a.A.values, b.A.values)
     assert a.attrs["volume"] == 100.0 and "pycrn_volume" not in a.attrs["params"]
+
+
+def test_volume_folds_into_parameters_without_recompiling():
+    """Rates that are bare parameters read nowhere else: the volume scales their values, the kernels stay."""
+    from pycrn import codegen
+    from pycrn.problem import volume_folding
+
+    net = pycrn.models.approximate_majority()
+    assert volume_folding(net) == ((0, -1),)
+    kw = dict(tspan=(0, 2), trajectories=20, seed=3, method="direct")
+    plain = pycrn.simulate(net, **kw)
+    modules = len(codegen._modules)
+    a = pycrn.simulate(net, volume=10, **kw)
+    assert len(codegen._modules) == modules  # the same compiled module
+    b = pycrn.simulate(net, params={"k": 0.001 * 10.0 ** -1}, **kw)
+    assert np.array_equal(a.A.values, b.A.values) and not np.array_equal(a.A.values, plain.A.values)
+    assert a.attrs["params"] == "k=0.001" and a.attrs["volume"] == 10.0
+    # A parameter shared by reactions of two orders cannot be folded: the rates are rewritten instead.
+    shared = pycrn.parse("@parameters k=2.0\n@species A=40 B=0\nk, 2A --> B\nk, B --> A")
+    assert volume_folding(shared) is None
+    written = pycrn.parse("@species A=40 B=0\n0.2, 2A --> B\n2.0, B --> A")
+    kw = dict(tspan=(0, 1), trajectories=50, seed=8)
+    assert np.array_equal(pycrn.simulate(shared, volume=10, **kw).A.values, pycrn.simulate(written, **kw).A.values)

@@ -505,7 +505,7 @@ def _batch(s, x, kappa, n0, i0, nmax_ff, L, collide, qbar, pool, pos, rem, row, 
     if mq >= 0:
         alive = _ff(float(n_now), O) / nmax_ff  # noqa: F821
         if rng_uniform(s) < alive:  # noqa: F821
-            fired += _fire_multiset(s, mq, 1, qbar, x, fires)
+            fired += _fire_multiset(s, mq, np.int64(1), qbar, x, fires)
     return fired
 
 
@@ -596,18 +596,17 @@ def advance(net, x, pl, t, t_stop, a, s, opt, kr, qbar, pool, pos, rem, row, row
         t_end = t_stop
     fired = 0
     batches = 0
-    i0 = 0
+    # One call site and no literal arguments: numba compiles a callee once per argument type, and a
+    # literal 0 or True is a type of its own (four compilations of _batch, 16 s, before this).
+    i0 = np.int64(0)
     while remaining > 0:
         nb = n0 + i0 * G  # noqa: F821
         ell = _run_length(s, nb)
-        if ell >= remaining:
-            steps = remaining
-            fired += _batch(s, x, kappa, n0, i0, nmax_ff, remaining, False, qbar, pool, pos, rem, row, row2,
-                            mcount, fires, u, tch)
-        else:
-            steps = ell + 1
-            fired += _batch(s, x, kappa, n0, i0, nmax_ff, ell, True, qbar, pool, pos, rem, row, row2,
-                            mcount, fires, u, tch)
+        collide = ell < remaining
+        length = ell if collide else remaining
+        fired += _batch(s, x, kappa, n0, i0, nmax_ff, length, collide, qbar, pool, pos, rem, row, row2,
+                        mcount, fires, u, tch)
+        steps = length + 1 if collide else length
         remaining -= steps
         i0 += steps
         batches += 1

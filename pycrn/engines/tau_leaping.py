@@ -220,7 +220,7 @@ def advance(net, x, pl, t, t_stop, a, total, crit, xn, s, eps):
                     acc += a[j]
                     if r < acc:
                         break
-            i = _add_firings(xn, jc, 1)  # noqa: F821
+            i = _add_firings(xn, jc, np.int64(1))  # noqa: F821
             if i >= 0:
                 return t, 0, STATUS_OVERFLOW - i  # noqa: F821
             for i in range(x.shape[0]):
