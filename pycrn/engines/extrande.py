@@ -102,7 +102,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
             return
         t = t0
         fired = 0
-        rejected = 0
+        rejected = np.int64(0)  # not a literal: numba would compile _end_trajectory for the literal too
         work = 0
         k = 0
         length = first

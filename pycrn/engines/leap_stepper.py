@@ -132,7 +132,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     code, next_ev = _start_trajectory(x0, seed, p, x, s, pl, t, ev_time, ev_done, prev, trig)
     times[0] = t
     states[0, :] = x
-    count = 1
+    count = np.int64(1)  # not a literal: numba would compile _grow for the literal too
     budget = opts[1]
     nsteps = 0
     while t < tf and code == 0:

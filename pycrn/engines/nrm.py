@@ -208,7 +208,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     code, next_ev = _start_trajectory(x0, seed, p, x, s, pl, t, ev_time, ev_done, prev, trig)  # noqa: F821
     times[0] = t
     states[0, :] = x
-    count = 1
+    count = np.int64(1)  # not a literal: numba would compile _grow for the literal too
     if code != 0:
         return times, states, count, code, x, t
     total = rates(net, x, pl, t, a)  # noqa: F821

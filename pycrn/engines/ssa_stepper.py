@@ -325,7 +325,7 @@ def simulate_compensators(net, x0, p, t0, save_times, seeds, out, fired, compens
             return
         t = t0
         nsteps = 0
-        k = 0
+        k = np.int64(0)  # not a literal: numba would compile _save_counters for the literal too
         rk[:] = 0
         ck[:] = 0.0
         code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)
@@ -431,7 +431,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     code, next_ev = _start_trajectory(x0, seed, p, x, s, pl, t, ev_time, ev_done, prev, trig)
     times[0] = t
     states[0, :] = x
-    count = 1
+    count = np.int64(1)  # not a literal: numba would compile _grow for the literal too
     if code != 0:
         return times, states, count, code, x, t
     total = rates(net, x, pl, t, a)  # noqa: F821
