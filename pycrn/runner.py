@@ -338,7 +338,9 @@ def run(
     seeds = seed_states(seed_sequence(seed), count, start=first)
     if x0s is None:
         start = problem.initial_values if method.float_states else problem.x0
-        x0s = np.ascontiguousarray(np.broadcast_to(start, (count, nspecies)))
+        # A new writable array: a broadcast view of one row stays read-only, and numba compiles the whole
+        # engine again for a read-only argument (a one-trajectory run, then a larger one).
+        x0s = np.repeat(start[None, :], count, axis=0)
     else:
         x0s = check_initial_counts(problem.net, x0s, count)
     stop = stop if stop is not None else Stop()
@@ -393,7 +395,7 @@ def check_initial_counts(net, x0s, count: int) -> np.ndarray:
             row = int(np.flatnonzero(bad)[0])
             raise ModelError(f"initial count of species {name!r} in trajectory {row} must be a non-negative "
                              f"integer below 2**62, got {arr[row, i]!r}")
-    return np.ascontiguousarray(arr, dtype=np.int64)
+    return np.array(arr, dtype=np.int64, order="C")  # a writable copy: numba compiles again for a read-only one
 
 
 def compensator_methods() -> list[str]:

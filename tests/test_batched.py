@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 import pytest
+from compiled import assert_compiled_once
 from exact import (
     DSMTS_CASES,
     FSPModel,
@@ -243,6 +244,8 @@ def test_reproducible_and_thread_independent(force_batching):
     assert one.attrs["batches"] == two.attrs["batches"] > 0
     first = pycrn.simulate(net, threads=1, **{**kw, "trajectories": 5})
     assert np.array_equal(first.R.values, one.R.values[:5])
+    # _ff also takes the literal order O of the network (a constant of its module).
+    assert assert_compiled_once("batched", allowed=frozenset({"_ff"})) >= 1
 
 
 def test_refuses_what_it_cannot_batch():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from compiled import assert_compiled_once
 
 import pycrn
 from pycrn.methods import NRM, Direct, DirectCR, SortingDirect
@@ -138,3 +139,4 @@ def test_rssa_records_every_reaction_in_events_mode(multistate, method):
     changes = {tuple(c) for c in multistate.stoichiometry.T.tolist()}
     assert all(tuple(d) in changes for d in np.diff(x, axis=0).tolist())
     assert ds["time"].values[-1] <= 0.5
+    assert assert_compiled_once(ds.attrs["method"]) >= 1

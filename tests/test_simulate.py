@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from compiled import assert_compiled_once
 
 import pycrn
 from pycrn import ModelError, SimulationError
@@ -40,6 +41,11 @@ def test_same_seed_same_result_any_thread_count(method):
     xr.testing.assert_identical(one, two)
     other = pycrn.simulate(SIR, threads=2, **{**kw, "seed": 8})
     assert not other["I"].equals(one["I"])
+    # One trajectory, then thousands in chunks: the engine is compiled once for all of them.
+    single = pycrn.simulate(SIR, **{**kw, "trajectories": 1})
+    assert single["I"].equals(one["I"].isel(trajectory=[0]))
+    name = method if isinstance(method, str) else method.name
+    assert assert_compiled_once(name) >= 1
 
 
 def test_trajectory_depends_only_on_seed_and_index():
