@@ -667,7 +667,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
             if stop[0] != 0:
                 code = STATUS_INTERRUPTED  # noqa: F821
                 break
-            if next_ev <= t:
+            if NUM_EVENTS > 0 and next_ev <= t:  # noqa: F821
                 code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)  # noqa: F821
                 next_ev = _next_event_time(ev_time, ev_done)  # noqa: F821
                 continue

@@ -160,7 +160,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                 if k == nsave:
                     break
                 t = t_end
-                if t == next_ev:
+                if NUM_EVENTS > 0 and t == next_ev:  # noqa: F821
                     code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
                     next_ev = _next_event_time(ev_time, ev_done)
                 continue

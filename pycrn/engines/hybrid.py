@@ -310,7 +310,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
         xi = rng_exponential(s)  # noqa: F821
         fresh = True  # K[0] must be evaluated at (t, x)
         while code == 0:
-            if t == next_ev:
+            if NUM_EVENTS > 0 and t == next_ev:  # noqa: F821
                 # Before the save at t: a saved state includes what happens at its time.
                 code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)  # noqa: F821
                 next_ev = _next_event_time(ev_time, ev_done)  # noqa: F821

@@ -86,7 +86,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
             if stop[0] != 0:
                 code = STATUS_INTERRUPTED  # noqa: F821
                 break
-            if next_ev <= t:
+            if NUM_EVENTS > 0 and next_ev <= t:  # noqa: F821
                 # Events first: the saved state is right-continuous.
                 code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
                 next_ev = _next_event_time(ev_time, ev_done)
@@ -139,7 +139,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
         if stop[0] != 0:
             code = STATUS_INTERRUPTED  # noqa: F821
             break
-        if next_ev <= t:
+        if NUM_EVENTS > 0 and next_ev <= t:  # noqa: F821
             code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
             next_ev = _next_event_time(ev_time, ev_done)
         else:

@@ -137,7 +137,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
         next_save = save_times[0]
         while True:
             t_next = tau[heap[0]] if m > 0 else np.inf
-            if next_ev < t_next and next_ev <= save_times[nsave - 1]:
+            if NUM_EVENTS > 0 and next_ev < t_next and next_ev <= save_times[nsave - 1]:  # noqa: F821
                 while next_save < next_ev:
                     for q in range(nspecies):
                         out[q, i, k] = x[q]
@@ -219,7 +219,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     while True:
         t_next = tau[heap[0]] if m > 0 else np.inf
         changed = False
-        if next_ev < t_next and next_ev <= tf:
+        if NUM_EVENTS > 0 and next_ev < t_next and next_ev <= tf:  # noqa: F821
             t = next_ev
             code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)  # noqa: F821
             if code != 0:

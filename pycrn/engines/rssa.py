@@ -248,7 +248,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                 t_next = t + rng_exponential(s) / total  # noqa: F821
             else:
                 t_next = np.inf
-            if next_ev < t_next and next_ev <= save_times[nsave - 1]:
+            if NUM_EVENTS > 0 and next_ev < t_next and next_ev <= save_times[nsave - 1]:  # noqa: F821
                 while next_save < next_ev:
                     for q in range(nspecies):
                         out[q, i, k] = x[q]
@@ -340,7 +340,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     while True:
         t_next = t + rng_exponential(s) / total if total > 0.0 else np.inf  # noqa: F821
         changed = False
-        if next_ev < t_next and next_ev <= tf:
+        if NUM_EVENTS > 0 and next_ev < t_next and next_ev <= tf:  # noqa: F821
             t = next_ev
             code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)  # noqa: F821
             if code != 0:
