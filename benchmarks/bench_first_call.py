@@ -6,6 +6,12 @@ call needs), ``warm`` a second process with the same folder (everything
 loaded from numba's cache). The work itself is small (100 trajectories of
 the model's default time span; 1 for the ODE), so the figures are the fixed
 cost a new user meets. ``import`` is the time of ``import pycrn`` alone.
+``volume`` is a third process with the same cache running the same model
+with ``volume=10`` (what a first ``--volume`` costs once the model is
+compiled).
+
+``--pythonpath DIR`` runs another checkout's pycrn (e.g. a ``git worktree``
+of an older commit), for before/after figures in one session.
 
     python benchmarks/bench_first_call.py [--models sir approximate_majority] [--methods direct ...]
 """
@@ -26,7 +32,7 @@ import pycrn
 t1 = time.perf_counter()
 net = pycrn.models.get({model!r})
 method = pycrn.methods.resolve({method!r}, dt={dt!r}) if {method!r} == "simple_tau_leaping" else {method!r}
-pycrn.simulate(net, method=method, trajectories={n}, seed=1)
+pycrn.simulate(net, method=method, trajectories={n}, seed=1, volume={volume!r})
 t2 = time.perf_counter()
 print(t1 - t0, t2 - t1)
 """
@@ -34,10 +40,14 @@ print(t1 - t0, t2 - t1)
 METHODS = ("direct", "sorting_direct", "nrm", "tau_leaping", "simple_tau_leaping", "batched", "ode")
 
 
-def once(model: str, method: str, cache: str, dt: float) -> tuple[float, float]:
-    code = CODE.format(model=model, method=method, dt=dt, n=1 if method == "ode" else 100)
+def once(model: str, method: str, cache: str, dt: float, volume: float | None = None,
+         pythonpath: str | None = None) -> tuple[float, float]:
+    code = CODE.format(model=model, method=method, dt=dt, n=1 if method == "ode" else 100, volume=volume)
     env = {**os.environ, "PYCRN_CACHE_DIR": cache, "PYCRN_QUIET": "1"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    # In the other checkout's folder: ``python -c`` puts the working folder first on the path.
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=pythonpath)
     if out.returncode != 0:
         raise RuntimeError(out.stderr.strip().splitlines()[-1])
     imported, call = (float(v) for v in out.stdout.split())
@@ -50,20 +60,23 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=list(METHODS))
     ap.add_argument("--dt", type=float, default=0.001, help="the step of simple_tau_leaping (default 0.001)")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--pythonpath", default=None, help="run the pycrn found in this folder instead")
     args = ap.parse_args()
     rows = []
-    print(f"{'model':22s} {'method':20s} {'import':>7s} {'cold call':>10s} {'warm call':>10s}  (s)")
+    print(f"{'model':22s} {'method':20s} {'import':>7s} {'cold call':>10s} {'warm call':>10s} {'volume':>8s}  (s)")
     for model in args.models:
         for method in args.methods:
             with tempfile.TemporaryDirectory() as cache:
                 try:
-                    imported, cold = once(model, method, cache, args.dt)
-                    _, warm = once(model, method, cache, args.dt)
+                    imported, cold = once(model, method, cache, args.dt, pythonpath=args.pythonpath)
+                    _, warm = once(model, method, cache, args.dt, pythonpath=args.pythonpath)
+                    _, volume = once(model, method, cache, args.dt, 10.0, args.pythonpath)
                 except RuntimeError as exc:
                     print(f"{model:22s} {method:20s} failed: {exc}", flush=True)
                     continue
-            rows.append(dict(model=model, method=method, import_s=imported, cold_s=cold, warm_s=warm))
-            print(f"{model:22s} {method:20s} {imported:7.2f} {cold:10.2f} {warm:10.2f}", flush=True)
+            rows.append(dict(model=model, method=method, import_s=imported, cold_s=cold, warm_s=warm,
+                             volume_s=volume))
+            print(f"{model:22s} {method:20s} {imported:7.2f} {cold:10.2f} {warm:10.2f} {volume:8.2f}", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)
