@@ -57,8 +57,9 @@ net = pycrn.models.get(sys.argv[1])
 t1 = time.perf_counter()
 ds = pycrn.simulate(net, tspan=(0, float(sys.argv[2])), saveat=[0, float(sys.argv[2])], seed=1, method=sys.argv[3])
 t2 = time.perf_counter()
-import resource
-print(t1 - t0, t2 - t1, ds.attrs["reactions_fired"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+# VmHWM is this process's own peak; ru_maxrss would also count the parent's resident size at the fork.
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(t1 - t0, t2 - t1, ds.attrs["reactions_fired"], peak / 1024)
 """
 
 

@@ -143,7 +143,9 @@ def test_damaged_chunks_are_detected_and_recomputed(reference, tmp_path):
     assert_same_trajectories(ds, reference["direct"])
 
 
+# Python's own SIGINT handler, which a runner started as a background job would pass down as "ignored".
 KILL_SCRIPT = """
+import signal; signal.signal(signal.SIGINT, signal.default_int_handler)
 import sys, pycrn
 net = pycrn.parse({model!r})
 pycrn.ensemble(net, trajectories={n}, chunk={chunk}, threads=1, store=sys.argv[1], **{kw!r})

@@ -16,7 +16,11 @@ import time
 
 import pytest
 
-SCRIPT = """
+#: A test runner started as a background job of a non-interactive shell ignores SIGINT, and its children
+#: inherit that: each child restores Python's own handler, so what is tested is pycrn's response to it.
+DEFAULT_SIGINT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+
+SCRIPT = DEFAULT_SIGINT + """
 import sys, time, pycrn
 from pycrn import methods
 net = {model}
