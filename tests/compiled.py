@@ -14,7 +14,8 @@ def assert_compiled_once(engine: str, allowed: frozenset[str] = frozenset()) -> 
     specialises a callee on literal arguments (``0``, ``True``) and on literal-typed counters
     seen during type inference. Returns the number of modules checked.
     """
-    modules = [m for m in codegen._modules.values() if m.__name__.startswith(f"pycrn_{engine}_")]
+    # Module names are pycrn_<engine>_<digest>; "direct" must not take in "direct_cr".
+    modules = [m for m in codegen._modules.values() if m.__name__.rsplit("_", 1)[0] == f"pycrn_{engine}"]
     for module in modules:
         for name in dir(module):
             f = getattr(module, name)
