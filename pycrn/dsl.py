@@ -8,10 +8,15 @@ One statement per line; ``#`` starts a comment::
     nu, I --> R
     (k1, k2), A <--> B                   # a reversible pair
     hillr(P, v, K, 2), 0 => M            # '=>': the rate is the whole propensity
+    k * (1 + sin(2*pi*t/24)), 0 --> A @bound 2*k # a time-varying rate and its upper bound
 
 ``0`` or ``∅`` stands for nothing; ``2A`` (or ``2*A``) is stoichiometry 2,
 whose mass-action term is ``A(A-1)/2``. ``[boundary]`` after a species makes
 it a boundary species (used by rates, never changed by reactions).
+``@bound EXPR`` after a reaction (``@bound (F, B)`` after a reversible one)
+declares an upper bound of its rate at every time while the counts are fixed
+(see :class:`~pycrn.Reaction`; ``method="extrande"`` thins against it and
+checks it).
 
 Events and derived outputs::
 
@@ -257,7 +262,23 @@ def _split_top_level(text: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
+_BOUND = re.compile(r"^(.*?)@bound\b(.*)$")
+
+
+def _split_bound(line: str) -> tuple[str, str | None]:
+    """The reaction and its ``@bound`` clause (None without one)."""
+    if "@" not in line:
+        return line, None
+    m = _BOUND.match(line)
+    if m is None:
+        raise ModelError("unknown reaction annotation after '@' (known: @bound EXPR)")
+    if not m.group(2).strip():
+        raise ModelError("@bound needs an expression: the most the rate can reach while the counts are fixed")
+    return m.group(1), m.group(2).strip()
+
+
 def _reaction(line: str, number: int) -> list[Reaction]:
+    line, bound = _split_bound(line)
     found = next((spec for spec in _ARROWS if spec[0] in line), None)
     if found is None:
         raise ModelError("no reaction arrow (-->, <-->, =>, <=>) and not a @directive")
@@ -280,11 +301,17 @@ def _reaction(line: str, number: int) -> list[Reaction]:
         if split is None:
             raise ModelError(f"a reversible reaction needs two rates, '(forward, backward)', got {rate_text!r}")
         forward, backward = inner[1:-1][:split], inner[1:-1][split + 1 :]
+        bounds: tuple[str | None, str | None] = (None, None)
+        if bound is not None:
+            comma = _last_top_level_comma(bound[1:-1]) if bound.startswith("(") and bound.endswith(")") else None
+            if comma is None:
+                raise ModelError(f"a reversible reaction's @bound needs two bounds, '(forward, backward)', got {bound!r}")
+            bounds = (bound[1:-1][:comma], bound[1:-1][comma + 1 :])
         return [
-            Reaction.make(RateLaw.parse(forward), reactants, products, mass_action, number),
-            Reaction.make(RateLaw.parse(backward), products, reactants, mass_action, number),
+            Reaction.make(RateLaw.parse(forward), reactants, products, mass_action, number, bounds[0]),
+            Reaction.make(RateLaw.parse(backward), products, reactants, mass_action, number, bounds[1]),
         ]
-    return [Reaction.make(RateLaw.parse(rate_text), reactants, products, mass_action, number)]
+    return [Reaction.make(RateLaw.parse(rate_text), reactants, products, mass_action, number, bound)]
 
 
 def _last_top_level_comma(text: str) -> int | None:

@@ -168,6 +168,9 @@ def to_catalyst(
         checked after every jump that fires when its trigger becomes true (as
         pycrn's engines do), each calling ``reset_aggregated_jumps!`` so that the
         aggregator sees the new state. Written for Catalyst 15 or later.
+        Declared ``@bound`` clauses are not written: Catalyst's reaction
+        language has no place for them, and JumpProcesses integrates rates
+        that read ``t`` with the ODE solver instead.
 
     Raises
     ------

@@ -137,6 +137,17 @@ class Reaction:
         ``=>`` arrow), the rate expression is the whole propensity.
     line
         Where the reaction was defined (for error messages), if known.
+    bound
+        Optional upper bound of the rate expression, valid at every time
+        while the counts do not change (``@bound`` in the language; the
+        ``urate`` of JumpProcesses' bounded ``VariableRateJump``). It may
+        read species and parameters but not ``t``; for a mass-action
+        reaction it bounds the rate, which the mass-action term then
+        multiplies. ``method="extrande"`` thins against it (with its own
+        interval bound where that is tighter) and checks it at every
+        candidate time: a propensity above it stops the run with a
+        :class:`~pycrn.SimulationError` naming the reaction and the time.
+        The other methods need no bound and do not read it.
     """
 
     rate: RateLaw
@@ -144,6 +155,7 @@ class Reaction:
     products: tuple[tuple[str, int], ...] = ()
     mass_action: bool = True
     line: int | None = field(default=None, compare=False)
+    bound: RateLaw | None = None
 
     @classmethod
     def make(
@@ -153,11 +165,14 @@ class Reaction:
         products: Mapping[str, int] | Iterable[str] = (),
         mass_action: bool = True,
         line: int | None = None,
+        bound: str | float | RateLaw | None = None,
     ) -> Reaction:
         """Build a reaction from a rate and reactant/product mappings or lists of names."""
         law = rate if isinstance(rate, RateLaw) else RateLaw.parse(rate)
+        if bound is not None and not isinstance(bound, RateLaw):
+            bound = RateLaw.parse(bound)
         return cls(law, _side(reactants, MAX_REACTANT_STOICHIOMETRY, "reactant"),
-                   _side(products, MAX_PRODUCT_STOICHIOMETRY, "product"), mass_action, line)
+                   _side(products, MAX_PRODUCT_STOICHIOMETRY, "product"), mass_action, line, bound)
 
     def net_change(self) -> dict[str, int]:
         """Species name -> net change in count when the reaction fires (zeros dropped)."""
@@ -177,7 +192,8 @@ class Reaction:
 
     def __str__(self) -> str:
         arrow = "-->" if self.mass_action else "=>"
-        return f"{self.rate}, {_format_side(self.reactants)} {arrow} {_format_side(self.products)}"
+        text = f"{self.rate}, {_format_side(self.reactants)} {arrow} {_format_side(self.products)}"
+        return text if self.bound is None else f"{text} @bound {self.bound}"
 
 
 @dataclass(frozen=True)
@@ -371,6 +387,8 @@ class ReactionNetwork:
                     f"{where}: rate {str(r.rate)!r} uses unknown name(s) {', '.join(unknown)} "
                     "(declare parameters with @parameters and species with @species)"
                 )
+            if r.bound is not None:
+                _check_bound(r.bound, where, spec, pars)
         known = set(spec) | set(pars) | {TIME}
         evs = tuple(events)
         for i, ev in enumerate(evs):
@@ -640,6 +658,15 @@ class ReactionNetwork:
         species = [Species(s.name, s.initial, s.boundary, s.continuous or s.name in names) for s in self._species]
         return ReactionNetwork(species, self._parameters, self._reactions, self.name, self.tspan, self._events,
                                self._observables, self._equations)
+
+
+def _check_bound(bound: RateLaw, where: str, spec: Mapping[str, Species], pars: Mapping[str, Parameter]) -> None:
+    if TIME in bound.names:
+        raise ModelError(f"{where}: @bound {bound} uses t; a bound must hold at every time while the counts are "
+                         "fixed, so it may read species and parameters only (bound the time factor by its maximum)")
+    unknown = sorted(n for n in bound.names if n not in spec and n not in pars)
+    if unknown:
+        raise ModelError(f"{where}: @bound {bound} uses unknown name(s) {', '.join(unknown)}")
 
 
 def _where(r: Reaction, i: int) -> str:

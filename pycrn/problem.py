@@ -223,6 +223,8 @@ def volume_folding(net: ReactionNetwork) -> tuple[tuple[int, int], ...] | None:
             return None
         else:
             other |= r.rate.names
+        if r.bound is not None:
+            other |= r.bound.names
     for ev in net.events:
         other |= ev.trigger.names
         for target, law in ev.assignments:
@@ -250,7 +252,8 @@ def _volume_network(net: ReactionNetwork) -> ReactionNetwork:
         order = sum(nu for _, nu in r.reactants)
         if r.mass_action and order != 1:
             law = RateLaw.parse(f"({r.rate.text}) * {VOLUME_PARAMETER} ^ {1 - order}")
-            r = Reaction(law, r.reactants, r.products, r.mass_action, r.line)
+            bound = None if r.bound is None else RateLaw.parse(f"({r.bound.text}) * {VOLUME_PARAMETER} ^ {1 - order}")
+            r = Reaction(law, r.reactants, r.products, r.mass_action, r.line, bound)
         reactions.append(r)
     params = [*net.parameters, Parameter(VOLUME_PARAMETER, 1.0)]
     return ReactionNetwork(net.species, params, reactions, net.name, net.tspan, net.events, net.observables,

@@ -73,7 +73,19 @@ def mass_action_term(
 
 def evaluate_propensity(net: ReactionNetwork, j: int, x: np.ndarray, p: np.ndarray, t: float) -> float:
     """Reaction ``j``'s propensity evaluated in Python, with IEEE results for domain errors."""
-    source = propensity_expression(net, j)
+    return _evaluate(propensity_expression(net, j), x, p, t)
+
+
+def evaluate_bound(net: ReactionNetwork, j: int, x: np.ndarray, p: np.ndarray) -> float:
+    """Reaction ``j``'s declared ``@bound`` times its mass-action term, evaluated in Python (NaN: none)."""
+    r = net.reactions[j]
+    if r.bound is None:
+        return math.nan
+    term = mass_action_term(net, j) if r.mass_action else "1.0"
+    return _evaluate(f"max({r.bound.to_source(symbols(net, KERNEL_SPECIES))}, 0.0) * {term}", x, p, 0.0)
+
+
+def _evaluate(source: str, x: np.ndarray, p: np.ndarray, t: float) -> float:
     try:
         with np.errstate(all="ignore"):
             return float(eval(source, {"math": math, "x": x, "p": p, "t": t}))  # noqa: S307 (generated)

@@ -70,25 +70,41 @@ class _Writer:
         return self.enclose(ast.parse(expanded, mode="eval").body)
 
 
+def has_user_bounds(net: ReactionNetwork) -> bool:
+    """Whether any reaction declares a ``@bound`` (the engine then checks each reaction at each candidate)."""
+    return any(r.bound is not None for r in net.reactions)
+
+
 def bounds_source(net: ReactionNetwork) -> str:
     """Source of ``rate_bounds(x, p, tlo, thi, b)``.
 
     It fills ``b[j]`` with an upper bound of reaction ``j``'s propensity for
     every ``t`` in ``[tlo, thi]`` at the counts ``x`` and returns their sum
-    (infinite, or NaN, where a rate cannot be enclosed over the window).
+    (infinite, or NaN, where a rate cannot be enclosed over the window). A
+    reaction's declared ``@bound`` (:class:`~pycrn.Reaction`) replaces the
+    enclosure where it is lower: it is the user's claim, which the engine
+    checks at every candidate time.
     """
     table = symbols(net, KERNEL_SPECIES)
     lines = ["def rate_bounds(x, p, tlo, thi, b):", "    total = 0.0"]
     for j, r in enumerate(net.reactions):
+        term = mass_action_term(net, j) if r.mass_action else "1.0"
         if not r.rate.depends_on_time:
             lines.append(f"    b[{j}] = {propensity_expression(net, j)}")
         else:
             writer = _Writer(table, "    ")
             _, hi = writer.enclose(r.rate.tree)
             lines += writer.lines
-            term = mass_action_term(net, j) if r.mass_action else "1.0"
             # The term is a count product (exact up to 2**53, then within an ulp): widened once more.
             lines.append(f"    b[{j}] = max({hi}, 0.0) * {term} * (1.0 + 4.0 * IV_ULP)")
+        if r.bound is not None:
+            # The user's bound where it is tighter (or where no enclosure exists); NaN if it is undefined, so
+            # that the window fails and names the reaction. Written out because min/max with NaN depend on
+            # the argument order.
+            lines += [f"    u = {r.bound.to_source(table)}",
+                      "    u = 0.0 if u < 0.0 else u",
+                      f"    u = u * {term}",
+                      f"    b[{j}] = u if not (b[{j}] <= u) else b[{j}]"]
         lines.append(f"    total += b[{j}]")
     lines.append("    return total")
     return "\n".join(lines) + "\n"

@@ -98,7 +98,7 @@ def raise_for_status(
     method's ``max_steps``, the end of the run, the method's name) complete
     the message of a used-up budget. ``INTERRUPTED`` raises ``KeyboardInterrupt``.
     """
-    from .propensity import evaluate_propensity
+    from .propensity import evaluate_bound, evaluate_propensity
 
     if code == Status.INTERRUPTED:
         raise KeyboardInterrupt
@@ -136,6 +136,12 @@ def raise_for_status(
         )
     if Status.UNBOUNDED - RANGE < code <= Status.UNBOUNDED:
         j = Status.UNBOUNDED - code
+        if net.reactions[j].bound is not None and not math.isfinite(evaluate_bound(net, j, x, p)):
+            raise SimulationError(
+                f"the declared @bound of reaction {j + 1} ({net.reactions[j]}) is not a finite number at "
+                f"t={t:.6g}{where} (state {state}, parameters "
+                f"{_format_mapping(zip(net.parameter_names, np.asarray(p).tolist()))})"
+            )
         raise SimulationError(
             f"the rate of reaction {j + 1} ({net.reactions[j]}) has no finite bound over any time window near "
             f"t={t:.6g}{where} (it grows without bound or is undefined there, e.g. a division by zero at that time), "
@@ -143,6 +149,14 @@ def raise_for_status(
         )
     if Status.BOUND_VIOLATED - RANGE < code <= Status.BOUND_VIOLATED:
         j = Status.BOUND_VIOLATED - code
+        declared = evaluate_bound(net, j, x, p)
+        value = evaluate_propensity(net, j, x, p, t)
+        if value > declared:
+            raise SimulationError(
+                f"the propensity of reaction {j + 1} ({net.reactions[j]}) at t={t:.6g}{where} is {value:.6g}, "
+                f"above its declared @bound ({declared:.6g} in this state): the bound is wrong, and thinning "
+                f"against it would give wrong samples, so the run stopped (state {state}). Raise the bound"
+            )
         raise SimulationError(
             f"the propensity of reaction {j + 1} ({net.reactions[j]}) at t={t:.6g}{where} is above the bound "
             f"derived for its window: the thinning would be wrong, so the run stopped (state {state}). "

@@ -135,6 +135,11 @@ def test_load_file(tmp_path):
         ("@parameters k=1\n@species k=2", r"'k' is declared both as a species and as a parameter"),
         ("@parameters k=1\nk, t --> A", r"line 2: species name 't' is reserved"),
         ("@parameters k=1\n@species A=1\nk, A --> k", r"line 3: 'k' is a parameter, not a species"),
+        ("@parameters k=1\nk * t, 0 --> A @bound k * t", r"line 2: @bound k \* t uses t; a bound must hold"),
+        ("@parameters k=1\nk, 0 --> A @bound q", r"line 2: @bound q uses unknown name\(s\) q"),
+        ("@parameters k=1\nk, 0 --> A @bound", r"line 2: @bound needs an expression"),
+        ("@parameters k=1\nk, 0 --> A @rate 3", r"line 2: unknown reaction annotation after '@'"),
+        ("@parameters k=1\n(k, k), A <--> B @bound k", r"line 2: a reversible reaction's @bound needs two bounds"),
     ],
 )
 def test_errors_name_line_and_problem(text, message):
@@ -171,3 +176,33 @@ def test_print_parse_round_trip(reactions, counts):
     assert str(again) == str(net)
     np.testing.assert_array_equal(again.stoichiometry, net.stoichiometry)
     assert again.dependency_graph == net.dependency_graph
+
+
+def test_declared_bounds_in_the_language_and_in_python():
+    text = """@parameters k=2 w=1
+    k * (1 + sin(w * t)), 0 --> A @bound 2 * k   # the periodic rate's maximum
+    (k * t, k), A <--> B @bound (10 * k, k)
+    """
+    net = pycrn.parse(text)
+    assert [str(r.bound) if r.bound else None for r in net.reactions] == ["2 * k", "10 * k", "k"]
+    assert pycrn.parse(net.to_text()) == net
+    # The bound is part of the model: another bound is another network.
+    assert net != pycrn.parse(text.replace("@bound 2 * k", "@bound 3 * k"))
+    built = pycrn.ReactionNetwork(
+        [pycrn.Species("A")], [pycrn.Parameter("k", 2.0), pycrn.Parameter("w", 1.0)],
+        [pycrn.Reaction.make("k * (1 + sin(w * t))", {}, {"A": 1}, bound="2 * k")],
+    )
+    assert built.reactions[0] == net.reactions[0]
+
+
+def test_volume_scales_declared_bounds_with_their_rates():
+    from pycrn.problem import _volume_network, volume_folding
+
+    net = pycrn.parse("@parameters k=1 c=3 d=1\n@species A=5\n"
+                      "k * (1 + sin(t)), 2A --> A @bound 2 * k\nc * (1 + t), 0 --> A @bound 9 * c\nd, A --> 0 @bound d")
+    scaled = _volume_network(net)
+    assert [str(r.bound) for r in scaled.reactions] == [
+        "2 * k * pycrn_volume ^ (-1)", "9 * c * pycrn_volume ^ 1", "d"]
+    # A bound that reads a parameter the volume rescales keeps the volume out of the parameter values.
+    assert volume_folding(pycrn.parse("@parameters k=1\n@species A=5\nk, 2A --> A\n1, 0 => A @bound 10")) == ((0, -1),)
+    assert volume_folding(pycrn.parse("@parameters k=1\n@species A=5\nk, 2A --> A\n1, 0 => A @bound 10 * k")) is None

@@ -184,3 +184,65 @@ def test_enclosures_are_tight_where_the_function_is_monotone():
     assert hi == 1.0 and lo == pytest.approx(0.0, abs=1e-15)
     lo, hi = intervals._idiv(1.0, 2.0, -1.0, 1.0)  # division by an interval holding 0: no bound
     assert (lo, hi) == (-math.inf, math.inf)
+
+
+# -- declared bounds (@bound) ------------------------------------------------------------------------------
+
+BOUNDED = f"""
+@parameters a={A_RATE} k={K} w={OMEGA} g={G} mu={MU0}
+@species A=0 B=0 C={C0}
+a * t, 0 --> A @bound 6 * a
+k * (1 + sin(w * t)), 0 --> B @bound 2 * k
+g, B --> 0
+mu * (1 + t), C --> 0 @bound 7 * mu
+"""
+
+
+def test_declared_bounds_keep_thinning_exact():
+    """Bounds valid over the run (t <= 6), looser or tighter than the enclosures: the same closed forms."""
+    net = pycrn.parse(BOUNDED)
+    assert [r.bound is not None for r in net.reactions] == [True, True, False, True]
+    ds = pycrn.simulate(net, tspan=(0.0, 6.0), saveat=0.5, trajectories=N, seed=13, method="extrande")
+    _check_three(ds, "extrande with declared bounds")
+
+
+def test_a_tight_declared_bound_is_used():
+    """sin^2 + cos^2 = 1: its interval enclosure is loose (up to 2), the declared bound is exact, so no
+    candidate is rejected; D(t) is Poisson with mean k t."""
+    net = pycrn.parse(f"@parameters k={K} w={OMEGA}\n@species D=0\n"
+                      "k * (sin(w * t)^2 + cos(w * t)^2), 0 --> D @bound k\n")
+    ds = pycrn.simulate(net, tspan=(0.0, 6.0), saveat=1.0, trajectories=N, seed=14, method="extrande")
+    assert ds.attrs["rejections"] == 0
+    t = ds["time"].values
+    assert_dsmts(ds["D"].values, K * t, np.sqrt(K * t), "declared exact bound")
+    assert chi_square_pvalue(ds["D"].values[:, -1], stats.poisson.pmf(np.arange(400), K * 6.0)) > 1e-3
+
+
+def test_a_violated_declared_bound_names_reaction_and_time():
+    """Reaction 1 claims half its rate. The total bound still covers the total propensity (reaction 2's
+    enclosure is loose by more than k / 2), so only the check reaction by reaction sees it."""
+    net = pycrn.parse(f"@parameters k={K} w={OMEGA}\n@species A=0 B=0\n"
+                      "k, 0 --> A @bound 0.5 * k\n"
+                      "10 * k * (sin(w * t)^2 + cos(w * t)^2), 0 --> B\n")
+    with pytest.raises(SimulationError,
+                       match=r"propensity of reaction 1 \(k, 0 --> A @bound 0\.5 \* k\) at t=0\.\d+ .* is 20, "
+                             r"above its declared @bound \(10 in this state\)"):
+        pycrn.simulate(net, tspan=(0.0, 6.0), trajectories=10, seed=15, method="extrande")
+
+
+def test_a_periodic_rate_above_its_declared_bound_is_an_error():
+    """k (1 + sin) reaches 2k; a bound of k is passed wherever sin > 0."""
+    net = pycrn.parse(f"@parameters k={K} w={OMEGA}\n@species B=0\n"
+                      "k * (1 + sin(w * t)), 0 --> B @bound k\n")
+    with pytest.raises(SimulationError) as err:
+        pycrn.simulate(net, tspan=(0.0, 6.0), trajectories=100, seed=16, method="extrande")
+    message = str(err.value)
+    assert "reaction 1 (k * (1 + sin(w * t)), 0 --> B @bound k)" in message
+    t = float(message.split(" at t=")[1].split(" ")[0])
+    assert math.sin(OMEGA * t) > 0  # the reported time is one where the rate really is above k
+
+
+def test_an_undefined_declared_bound_names_the_reaction():
+    net = pycrn.parse("@parameters k=2 w=1\n@species A=0\nk * (1 + sin(w * t)), 0 --> A @bound sqrt(1 - k)\n")
+    with pytest.raises(SimulationError, match=r"declared @bound of reaction 1 .* is not a finite number at t=0 "):
+        pycrn.simulate(net, tspan=(0, 5), trajectories=3, seed=1, method="extrande")
