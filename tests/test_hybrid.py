@@ -267,3 +267,29 @@ def test_a_pole_in_a_jump_rate_is_named():
     net = pycrn.parse("@species V=0 [continuous] X=0\n1, 0 --> V\n1 / (3 - V), 0 => X\n")
     with pytest.raises(SimulationError, match=r"reaction 2 \(1 / \(3 - V\), 0 => X\)"):
         pycrn.simulate(net, tspan=(0, 10), method="hybrid", seed=1)
+
+
+SAWTOOTH = """
+@parameters a=1 k=20
+@species V=0 [continuous] N=0 X=0
+@equation D(V) ~ a
+k, 0 --> X
+@event V > 2.5: V = 0, N = N + 1
+"""
+
+
+@pytest.mark.parametrize("k", [0.0, 20.0])
+def test_state_events_on_a_continuous_species_are_located_at_the_crossing(k):
+    """V grows at rate 1 and is reset when it passes 2.5: V(t) = t mod 2.5 and N(t) = floor(t / 2.5) exactly.
+
+    Without jumps (k = 0) the steps grow to the save spacing, so an event fired at the end of the step that
+    crossed would be late by up to a step; with jumps at rate 20 most crossings fall in a step that also
+    holds a located jump, which must then end at the event instead. The jumps' law is untouched.
+    """
+    t = np.linspace(0.0, 9.8, 15)  # steps of 0.7: no save on a crossing
+    ds = pycrn.simulate(pycrn.parse(SAWTOOTH), tspan=(0.0, 9.8), saveat=t, params={"k": k}, trajectories=2000,
+                        seed=21, method="hybrid")
+    np.testing.assert_allclose(ds["V"].values, np.broadcast_to(np.mod(t, 2.5), ds["V"].shape), rtol=0, atol=1e-8)
+    np.testing.assert_array_equal(ds["N"].values, np.broadcast_to(np.floor(t / 2.5), ds["N"].shape))
+    if k:
+        assert_dsmts(ds["X"].values, k * t, np.sqrt(k * t), "jumps alongside located events")

@@ -34,9 +34,14 @@ tolerance where a bound can be proven). With continuous species the result
 is the piecewise-deterministic approximation (the continuous species'
 noise is left out), exact for that model up to the tolerance.
 
-Events: time events end steps; state events are checked after every jump
-and every integration step (a condition on a continuous species becomes
-true at the end of the step in which it crossed, not at the root).
+Events: time events end steps. State events are checked after every jump
+and every integration step; when a step makes a trigger true, the time it
+became true is located by bisection on the step size (each iterate a full
+Runge-Kutta step from the step's start) to ``EVENT_TIME_TOL`` of
+``max(1, |t|)``, the step ends there and the event fires; a jump located
+later in that step is located afresh after the event. A trigger that turns
+true and false again within one step is not seen (steps are limited by the
+tolerances, not by the triggers).
 
 ``opts``: ``[rtol, budget, atol, root_tol, first_step]``. ``steps[i, 0]``
 counts jumps, ``steps[i, 1]`` integration steps (accepted, rejected and
@@ -60,6 +65,8 @@ GENERATED_FUNCTIONS = ("hybrid_field", "hybrid_jump")
 CONTINUOUS_EVENTS = True
 #: A step shorter than this fraction of ``max(1, |t|)`` ends the run: the solution is singular or too stiff.
 MIN_STEP = 1e-13
+#: State events are located to this fraction of ``max(1, |t|)`` in time.
+EVENT_TIME_TOL = 1e-12
 
 # Dormand-Prince 5(4): nodes, the stage matrix (row s: the weights of stages 0..s-1), the 5th-order
 # weights (the last row: the 7th stage is evaluated at the new state, first-same-as-last) and the
@@ -266,6 +273,44 @@ def _hermite_root(y0, y1, d0, d1, target):
     return theta
 
 
+def _event_crossed(x1, p, t, prev, trig):
+    """Whether a state event's trigger is true at ``x1`` and was false at the step's start (``prev``)."""
+    event_triggers(x1, p, t, trig)  # noqa: F821
+    for e in range(NUM_EVENTS):  # noqa: F821
+        if not TIME_EVENT[e] and trig[e] and not prev[e]:  # noqa: F821
+            return True
+    return False
+
+
+def _locate_event(x, lam, p, t, hend, K, KL, xs, x1, a, rtol, atol, prev, trig):
+    """The first step size in ``(0, hend]`` at which a state event's trigger becomes true, by bisection.
+
+    Each iterate is a full Runge-Kutta step from ``t`` (as the jump times
+    are); the bracket shrinks to :data:`EVENT_TIME_TOL` of ``max(1, |t|)``.
+    Returns ``(h, lam_h, steps, code)`` with the step to ``t + h`` in
+    ``x1``, ``K[6]`` and ``KL[6]``.
+    """
+    lo = 0.0
+    hi = hend
+    tol = EVENT_TIME_TOL * max(1.0, abs(t))  # noqa: F821
+    steps = 0
+    while hi - lo > tol and steps < 200:
+        mid = 0.5 * (lo + hi)
+        if not (mid > lo and mid < hi):
+            break
+        steps += 1
+        _, _, bad = _dp_step(x, lam, p, t, mid, K, KL, xs, x1, a, rtol, atol)
+        if bad != 0:
+            return hi, lam, steps, bad
+        if _event_crossed(x1, p, t + mid, prev, trig):
+            hi = mid
+        else:
+            lo = mid
+    steps += 1
+    lam_h, _, bad = _dp_step(x, lam, p, t, hi, K, KL, xs, x1, a, rtol, atol)
+    return hi, lam_h, steps, bad
+
+
 def _grown(h, err):
     """The next step size after an accepted or rejected step with error norm ``err``."""
     if err == 0.0:
@@ -349,14 +394,21 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                     break
                 continue
             if lam1 < xi:
-                # No jump in the step: accept it.
+                # No jump in the step: accept it, up to the first state event it crosses.
+                hs = hh
+                if NUM_STATE_EVENTS > 0 and _event_crossed(x1, pl, t + hh, prev, trig):  # noqa: F821
+                    hs, lam1, extra, bad = _locate_event(x, lam, pl, t, hh, K, KL, xs, x1, a, rtol, atol, prev, trig)
+                    work += extra
+                    if bad != 0:
+                        code = -bad
+                        break
                 for c in range(nc):
                     q = CONTINUOUS[c]  # noqa: F821
                     x[q] = x1[q]
                     K[0, q] = K[6, q]
                 KL[0] = KL[6]
                 lam = lam1
-                t = target if hh == span else t + hh
+                t = target if hs == span else t + hs
                 # A step cut short to land on a save or event time does not shrink the next one.
                 grown = _grown(hh, err)
                 h = grown if hh == h else max(h, grown)
@@ -399,6 +451,25 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
             if bad != 0:
                 code = -bad
                 break
+            if NUM_STATE_EVENTS > 0 and _event_crossed(x1, pl, t + hs, prev, trig):  # noqa: F821
+                # A state event comes before the jump: the step ends there, and the jump is located afresh
+                # after it (Lambda is below xi at the event).
+                he, lam, extra, bad = _locate_event(x, lam, pl, t, hs, K, KL, xs, x1, a, rtol, atol, prev, trig)
+                work += extra
+                if bad != 0:
+                    code = -bad
+                    break
+                for c in range(nc):
+                    q = CONTINUOUS[c]  # noqa: F821
+                    x[q] = x1[q]
+                    K[0, q] = K[6, q]
+                KL[0] = KL[6]
+                t = target if he == span else min(t + he, target)
+                code = _negative(x)
+                if code == 0:
+                    code, fired = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)  # noqa: F821
+                    fresh = fresh or fired
+                continue
             # x1 holds the state of the last iterate (the full step if that already hit xi).
             for c in range(nc):
                 q = CONTINUOUS[c]  # noqa: F821
@@ -443,7 +514,7 @@ def _negative(x):
 
 #: The tableau and step floor as module constants of the generated source (the same for every network).
 _TABLEAU = (
-    f"MIN_STEP = {MIN_STEP!r}\n"
+    f"MIN_STEP = {MIN_STEP!r}\nEVENT_TIME_TOL = {EVENT_TIME_TOL!r}\n"
     f"DP_C = np.array({list(_C)!r})\n"
     f"DP_E = np.array({list(_E)!r})\n"
     f"DP_A = np.array({[list(row) + [0.0] * (7 - len(row)) for row in _A]!r})\n"
@@ -455,6 +526,8 @@ SOURCES = (
     *ssa_stepper.EVENT_SOURCES,
     _dp_step,
     _hermite_root,
+    _event_crossed,
+    _locate_event,
     _grown,
     _negative,
     simulate_grid,
