@@ -246,3 +246,49 @@ def test_an_undefined_declared_bound_names_the_reaction():
     net = pycrn.parse("@parameters k=2 w=1\n@species A=0\nk * (1 + sin(w * t)), 0 --> A @bound sqrt(1 - k)\n")
     with pytest.raises(SimulationError, match=r"declared @bound of reaction 1 .* is not a finite number at t=0 "):
         pycrn.simulate(net, tspan=(0, 5), trajectories=3, seed=1, method="extrande")
+
+
+SBML_IMMIGRATION = f"""<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2">
+  <model id="periodic_immigration">
+    <listOfCompartments><compartment id="C" spatialDimensions="3" size="1" constant="true"/></listOfCompartments>
+    <listOfSpecies>
+      <species id="B" compartment="C" initialAmount="0" hasOnlySubstanceUnits="true" boundaryCondition="false"
+               constant="false"/>
+    </listOfSpecies>
+    <listOfParameters>
+      <parameter id="k" value="{K!r}" constant="true"/>
+      <parameter id="w" value="{OMEGA!r}" constant="true"/>
+      <parameter id="g" value="{G!r}" constant="true"/>
+    </listOfParameters>
+    <listOfReactions>
+      <reaction id="immigration" reversible="false">
+        <listOfProducts><speciesReference species="B" stoichiometry="1" constant="true"/></listOfProducts>
+        <kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML">
+          <apply><times/><ci> k </ci><apply><plus/><cn> 1 </cn><apply><sin/><apply><times/><ci> w </ci>
+            <csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/time"> time </csymbol>
+          </apply></apply></apply></apply>
+        </math></kineticLaw>
+      </reaction>
+      <reaction id="death" reversible="false">
+        <listOfReactants><speciesReference species="B" stoichiometry="1" constant="true"/></listOfReactants>
+        <kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML">
+          <apply><times/><ci> g </ci><ci> B </ci></apply>
+        </math></kineticLaw>
+      </reaction>
+    </listOfReactions>
+  </model>
+</sbml>
+"""
+
+
+def test_a_time_varying_rate_from_sbml():
+    """SBML's time csymbol is t: the periodic immigration of THREE, imported, matches the same closed form."""
+    pytest.importorskip("libsbml")
+    net = pycrn.load_sbml(SBML_IMMIGRATION)
+    assert net.depends_on_time
+    ds = pycrn.simulate(net, tspan=(0.0, 6.0), saveat=0.5, trajectories=N, seed=17)
+    assert ds.attrs["method"] == "extrande"
+    t = ds["time"].values
+    mu = np.array([_immigration_mean(s) for s in t])
+    assert_dsmts(ds["B"].values, mu, np.sqrt(mu), "SBML periodic immigration")
