@@ -9,10 +9,13 @@ component V,
     dV/dt = I R / 1e5 - S V / 1e5,
 
 first with V(0) = 100 and jumps that ignore V, then with V(0) = 1 and a jump
-whose rate reads V (a VariableRateJump): 0 --> I at rate 1e-2 V. In pycrn
-V is a continuous species with an ``@equation``; ``method="auto"`` picks the
-hybrid method, which integrates V with the jumps' intensity and locates each
-jump by root finding (exact up to the integration tolerance).
+whose rate reads V (a VariableRateJump): 0 --> I at rate 1e-2 V, and last
+with multiplicative noise on V (the tutorial's SDEProblem, g = 0.1 V). In
+pycrn V is a continuous species with an ``@equation``; ``method="auto"`` picks
+the hybrid method, which integrates V with the jumps' intensity and locates
+each jump by root finding (exact up to the integration tolerance). With the
+line ``@noise V ~ 0.1 * V`` it picks ``hybrid_sde`` (Euler-Maruyama with a
+fixed step, weak order 1; here dt = 0.05).
 
 Run as ``python examples/hybrid_sir.py [trajectories] [output-dir]``.
 """
@@ -41,8 +44,11 @@ net = pycrn.parse(MODEL, name="sir_ode")
 kw = dict(tspan=(0.0, 250.0), saveat=1.0, trajectories=n, seed=11)
 coupled = pycrn.simulate(net, **kw)
 variable = pycrn.simulate(net, u0={"V": 1.0}, params={"kv": 1e-2}, **kw)
+noisy_net = pycrn.parse(MODEL + "@noise V ~ 0.1 * V\n", name="sir_sde")
+noisy = pycrn.simulate(noisy_net, u0={"V": 1.0}, params={"kv": 1e-2}, method=pycrn.methods.HybridSDE(dt=0.05), **kw)
 
-for label, d in (("ODE-coupled V", coupled), ("+ jump at rate 1e-2 V", variable)):
+runs = (("ODE-coupled V", coupled), ("+ jump at rate 1e-2 V", variable), ("+ noise 0.1 V dW on V", noisy))
+for label, d in runs:
     mean_i = d["I"].mean("trajectory")
     print(f"{label:>22} ({d.attrs['method']}): {d.attrs['steps']:,} jumps, {d.attrs['integration_steps']:,} "
           f"integration steps; mean infected peaks at t = {float(mean_i.idxmax('time')):.0f} with "
@@ -53,9 +59,10 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-fig, axes = plt.subplots(2, 2, figsize=(10, 6), sharex=True)
+fig, axes = plt.subplots(2, 3, figsize=(14, 6), sharex=True)
 t = coupled["time"].values
-for col, (label, d) in enumerate((("V(0) = 100, jumps ignore V", coupled), ("V(0) = 1, jump 0 --> I at 1e-2 V", variable))):
+titles = ("V(0) = 100, jumps ignore V", "V(0) = 1, jump 0 --> I at 1e-2 V", "the same with noise 0.1 V dW (SDE)")
+for col, (label, d) in enumerate(zip(titles, (coupled, variable, noisy))):
     for row, name in enumerate(("I", "V")):
         ax = axes[row, col]
         q = d[name].quantile([0.1, 0.5, 0.9], dim="trajectory").values
@@ -63,7 +70,8 @@ for col, (label, d) in enumerate((("V(0) = 100, jumps ignore V", coupled), ("V(0
         ax.plot(t, d[name].mean("trajectory"), color=f"C{row}", lw=2, label="mean")
         for i in range(min(3, d.sizes["trajectory"])):
             ax.plot(t, d[name][i], color=f"C{row}", lw=0.6, alpha=0.6)
-        ax.set_ylabel(f"{name}" + (" (infected, jumps)" if name == "I" else " (continuous, ODE)"))
+        if col == 0:
+            ax.set_ylabel(f"{name}" + (" (infected, jumps)" if name == "I" else " (continuous)"))
         if row == 0:
             ax.set_title(label)
         ax.legend(loc="upper left", fontsize=8)

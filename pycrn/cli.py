@@ -230,7 +230,7 @@ def _add_run_options(parser: argparse.ArgumentParser, methods) -> None:
     parser.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
     parser.add_argument("--u0", nargs="*", metavar="S=N", help="initial counts (any amount for a continuous species), e.g. --u0 S=990 I=10")
     parser.add_argument("--param", nargs="*", metavar="K=V", help="parameter values, e.g. --param beta=2e-4")
-    parser.add_argument("--dt", type=float, default=None, help="fixed step of simple_tau_leaping")
+    parser.add_argument("--dt", type=float, default=None, help="fixed step of simple_tau_leaping and hybrid_sde")
     parser.add_argument("--tau-epsilon", type=float, default=None, help="error control of tau_leaping (default 0.03)")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="step budget per trajectory, so that a runaway run ends with an error (default: the "

@@ -30,6 +30,7 @@ Continuous species (simulated as amounts by ``method="hybrid"``, see
 
     @species M=0 [continuous] P=0            # M: an amount; P: a count
     @equation D(V) ~ I * R / 1e5 - S * V / 1e5  # dV/dt; V becomes continuous
+    @noise V ~ 0.1 * V                       # dV = ... dt + 0.1 V dW (method="hybrid_sde")
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def parse(text: str, name: str = "") -> ReactionNetwork:
     events: list[Event] = []
     observables: list[tuple[str, RateLaw]] = []
     equations: list[tuple[str, RateLaw]] = []
+    noise: list[tuple[str, RateLaw]] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -91,6 +93,11 @@ def parse(text: str, name: str = "") -> ReactionNetwork:
                 if any(target == known for known, _ in equations):
                     raise ModelError(f"species {target!r} has two equations; write one with both terms")
                 equations.append((target, expr))
+            elif line.startswith("@noise"):
+                target, expr = _noise(line)
+                if any(target == known for known, _ in noise):
+                    raise ModelError(f"species {target!r} has two noise terms; write one amplitude")
+                noise.append((target, expr))
             elif line.startswith("@observable"):
                 observable = _observable(line)
                 if any(observable[0] == known for known, _ in observables):
@@ -106,7 +113,7 @@ def parse(text: str, name: str = "") -> ReactionNetwork:
     try:
         return ReactionNetwork(
             species.values(), parameters.values(), reactions, name=name, events=events, observables=observables,
-            equations=equations,
+            equations=equations, noise=noise,
         )
     except ModelError as exc:
         msg = str(exc)
@@ -240,6 +247,16 @@ def _equation(line: str) -> tuple[str, RateLaw]:
     return m.group(1), RateLaw.parse(m.group(2).strip())
 
 
+_NOISE = re.compile(r"^@noise\s+([A-Za-z_]\w*)\s*~\s*(\S.*)$")
+
+
+def _noise(line: str) -> tuple[str, RateLaw]:
+    m = _NOISE.match(line)
+    if not m:
+        raise ModelError("expected '@noise NAME ~ EXPR' (the amplitude g of a continuous species' noise g dW)")
+    return m.group(1), RateLaw.parse(m.group(2).strip())
+
+
 def _observable(line: str) -> tuple[str, RateLaw]:
     rest = line[len("@observable") :].strip()
     name, eq, expr = rest.partition("=")
@@ -356,6 +373,7 @@ def format_network(net: ReactionNetwork) -> str:
         lines.append("@species " + " ".join(decl))
     lines.extend(str(r) for r in net.reactions)
     lines.extend(f"@equation D({k}) ~ {v}" for k, v in net.equations)
+    lines.extend(f"@noise {k} ~ {v}" for k, v in net.noise)
     lines.extend(str(e) for e in net.events)
     lines.extend(f"@observable {k} = {v}" for k, v in net.observables)
     return "\n".join(lines) + "\n"

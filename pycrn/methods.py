@@ -24,7 +24,9 @@ Traits, read by every caller of the run contract (:mod:`pycrn.runner`):
 ``float_states``
     its states are float64 (the ODE; the hybrid method's continuous amounts);
 ``supports_equations``
-    simulates networks with continuous species' equations (``@equation``).
+    simulates networks with continuous species' equations (``@equation``);
+``supports_noise``
+    simulates networks with noise terms of continuous species (``@noise``).
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ class Method:
     records_compensators: ClassVar[bool] = False
     float_states: ClassVar[bool] = False
     supports_equations: ClassVar[bool] = False
+    supports_noise: ClassVar[bool] = False
     max_steps: int | None = _budget_field(DEFAULT_MAX_STEPS)
 
     def __post_init__(self) -> None:
@@ -401,6 +404,23 @@ class ODE(Method):
             raise ValueError(f"ode solver must be the name of a solve_ivp method, got {self.solver!r}")
 
 
+def _species_names(method: str, names: Any) -> tuple[str, ...]:
+    names = (names,) if isinstance(names, str) else names
+    if not isinstance(names, (tuple, list)) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{method} continuous must be species names, got {names!r}")
+    return tuple(names)
+
+
+def _mark_continuous(method: str, net: Any, names: tuple[str, ...]) -> Any:
+    from .errors import ModelError
+
+    unknown = [n for n in names if n not in net.species_names]
+    if unknown:
+        raise ModelError(f"method {method!r}: continuous= names unknown species {', '.join(map(repr, unknown))} "
+                         f"(species: {', '.join(net.species_names)})")
+    return net.with_continuous(names) if names else net
+
+
 @dataclass(frozen=True)
 class Hybrid(Method):
     """Continuous species by ODEs, the other reactions as jumps; see :mod:`pycrn.engines.hybrid`.
@@ -440,10 +460,7 @@ class Hybrid(Method):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        names = (self.continuous,) if isinstance(self.continuous, str) else self.continuous
-        if not isinstance(names, (tuple, list)) or not all(isinstance(n, str) for n in names):
-            raise ValueError(f"hybrid continuous must be species names, got {self.continuous!r}")
-        object.__setattr__(self, "continuous", tuple(names))
+        object.__setattr__(self, "continuous", _species_names("hybrid", self.continuous))
         _positive("hybrid rtol", self.rtol, 1.0)
         _positive("hybrid atol", self.atol)
         _positive("hybrid root_tol", self.root_tol, 1.0)
@@ -451,18 +468,62 @@ class Hybrid(Method):
             _positive("hybrid first_step", self.first_step)
 
     def prepare(self, net: Any) -> Any:
-        from .errors import ModelError
-
-        unknown = [n for n in self.continuous if n not in net.species_names]
-        if unknown:
-            raise ModelError(f"method 'hybrid': continuous= names unknown species {', '.join(map(repr, unknown))} "
-                             f"(species: {', '.join(net.species_names)})")
-        return net.with_continuous(self.continuous) if self.continuous else net
+        return _mark_continuous("hybrid", net, self.continuous)
 
     def kernel_options(self) -> np.ndarray:
         budget = math.inf if self.max_steps is None else float(self.max_steps)
         first = 0.0 if self.first_step is None else float(self.first_step)
         return np.array([self.rtol, budget, self.atol, self.root_tol, first])
+
+
+@dataclass(frozen=True)
+class HybridSDE(Method):
+    """Continuous species by SDEs, the other reactions as jumps; see :mod:`pycrn.engines.hybrid_sde`.
+
+    The continuous scale carries the chemical Langevin noise of its
+    reactions (``cle=True``) and the network's own noise terms
+    (``@noise V ~ g``); jumps may read the continuous species and ``t``.
+    Euler-Maruyama with a fixed step and the jump intensity integrated
+    along the path: not exact, with errors of order ``dt`` in the moments
+    (weak order 1). The SDE counterpart of :class:`Hybrid`.
+
+    Parameters
+    ----------
+    continuous
+        Species names to treat as continuous, in addition to those the
+        network marks (as for :class:`Hybrid`).
+    dt
+        The step; ``None``: a thousandth of the run. Steps are cut to land
+        on save and event times.
+    cle
+        Chemical Langevin noise on the continuous-scale reactions; with
+        ``False`` only the network's ``@noise`` terms are noisy.
+    """
+
+    name: ClassVar[str] = "hybrid_sde"
+    supports_time: ClassVar[bool] = True
+    float_states: ClassVar[bool] = True
+    supports_equations: ClassVar[bool] = True
+    supports_noise: ClassVar[bool] = True
+    counter: ClassVar[str | None] = "integration_steps"
+    continuous: tuple[str, ...] = ()
+    dt: float | None = None
+    cle: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "continuous", _species_names("hybrid_sde", self.continuous))
+        if self.dt is not None:
+            _positive("hybrid_sde dt", self.dt)
+        if not isinstance(self.cle, (bool, np.bool_)):
+            raise ValueError(f"hybrid_sde cle must be True or False, got {self.cle!r}")
+
+    def prepare(self, net: Any) -> Any:
+        return _mark_continuous("hybrid_sde", net, self.continuous)
+
+    def kernel_options(self) -> np.ndarray:
+        budget = math.inf if self.max_steps is None else float(self.max_steps)
+        return np.array([0.0 if self.dt is None else float(self.dt), budget, 1.0 if self.cle else 0.0])
 
 
 #: The options every method takes (its budget): allowed with ``method="auto"``.
@@ -472,15 +533,16 @@ BUDGET_OPTIONS = ("max_steps",)
 METHODS: dict[str, type[Method]] = {
     cls.name: cls
     for cls in (Direct, SortingDirect, NRM, DirectCR, RSSA, RSSACR, Extrande, TauLeaping, SimpleTauLeaping, Batched, ODE,
-                Hybrid)
+                Hybrid, HybridSDE)
 }
 
 
 def choose(net: Any) -> Method:
     """The exact method ``method="auto"`` picks for ``net``.
 
-    :class:`Hybrid` for networks with continuous species (not exact: the
-    piecewise-deterministic model); :class:`Extrande` (thinning) for networks whose rates read ``t``; the
+    :class:`HybridSDE` for networks with noise terms and :class:`Hybrid` for
+    other networks with continuous species (neither is exact: the
+    piecewise-deterministic model, or its SDE counterpart); :class:`Extrande` (thinning) for networks whose rates read ``t``; the
     rejection-based SSA (:class:`RSSA`) for mass-action networks of at
     least :data:`pycrn.network_arrays.SHARED_MIN_REACTIONS` reactions (with
     or without events), the direct method otherwise. Measured with
@@ -493,6 +555,8 @@ def choose(net: Any) -> Method:
     """
     from .network_arrays import SHARED_MIN_REACTIONS, array_kernels_apply
 
+    if net.noise:
+        return HybridSDE()
     if net.equations or net.continuous_species:
         return Hybrid()
     if net.depends_on_time:

@@ -300,8 +300,15 @@ class ReactionNetwork:
         ``D(V) ~ ...``): ``dV/dt`` is the expression plus the rate terms of
         the reactions that change ``V`` continuously. A species with an
         equation is continuous (added with initial value 0 if not listed).
-        Simulated by ``method="hybrid"`` and ``method="ode"``; the other
-        methods refuse such a network.
+        Simulated by ``method="hybrid"``, ``"hybrid_sde"`` and ``"ode"``;
+        the other methods refuse such a network.
+    noise
+        Noise amplitudes of continuous species, species name -> expression
+        ``g`` (``@noise V ~ g`` in the language): ``V`` gets the Itô term
+        ``g dW_V`` with a Wiener process of its own, on top of its rate
+        equation (the tutorial's ``SDEProblem`` with diagonal noise ``g``).
+        A species with a noise term is continuous. Simulated by
+        ``method="hybrid_sde"`` only; the other methods refuse such a network.
 
     Raises
     ------
@@ -321,6 +328,7 @@ class ReactionNetwork:
         events: Iterable[Event] = (),
         observables: Mapping[str, str | RateLaw] | Iterable[tuple[str, str | RateLaw]] = (),
         equations: Mapping[str, str | RateLaw] | Iterable[tuple[str, str | RateLaw]] = (),
+        noise: Mapping[str, str | RateLaw] | Iterable[tuple[str, str | RateLaw]] = (),
     ) -> None:
         spec: dict[str, Species] = {}
         for s in species:
@@ -336,17 +344,17 @@ class ReactionNetwork:
                     )
                 exact_count(s.initial, f"initial count of species {s.name!r}")
             spec[s.name] = s
-        eqs = tuple(
-            (k, v if isinstance(v, RateLaw) else RateLaw.parse(v))
-            for k, v in (equations.items() if isinstance(equations, Mapping) else equations)
-        )
+        eqs = _laws(equations)
+        noises = _laws(noise)
         targets: set[str] = set()
-        for target, expr in eqs:
-            where = f"equation D({target}) ~ {expr}"
+        noisy: set[str] = set()
+        for target, expr, kind in [(k, v, "equation") for k, v in eqs] + [(k, v, "noise") for k, v in noises]:
+            where = f"equation D({target}) ~ {expr}" if kind == "equation" else f"noise {target} ~ {expr}"
             check_name(target, "species")
-            if target in targets:
-                raise ModelError(f"{where}: species {target!r} has two equations; write one with both terms")
-            targets.add(target)
+            seen = targets if kind == "equation" else noisy
+            if target in seen:
+                raise ModelError(f"{where}: species {target!r} has two {kind} terms; write one with both terms")
+            seen.add(target)
             s = spec.get(target)
             if s is None:
                 spec[target] = Species(target, 0, continuous=True)
@@ -426,9 +434,14 @@ class ReactionNetwork:
             unknown = sorted(expr.names - known)
             if unknown:
                 raise ModelError(f"equation D({target}) ~ {expr}: uses unknown name(s) {', '.join(unknown)}")
+        for target, expr in noises:
+            unknown = sorted(expr.names - known)
+            if unknown:
+                raise ModelError(f"noise {target} ~ {expr}: uses unknown name(s) {', '.join(unknown)}")
         self._species = tuple(spec.values())
         self._parameters = tuple(pars.values())
         self._equations = eqs
+        self._noise = noises
         self._reactions = tuple(rxns)
         self._events = evs
         self._observables = obs
@@ -460,6 +473,11 @@ class ReactionNetwork:
     def equations(self) -> tuple[tuple[str, RateLaw], ...]:
         """The extra rate-equation terms of continuous species, (species name, expression) pairs."""
         return self._equations
+
+    @property
+    def noise(self) -> tuple[tuple[str, RateLaw], ...]:
+        """The noise amplitudes of continuous species, (species name, expression) pairs."""
+        return self._noise
 
     @property
     def continuous_species(self) -> list[str]:
@@ -624,7 +642,8 @@ class ReactionNetwork:
         )
 
     def _key(self) -> tuple:
-        return (self._species, self._parameters, self._reactions, self._events, self._observables, self._equations)
+        return (self._species, self._parameters, self._reactions, self._events, self._observables, self._equations,
+                self._noise)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ReactionNetwork):
@@ -647,7 +666,7 @@ class ReactionNetwork:
         parameters = [Parameter(p.name, pv[p.name]) for p in self._parameters]
         return ReactionNetwork(
             species, parameters, self._reactions, self.name, self.tspan, self._events, self._observables,
-            self._equations,
+            self._equations, self._noise,
         )
 
     def with_continuous(self, names: Iterable[str]) -> ReactionNetwork:
@@ -657,7 +676,12 @@ class ReactionNetwork:
             self.species_index(name)  # names an unknown species
         species = [Species(s.name, s.initial, s.boundary, s.continuous or s.name in names) for s in self._species]
         return ReactionNetwork(species, self._parameters, self._reactions, self.name, self.tspan, self._events,
-                               self._observables, self._equations)
+                               self._observables, self._equations, self._noise)
+
+
+def _laws(terms: Mapping[str, str | RateLaw] | Iterable[tuple[str, str | RateLaw]]) -> tuple[tuple[str, RateLaw], ...]:
+    return tuple((k, v if isinstance(v, RateLaw) else RateLaw.parse(v))
+                 for k, v in (terms.items() if isinstance(terms, Mapping) else terms))
 
 
 def _check_bound(bound: RateLaw, where: str, spec: Mapping[str, Species], pars: Mapping[str, Parameter]) -> None:

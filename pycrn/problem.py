@@ -229,7 +229,7 @@ def volume_folding(net: ReactionNetwork) -> tuple[tuple[int, int], ...] | None:
         other |= ev.trigger.names
         for target, law in ev.assignments:
             other |= law.names | {target}
-    for _, law in (*net.observables, *net.equations):
+    for _, law in (*net.observables, *net.equations, *net.noise):
         other |= law.names
     scaled = {name: e for name, e in power.items() if e != 0}
     if scaled.keys() & other:
@@ -257,7 +257,7 @@ def _volume_network(net: ReactionNetwork) -> ReactionNetwork:
         reactions.append(r)
     params = [*net.parameters, Parameter(VOLUME_PARAMETER, 1.0)]
     return ReactionNetwork(net.species, params, reactions, net.name, net.tspan, net.events, net.observables,
-                           net.equations)
+                           net.equations, net.noise)
 
 
 def check_rate_constants(net: ReactionNetwork, p: np.ndarray) -> None:

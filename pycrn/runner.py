@@ -215,6 +215,11 @@ def check_method(problem: Problem, method: Method) -> None:
             f"method {method.name!r} simulates counts, but the network has equations for continuous species "
             f"({', '.join(f'D({k})' for k, _ in net.equations)}); use method='hybrid' (or 'ode')"
         )
+    if net.noise and not method.supports_noise:
+        raise ModelError(
+            f"method {method.name!r} has no noise on the continuous scale, but the network has noise terms "
+            f"({', '.join(f'@noise {k} ~ {v}' for k, v in net.noise)}); use method='hybrid_sde'"
+        )
     fractional = problem.fractional
     if fractional and not method.float_states:
         raise ModelError(

@@ -73,8 +73,10 @@ def simulate(
         or ``"nrm"`` (exact SSAs), ``"batched"`` (exact, sub-linear
         for large populations of mass-action networks), ``"tau_leaping"``
         (adaptive, never negative), ``"simple_tau_leaping"`` (fixed ``dt``),
-        or ``"ode"`` (deterministic reaction rate equations: one trajectory
-        of float values).
+        ``"ode"`` (deterministic reaction rate equations: one trajectory
+        of float values), ``"hybrid"`` (continuous species by ODEs, the
+        other reactions as jumps) or ``"hybrid_sde"`` (the same with noise on
+        the continuous scale, fixed ``dt``).
     saveat
         A step (the state is saved at ``t0, t0+step, ...`` and at ``tf``) or an
         array of increasing times within ``tspan``. The saved state at time
@@ -100,8 +102,9 @@ def simulate(
         (0, 1); default 0.03. Shorthand for ``method=TauLeaping(epsilon=...)``;
         an error with any other method.
     dt
-        The fixed step of ``simple_tau_leaping`` (required there); an error
-        with any other method.
+        The fixed step of ``simple_tau_leaping`` (required there) and of
+        ``hybrid_sde`` (default: a thousandth of the run); an error with any
+        other method.
     volume
         The reaction volume, in the sense of the batched-algorithm paper: the
         propensity of a mass-action reaction with ``o`` reactants is divided

@@ -103,7 +103,7 @@ def raise_for_status(
     if code == Status.INTERRUPTED:
         raise KeyboardInterrupt
     where = f" (trajectory {trajectory})" if trajectory is not None else ""
-    if method == "hybrid":
+    if method in ("hybrid", "hybrid_sde"):
         from .engines import hybrid
 
         if hybrid.owns(code):

@@ -151,7 +151,7 @@ def test_example_abstraction_grn(tmp_path):
 def test_example_hybrid_sir(tmp_path):
     out = _run_example("hybrid_sir.py", "20", str(tmp_path))
     lines = [line for line in out.splitlines() if "integration steps" in line]
-    assert len(lines) == 2 and all("(hybrid)" in line for line in lines)
+    assert len(lines) == 3 and all("(hybrid)" in line for line in lines[:2]) and "(hybrid_sde)" in lines[2]
     assert (tmp_path / "hybrid_sir.png").stat().st_size > 10_000
 
 

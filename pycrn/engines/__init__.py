@@ -21,6 +21,7 @@ from . import (
     direct_cr,
     extrande,
     hybrid,
+    hybrid_sde,
     nrm,
     ode,
     rssa,
@@ -43,4 +44,5 @@ ENGINES: dict[str, ModuleType] = {
     ode.NAME: ode,
     batched.NAME: batched,
     hybrid.NAME: hybrid,
+    hybrid_sde.NAME: hybrid_sde,
 }
