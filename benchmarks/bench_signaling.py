@@ -4,9 +4,13 @@ Random prior-knowledge networks of 1,000 to 19,000 nodes with 10 edges per
 node (5% ligands, 5% TFs, 20% inhibitory edges), batch 3, float64, CPU. Both
 sides get the same network, the same weights, biases and scales (copied from
 the pycrn model into the reference model by node and edge names), and the
-same input, in the same process. Medians of ``--repeats`` timings after a
-warm-up call (numba's compilation is paid once per machine and cached; the
-first call is reported apart) of
+same input, in the same process. Medians of ``--repeats`` timings after
+warm-up calls (numba's compilation is paid once per machine and cached; the
+first call is reported apart), the variants taking turns within each repeat
+(pycrn with 1 and 2 threads, the reference), so that the ratios are paired:
+each is the median over repeats of the ratio of two timings taken moments
+apart (this VM's speed drifts by tens of percent over minutes, which
+separate blocks of timings would attribute to one side), of
 
 * **forward**: pycrn ``SignalingModel(x)``; the reference ``model(X)`` (its
   ``bionetworkFunction`` with numpy/scipy, LEMBAS ``Model/bionetwork.py``);
@@ -99,19 +103,19 @@ def other_core_busy(busy: bool):
 WARMUP = 10
 
 
-def median_ms(fn, repeats: int) -> float:
-    for _ in range(WARMUP):
-        fn()
-    times = []
-    for _ in range(repeats):
+def forward_timer(fn):
+    """A call of ``fn`` that returns its duration in seconds."""
+
+    def once():
         t = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t)
-    return 1e3 * statistics.median(times)
+        return time.perf_counter() - t
+
+    return once
 
 
-def median_backward_ms(forward, params, repeats: int) -> float:
-    """Median time of ``loss.backward()`` alone for an MSE loss of ``forward()`` (after a warm-up)."""
+def backward_timer(forward, params):
+    """A call that runs ``forward()`` and returns the duration of ``loss.backward()`` alone (an MSE loss)."""
 
     def once():
         for p in params:
@@ -122,9 +126,38 @@ def median_backward_ms(forward, params, repeats: int) -> float:
         loss.backward()
         return time.perf_counter() - t
 
-    for _ in range(WARMUP):
-        once()
-    return 1e3 * statistics.median([once() for _ in range(repeats)])
+    return once
+
+
+def interleaved(cases: dict, repeats: int) -> dict:
+    """Seconds of each case's ``run()`` per repeat, the cases taking turns (after a warm-up of each).
+
+    ``cases``: label -> (setup, run); ``setup()`` (untimed: torch's thread count) precedes every call.
+    Taking turns, with the order rotated each repeat, gives every case the same share of the shared
+    machine's drifts (its speed moves by tens of percent over minutes), so that the ratio of two cases
+    measured in the same repeat is a paired comparison.
+    """
+    for setup, run in cases.values():
+        for _ in range(WARMUP):
+            setup()
+            run()
+    labels = list(cases)
+    times: dict = {label: [] for label in labels}
+    for r in range(repeats):
+        for label in labels[r % len(labels):] + labels[:r % len(labels)]:
+            setup, run = cases[label]
+            setup()
+            times[label].append(run())
+    return times
+
+
+def median_ms(seconds: list) -> float:
+    return 1e3 * statistics.median(seconds)
+
+
+def paired_ratio(a: list, b: list) -> float:
+    """The median over repeats of ``a / b`` measured in the same repeat."""
+    return statistics.median(x / y for x, y in zip(a, b))
 
 
 # -- the reference implementation (imported from a path) ------------------------------------------------
@@ -150,8 +183,8 @@ class _NoStopNumpy(types.ModuleType):
 
 
 @contextlib.contextmanager
-def reference_fixed_steps(ref: types.ModuleType, fixed: bool):
-    if not fixed:
+def reference_fixed_steps(ref: types.ModuleType | None, fixed: bool):
+    if ref is None or not fixed:
         yield
         return
     original = ref.numpy
@@ -206,9 +239,12 @@ def main() -> None:
     warm = random_network(200)
     sig.SignalingModel(warm)(torch.zeros(3, len(warm.ligands), dtype=torch.float64)).sum().backward()
     print(f"first call (numba compile or cache load, in this process): {time.perf_counter() - t:.2f} s")
+    print("ms, medians; ratios: medians of the ratios measured in the same repeat (pycrn / reference, and pycrn "
+          "with 2 threads / with 1)")
     print(f"{'load':>5s} {'work':>4s} {'nodes':>6s} {'thr':>3s} | {'pycrn fwd':>9s} {'bwd':>7s} | "
-          f"{'ref fwd':>8s} {'bwd':>7s} | {'fwd ratio':>9s} {'bwd ratio':>9s} | {'max |dy|':>8s}   (ms)")
+          f"{'ref fwd':>8s} {'bwd':>7s} | {'fwd ratio':>9s} {'bwd ratio':>9s} | {'2 / 1 thr':>11s} | {'max |dy|':>8s}")
     rows = []
+    one, two = (lambda: torch.set_num_threads(1)), (lambda: torch.set_num_threads(2))
     for busy in ([False, True] if args.busy else [False]):
         with other_core_busy(busy):
             for n in (int(v) for v in args.sizes.split(",")):
@@ -216,26 +252,40 @@ def main() -> None:
                 x = torch.as_tensor(np.random.default_rng(1).random((3, len(net.ligands))))
                 for work in ("same", "own"):
                     model = sig.SignalingModel(net, steps=args.steps, tol=0.0 if work == "same" else 1e-12)
-                    if ref is not None:
-                        r = reference_model(ref, model, args.steps)
-                        with reference_fixed_steps(ref, work == "same"):
-                            r_fwd = median_ms(lambda r=r, x=x: r(x)[0].detach(), args.repeats)
-                            r_bwd = median_backward_ms(lambda r=r, x=x: r(x)[0], list(r.parameters()), args.repeats)
-                            y_ref = r(x)[0].detach().numpy()
-                    else:
-                        r_fwd = r_bwd = float("nan")
-                        y_ref = None
+                    params = list(model.parameters())
+                    cases = {
+                        "fwd1": (one, forward_timer(lambda m=model, x=x: m(x).detach())),
+                        "fwd2": (two, forward_timer(lambda m=model, x=x: m(x).detach())),
+                        "bwd1": (one, backward_timer(lambda m=model, x=x: m(x), params)),
+                        "bwd2": (two, backward_timer(lambda m=model, x=x: m(x), params)),
+                    }
+                    r = reference_model(ref, model, args.steps) if ref is not None else None
+                    if r is not None:
+                        # The reference is single-threaded numpy/scipy; torch gets one thread for its few ops.
+                        cases["ref_fwd"] = (one, forward_timer(lambda r=r, x=x: r(x)[0].detach()))
+                        cases["ref_bwd"] = (one, backward_timer(lambda r=r, x=x: r(x)[0], list(r.parameters())))
+                    with reference_fixed_steps(ref, r is not None and work == "same"):
+                        times = interleaved(cases, args.repeats)
+                        y_ref = r(x)[0].detach().numpy() if r is not None else None
+                    nan = [float("nan")] * args.repeats
+                    r_fwd, r_bwd = times.get("ref_fwd", nan), times.get("ref_bwd", nan)
                     for threads in (1, 2):
                         torch.set_num_threads(threads)
-                        fwd = median_ms(lambda m=model, x=x: m(x).detach(), args.repeats)
-                        bwd = median_backward_ms(lambda m=model, x=x: m(x), list(model.parameters()), args.repeats)
+                        fwd, bwd = times[f"fwd{threads}"], times[f"bwd{threads}"]
                         diff = float(np.abs(model(x).detach().numpy() - y_ref).max()) if y_ref is not None else np.nan
                         row = dict(busy=busy, work=work, nodes=n, edges=net.n_edges, steps=args.steps, threads=threads,
-                                   forward_ms=fwd, backward_ms=bwd, reference_forward_ms=r_fwd,
-                                   reference_backward_ms=r_bwd, max_abs_output_difference=diff)
+                                   forward_ms=median_ms(fwd), backward_ms=median_ms(bwd),
+                                   reference_forward_ms=median_ms(r_fwd), reference_backward_ms=median_ms(r_bwd),
+                                   forward_ratio=paired_ratio(fwd, r_fwd), backward_ratio=paired_ratio(bwd, r_bwd),
+                                   forward_vs_one_thread=paired_ratio(fwd, times["fwd1"]),
+                                   backward_vs_one_thread=paired_ratio(bwd, times["bwd1"]),
+                                   max_abs_output_difference=diff)
                         rows.append(row)
-                        print(f"{'busy' if busy else 'idle':>5s} {work:>4s} {n:6d} {threads:3d} | {fwd:9.2f} {bwd:7.2f} | "
-                              f"{r_fwd:8.2f} {r_bwd:7.2f} | {fwd / r_fwd:9.3f} {bwd / r_bwd:9.3f} | {diff:8.1e}",
+                        print(f"{'busy' if busy else 'idle':>5s} {work:>4s} {n:6d} {threads:3d} | "
+                              f"{row['forward_ms']:9.2f} {row['backward_ms']:7.2f} | "
+                              f"{row['reference_forward_ms']:8.2f} {row['reference_backward_ms']:7.2f} | "
+                              f"{row['forward_ratio']:9.3f} {row['backward_ratio']:9.3f} | "
+                              f"{row['forward_vs_one_thread']:5.2f} {row['backward_vs_one_thread']:5.2f} | {diff:8.1e}",
                               flush=True)
     if args.json:
         with open(args.json, "w") as fh:
