@@ -187,6 +187,10 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
             t1 = target if h == span else t + h
             a1 = hybrid_field(x1, pl, t1, drift1, a)  # noqa: F821
             if a1 < 0.0:
+                # Report the state and time where the rate is invalid.
+                for q in range(nspecies):
+                    x[q] = x1[q]
+                t = t1
                 code = int(-a1)
                 break
             lam1 = lam + 0.5 * h * (a0 + a1)
