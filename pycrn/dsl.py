@@ -14,7 +14,7 @@ One statement per line; ``#`` starts a comment::
 whose mass-action term is ``A(A-1)/2``. ``[boundary]`` after a species makes
 it a boundary species (used by rates, never changed by reactions).
 ``@bound EXPR`` after a reaction (``@bound (F, B)`` after a reversible one)
-declares an upper bound of its rate at every time while the counts are fixed
+declares an upper bound of its rate over the run while the counts are fixed
 (see :class:`~pycrn.Reaction`; ``method="extrande"`` thins against it and
 checks it).
 

@@ -138,8 +138,8 @@ class Reaction:
     line
         Where the reaction was defined (for error messages), if known.
     bound
-        Optional upper bound of the rate expression, valid at every time
-        while the counts do not change (``@bound`` in the language; the
+        Optional upper bound of the rate expression, valid at every time of
+        the run while the counts do not change (``@bound`` in the language; the
         ``urate`` of JumpProcesses' bounded ``VariableRateJump``). It may
         read species and parameters but not ``t``; for a mass-action
         reaction it bounds the rate, which the mass-action term then
