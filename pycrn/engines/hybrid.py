@@ -311,6 +311,15 @@ def _locate_event(x, lam, p, t, hend, K, KL, xs, x1, a, rtol, atol, prev, trig):
     return hi, lam_h, steps, bad
 
 
+def _accept(x, x1, K, KL):
+    """Take the step's end state ``x1`` and its last stage as the next step's first (first-same-as-last)."""
+    for c in range(CONTINUOUS.shape[0]):  # noqa: F821
+        q = CONTINUOUS[c]  # noqa: F821
+        x[q] = x1[q]
+        K[0, q] = K[6, q]
+    KL[0] = KL[6]
+
+
 def _grown(h, err):
     """The next step size after an accepted or rejected step with error norm ``err``."""
     if err == 0.0:
@@ -402,11 +411,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                     if bad != 0:
                         code = -bad
                         break
-                for c in range(nc):
-                    q = CONTINUOUS[c]  # noqa: F821
-                    x[q] = x1[q]
-                    K[0, q] = K[6, q]
-                KL[0] = KL[6]
+                _accept(x, x1, K, KL)
                 lam = lam1
                 t = target if hs == span else t + hs
                 # A step cut short to land on a save or event time does not shrink the next one.
@@ -459,11 +464,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                 if bad != 0:
                     code = -bad
                     break
-                for c in range(nc):
-                    q = CONTINUOUS[c]  # noqa: F821
-                    x[q] = x1[q]
-                    K[0, q] = K[6, q]
-                KL[0] = KL[6]
+                _accept(x, x1, K, KL)
                 t = target if he == span else min(t + he, target)
                 code = _negative(x)
                 if code == 0:
@@ -528,6 +529,7 @@ SOURCES = (
     _hermite_root,
     _event_crossed,
     _locate_event,
+    _accept,
     _grown,
     _negative,
     simulate_grid,
