@@ -12,12 +12,24 @@ reach r = 0.796 on their 84 held-out conditions (0.178 scrambled) after
 8,000 epochs of mini-batches of 5.
 
 Run as ``python examples/signaling_ligand_screen_cv.py [epochs] [folds] [steps]``
-(defaults 400 epochs, all 28 folds, 150 recurrent steps).
+(defaults 400 epochs, all 28 folds, 150 recurrent steps). Long runs:
+
+* ``--out DIR`` keeps each fold's checkpoint and held-out predictions in
+  ``DIR``: an interrupted run resumes where it stopped (training resumes
+  exactly, see ``pycrn.signaling.fit``), and the pooled r is computed over
+  every fold found there, so that
+* ``--part I/P`` (with ``--out``) trains folds ``I, I+P, ...`` only: run
+  ``P`` processes with parts ``0/P .. P-1/P`` on ``P`` cores, and the last
+  to finish reports all folds;
+* ``--eval EPOCHS,...`` also records the held-out predictions after those
+  epoch counts of the same run (a learning curve at no extra training);
+* ``--no-control`` skips the scrambled models.
 """
 
-import sys
+import argparse
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,40 +37,77 @@ import torch
 from pycrn import signaling as sig
 from pycrn.signaling import datasets
 
-epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 400
-folds = int(sys.argv[2]) if len(sys.argv) > 2 else 28
-steps = int(sys.argv[3]) if len(sys.argv) > 3 else 150
+ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+ap.add_argument("epochs", nargs="?", type=int, default=400)
+ap.add_argument("folds", nargs="?", type=int, default=28)
+ap.add_argument("steps", nargs="?", type=int, default=150)
+ap.add_argument("--out", type=Path, default=None, help="folder for checkpoints and held-out predictions")
+ap.add_argument("--part", default="0/1", help="I/P: train folds I, I+P, ... (needs --out to pool the parts)")
+ap.add_argument("--eval", default="", help="comma-separated epoch counts at which predictions are also recorded")
+ap.add_argument("--no-control", action="store_true", help="skip the models trained on scrambled profiles")
+args = ap.parse_args()
+part, parts = (int(v) for v in args.part.split("/"))
+if args.out is None and parts > 1:
+    ap.error("--part needs --out (the parts are pooled from the files there)")
+evals = sorted({int(v) for v in args.eval.split(",") if v} | {args.epochs})
+if evals[0] < 1 or evals[-1] > args.epochs:
+    ap.error(f"--eval epochs must lie in 1..{args.epochs}")
+labels = ("data",) if args.no_control else ("data", "scrambled")
+if args.out is not None:
+    args.out.mkdir(parents=True, exist_ok=True)
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # the three duplicate edges the file lists twice, merged
     net, ligands, tfs, conditions = datasets.ligand_screen()
-fold_conditions = datasets.ligand_screen_folds()[:folds]
+fold_conditions = datasets.ligand_screen_folds()[: args.folds]
 print(net, f"{len(conditions)} conditions, {len(fold_conditions)} folds of 3")
 row = {name: i for i, name in enumerate(conditions)}
-rng = np.random.default_rng(0)
-held, predicted = [], {"data": [], "scrambled": []}
+predicted: dict = {(label, e): {} for label in labels for e in evals}
 start = time.perf_counter()
 for k, names in enumerate(fold_conditions):
+    if k % parts != part:
+        continue
     test = np.array([row[c] for c in names])
     train = np.array([i for i in range(len(conditions)) if i not in set(test)])
-    held.append(tfs[test])
-    for label in predicted:
+    for label in labels:
         y = tfs[train]
         if label == "scrambled":
+            rng = np.random.default_rng(k)  # per fold, so that parts and resumed runs scramble alike
             while True:  # a derangement: no training condition keeps its own profile
                 order = rng.permutation(len(train))
                 if np.all(order != np.arange(len(train))):
                     break
             y = y[order]
-        model = sig.SignalingModel(net, steps=steps, seed=k)
-        sig.fit(model, ligands[train], y, epochs=epochs, batch_size=5, lr=2e-3,
-                restart_epochs=max(1, epochs // 2), seed=k)
-        with torch.no_grad():
-            predicted[label].append(model(torch.as_tensor(ligands[test])).numpy())
-    r = np.corrcoef(np.concatenate(predicted["data"]).ravel(), np.concatenate(held).ravel())[0, 1]
-    print(f"fold {k + 1:2d} ({', '.join(names)}): r so far = {r:.3f}  ({time.perf_counter() - start:.0f} s)",
+        model = sig.SignalingModel(net, steps=args.steps, seed=k)
+        checkpoint = args.out / f"fold{k}_{label}.pt" if args.out is not None else None
+        for e in evals:
+            done = args.out / f"fold{k}_{label}_epochs{e}.npz" if args.out is not None else None
+            if done is not None and done.exists() and e < args.epochs:
+                continue  # recorded by an earlier run; training goes on from the checkpoint
+            sig.fit(model, ligands[train], y, epochs=e, batch_size=5, lr=2e-3,
+                    restart_epochs=max(1, args.epochs // 2), seed=k, checkpoint=checkpoint, progress=False)
+            with torch.no_grad():
+                prediction = model(torch.as_tensor(ligands[test])).numpy()
+            predicted[(label, e)][k] = prediction
+            if done is not None:
+                np.savez(done, prediction=prediction, truth=tfs[test])
+    r = np.corrcoef(predicted[("data", args.epochs)][k].ravel(), tfs[test].ravel())[0, 1]
+    print(f"fold {k + 1:2d} ({', '.join(names)}): held-out r = {r:.3f}  ({time.perf_counter() - start:.0f} s)",
           flush=True)
-truth = np.concatenate(held).ravel()
-for label, pred in predicted.items():
-    r = np.corrcoef(np.concatenate(pred).ravel(), truth)[0, 1]
-    print(f"held-out conditions ({truth.size // tfs.shape[1]}), trained on {label:9s}: Pearson r = {r:.3f}")
-print(f"wall time {time.perf_counter() - start:.0f} s for {len(fold_conditions)} folds x 2 models x {epochs} epochs")
+
+for (label, e), by_fold in predicted.items():
+    if args.out is not None:  # every fold recorded so far, also by other parts
+        for k in range(len(fold_conditions)):
+            path = args.out / f"fold{k}_{label}_epochs{e}.npz"
+            if path.exists():
+                by_fold[k] = np.load(path)["prediction"]
+    folds = sorted(by_fold)
+    if not folds:
+        continue
+    pred = np.concatenate([by_fold[k] for k in folds])
+    truth = np.concatenate([tfs[[row[c] for c in fold_conditions[k]]] for k in folds])
+    r = np.corrcoef(pred.ravel(), truth.ravel())[0, 1]
+    print(f"held-out conditions ({len(pred)}, {len(folds)} folds), trained on {label:9s} for {e:5d} epochs: "
+          f"Pearson r = {r:.3f}")
+print(f"wall time {time.perf_counter() - start:.0f} s for this part's folds x {len(labels)} models x "
+      f"{args.epochs} epochs")

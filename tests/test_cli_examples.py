@@ -126,10 +126,16 @@ def test_example_signaling_macrophage_cv():
     assert "leave-one-out, trained on data" in out and "scrambled" in out
 
 
-def test_example_signaling_ligand_screen_cv():
-    out = _run_example("signaling_ligand_screen_cv.py", "1", "1", "20")
+def test_example_signaling_ligand_screen_cv(tmp_path):
+    out = _run_example("signaling_ligand_screen_cv.py", "2", "1", "20", "--out", str(tmp_path), "--eval", "1")
     assert "ATRA, IL1A, DLL1_LPS" in out  # the authors' first fold
-    assert "held-out conditions (3), trained on data" in out and "trained on scrambled" in out
+    pooled = [line for line in out.splitlines() if line.startswith("held-out conditions (3, 1 folds)")]
+    assert len(pooled) == 4 and sum("trained on scrambled" in line for line in pooled) == 2
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == [
+        f"fold0_{label}_epochs{e}.npz" for label in ("data", "scrambled") for e in (1, 2)]
+    # A second run finds the finished fold: nothing is trained again, the same r is reported.
+    again = _run_example("signaling_ligand_screen_cv.py", "2", "1", "20", "--out", str(tmp_path), "--eval", "1")
+    assert [line for line in again.splitlines() if line.startswith("held-out conditions")] == pooled
 
 
 def test_example_abstraction_sir(tmp_path):
