@@ -11,6 +11,10 @@ and left eigenvector u (u^T T = lambda u^T),
 D is held fixed (as in LEMBAS). The largest-magnitude eigenpair comes from
 ARPACK (``scipy.sparse.linalg.eigs``), the left eigenvector from a second
 solve on T^T, as the paper does; small matrices use dense ``numpy.linalg.eig``.
+ARPACK starts from a fixed vector: its default random start comes from a
+generator that advances with every call in the process, so the same matrix
+gave eigenvalues differing in the 12th digit from call to call, and training
+(chaotic over thousands of steps) then depended on what had run before.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ def _matrix(network: SignalingNetwork, w: np.ndarray, slope: np.ndarray | None) 
     return sp.csr_matrix((vals, (network.targets, network.sources)), shape=(network.n_nodes,) * 2)
 
 
+def _start(n: int) -> np.ndarray:
+    """ARPACK's start vector for size ``n``: fixed pseudo-random and positive (so, almost surely, not orthogonal
+    to the eigenvector sought)."""
+    return np.random.default_rng(n).uniform(0.5, 1.5, n)
+
+
 def _pairs(T, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Up to k eigenpairs of largest magnitude."""
     n = T.shape[0]
@@ -39,7 +49,7 @@ def _pairs(T, k: int) -> tuple[np.ndarray, np.ndarray]:
         order = np.argsort(-np.abs(vals))[:k]
         return vals[order], vecs[:, order]
     try:
-        return eigs(T, k=k, which="LM", tol=1e-8, maxiter=50 * n, ncv=min(n - 1, max(2 * k + 1, 40)))
+        return eigs(T, k=k, which="LM", tol=1e-8, maxiter=50 * n, ncv=min(n - 1, max(2 * k + 1, 40)), v0=_start(n))
     except ArpackNoConvergence as exc:
         if len(exc.eigenvalues) == 0:
             raise
