@@ -218,34 +218,42 @@ def test_a_tight_declared_bound_is_used():
     assert chi_square_pvalue(ds["D"].values[:, -1], stats.poisson.pmf(np.arange(400), K * 6.0)) > 1e-3
 
 
+#: Three wrong bounds in one network (one compilation), each switched on by its gate parameter.
+WRONG_BOUNDS = f"""
+@parameters k={K} w={OMEGA} g1=0 g2=0 g3=0
+@species A=0 B=0 C=0 E=0
+g1 * k, 0 --> A @bound g1 * 0.5 * k
+g1 * 10 * k * (sin(w * t)^2 + cos(w * t)^2), 0 --> B
+g2 * k * (1 + sin(w * t)), 0 --> C @bound g2 * k
+g3 * k * (1 + sin(w * t)), 0 --> E @bound sqrt(1 - g3 * k)
+"""
+
+
 def test_a_violated_declared_bound_names_reaction_and_time():
     """Reaction 1 claims half its rate. The total bound still covers the total propensity (reaction 2's
     enclosure is loose by more than k / 2), so only the check reaction by reaction sees it."""
-    net = pycrn.parse(f"@parameters k={K} w={OMEGA}\n@species A=0 B=0\n"
-                      "k, 0 --> A @bound 0.5 * k\n"
-                      "10 * k * (sin(w * t)^2 + cos(w * t)^2), 0 --> B\n")
     with pytest.raises(SimulationError,
-                       match=r"propensity of reaction 1 \(k, 0 --> A @bound 0\.5 \* k\) at t=0\.\d+ .* is 20, "
-                             r"above its declared @bound \(10 in this state\)"):
-        pycrn.simulate(net, tspan=(0.0, 6.0), trajectories=10, seed=15, method="extrande")
+                       match=r"propensity of reaction 1 \(g1 \* k, 0 --> A @bound g1 \* 0\.5 \* k\) at t=0\.\d+ .* "
+                             r"is 20, above its declared @bound \(10 in this state\)"):
+        pycrn.simulate(pycrn.parse(WRONG_BOUNDS), params={"g1": 1.0}, tspan=(0.0, 6.0), trajectories=10, seed=15,
+                       method="extrande")
 
 
 def test_a_periodic_rate_above_its_declared_bound_is_an_error():
     """k (1 + sin) reaches 2k; a bound of k is passed wherever sin > 0."""
-    net = pycrn.parse(f"@parameters k={K} w={OMEGA}\n@species B=0\n"
-                      "k * (1 + sin(w * t)), 0 --> B @bound k\n")
     with pytest.raises(SimulationError) as err:
-        pycrn.simulate(net, tspan=(0.0, 6.0), trajectories=100, seed=16, method="extrande")
+        pycrn.simulate(pycrn.parse(WRONG_BOUNDS), params={"g2": 1.0}, tspan=(0.0, 6.0), trajectories=100, seed=16,
+                       method="extrande")
     message = str(err.value)
-    assert "reaction 1 (k * (1 + sin(w * t)), 0 --> B @bound k)" in message
+    assert "reaction 3 (g2 * k * (1 + sin(w * t)), 0 --> C @bound g2 * k)" in message
     t = float(message.split(" at t=")[1].split(" ")[0])
     assert math.sin(OMEGA * t) > 0  # the reported time is one where the rate really is above k
 
 
 def test_an_undefined_declared_bound_names_the_reaction():
-    net = pycrn.parse("@parameters k=2 w=1\n@species A=0\nk * (1 + sin(w * t)), 0 --> A @bound sqrt(1 - k)\n")
-    with pytest.raises(SimulationError, match=r"declared @bound of reaction 1 .* is not a finite number at t=0 "):
-        pycrn.simulate(net, tspan=(0, 5), trajectories=3, seed=1, method="extrande")
+    with pytest.raises(SimulationError, match=r"declared @bound of reaction 4 .* is not a finite number at t=0 "):
+        pycrn.simulate(pycrn.parse(WRONG_BOUNDS), params={"g3": 1.0}, tspan=(0, 5), trajectories=3, seed=1,
+                       method="extrande")
 
 
 SBML_IMMIGRATION = f"""<?xml version="1.0" encoding="UTF-8"?>
