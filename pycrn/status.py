@@ -136,9 +136,10 @@ def raise_for_status(
         )
     if Status.UNBOUNDED - RANGE < code <= Status.UNBOUNDED:
         j = Status.UNBOUNDED - code
-        if net.reactions[j].bound is not None and not math.isfinite(evaluate_bound(net, j, x, p)):
+        # Only an undefined (NaN) declared bound fails a window; an infinite one leaves the enclosure in charge.
+        if net.reactions[j].bound is not None and math.isnan(evaluate_bound(net, j, x, p)):
             raise SimulationError(
-                f"the declared @bound of reaction {j + 1} ({net.reactions[j]}) is not a finite number at "
+                f"the declared @bound of reaction {j + 1} ({net.reactions[j]}) is undefined (NaN) at "
                 f"t={t:.6g}{where} (state {state}, parameters "
                 f"{_format_mapping(zip(net.parameter_names, np.asarray(p).tolist()))})"
             )

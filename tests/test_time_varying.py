@@ -251,7 +251,7 @@ def test_a_periodic_rate_above_its_declared_bound_is_an_error():
 
 
 def test_an_undefined_declared_bound_names_the_reaction():
-    with pytest.raises(SimulationError, match=r"declared @bound of reaction 4 .* is not a finite number at t=0 "):
+    with pytest.raises(SimulationError, match=r"declared @bound of reaction 4 .* is undefined \(NaN\) at t=0 "):
         pycrn.simulate(pycrn.parse(WRONG_BOUNDS), params={"g3": 1.0}, tspan=(0, 5), trajectories=3, seed=1,
                        method="extrande")
 
