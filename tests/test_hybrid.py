@@ -184,9 +184,9 @@ def test_events_on_a_continuous_species():
 
 def test_fractional_initial_amount_and_the_ode_method():
     net = pycrn.parse("""
-@parameters k=0.3
+@parameters k=0.3 h=0
 @species V=2.5 [continuous]
-@equation D(V) ~ -k * V
+@equation D(V) ~ -k * V + 0 * sqrt(V - h)
 """)
     t = np.linspace(0, 5, 11)
     hybrid = pycrn.simulate(net, tspan=(0.0, 5.0), saveat=t, method="hybrid", seed=1)
@@ -196,6 +196,10 @@ def test_fractional_initial_amount_and_the_ode_method():
     assert hybrid.attrs["u0"] == "V=2.5"
     other = pycrn.simulate(net, u0={"V": 0.25}, tspan=(0.0, 5.0), saveat=t, method="hybrid", seed=1)
     np.testing.assert_allclose(other["V"].values[0], 0.25 * np.exp(-0.3 * t), rtol=2e-6)
+    # A term that turns NaN (V below h = 1, at t = ln(2.5) / 0.3 = 3.05) is named, never a silent NaN state.
+    with pytest.raises(SimulationError, match=r"rate of change of continuous species 'V' is not a finite number at "
+                                              r"t=3\.05\d* .*\(@equation D\(V\) ~ -k \* V \+ 0 \* sqrt\(V - h\)"):
+        pycrn.simulate(net, params={"h": 1.0}, tspan=(0.0, 5.0), saveat=t, method="hybrid", seed=1)
 
 
 def test_cli_takes_a_fractional_amount_of_a_continuous_species(tmp_path):

@@ -33,13 +33,14 @@ A, B, S, MU, SG = 2.0, 0.5, 0.3, 0.1, 0.3
 # U and X: a rate that becomes invalid when the gate is opened (U falls below 2), for the bad-input test;
 # shut (the default), U stays at 3 and X never jumps.
 LINEAR_SDES = f"""
-@parameters a={A} b={B} s={S} mu={MU} sg={SG} gate=0
+@parameters a={A} b={B} s={S} mu={MU} sg={SG} gate=0 h=0
 @species V=1.0 [continuous] W=1.0 [continuous] U=3.0 [continuous] X=0
 @equation D(V) ~ a - b * V
 @noise V ~ s
 @equation D(W) ~ mu * W
 @noise W ~ sg * W
 @equation D(U) ~ -gate
+@noise U ~ 0 * sqrt(U - h)
 gate * sqrt(U - 2), 0 --> X
 """
 
@@ -156,7 +157,7 @@ def test_reproducible_and_independent_of_threads():
 
 def test_noise_terms_in_the_language_and_bad_input():
     net = pycrn.parse(LINEAR_SDES)
-    assert [(k, str(v)) for k, v in net.noise] == [("V", "s"), ("W", "sg * W")]
+    assert [(k, str(v)) for k, v in net.noise] == [("V", "s"), ("W", "sg * W"), ("U", "0 * sqrt(U - h)")]
     assert net.continuous_species == ["V", "W", "U"]
     assert pycrn.parse(net.to_text()) == net
     assert net != pycrn.parse(LINEAR_SDES.replace("@noise W ~ sg * W\n", ""))
@@ -187,3 +188,9 @@ def test_an_invalid_rate_names_reaction_state_and_time():
                              r"at t=1\.01? .* in state .*U=1\.99"):
         pycrn.simulate(pycrn.parse(LINEAR_SDES), params={"gate": 1.0}, tspan=(0, 5), trajectories=2, seed=1,
                        method=methods.HybridSDE(dt=0.01))
+    # A noise amplitude that turns NaN (U below h = 2.5, at t = 0.5): named, never a silent NaN state.
+    with pytest.raises(pycrn.SimulationError,
+                       match=r"rate of change of continuous species 'U' is not a finite number at t=0\.5\d* .*"
+                             r"@noise U ~ 0 \* sqrt\(U - h\)"):
+        pycrn.simulate(pycrn.parse(LINEAR_SDES), params={"gate": 1.0, "h": 2.5}, tspan=(0, 5), trajectories=2,
+                       seed=1, method=methods.HybridSDE(dt=0.01))

@@ -67,6 +67,9 @@ CONTINUOUS_EVENTS = True
 MIN_STEP = 1e-13
 #: State events are located to this fraction of ``max(1, |t|)`` in time.
 EVENT_TIME_TOL = 1e-12
+#: ``TERM_CODE + i``: the rate of change (an ``@equation`` term) or, for ``hybrid_sde``, the noise of
+#: continuous species ``i`` is not a finite number (above any ``1 + j`` reaction code).
+TERM_CODE = 10**7
 
 # Dormand-Prince 5(4): nodes, the stage matrix (row s: the weights of stages 0..s-1), the 5th-order
 # weights (the last row: the 7th stage is evaluated at the new state, first-same-as-last) and the
@@ -178,7 +181,10 @@ def constants_source(net: ReactionNetwork) -> str:
             lines.append(f"    dy[{i}] += {float(S[i, j])!r} * v")
     for target, expr in net.equations:
         i = net.species_index(target)
-        lines.append(f"    dy[{i}] += {expr.to_source(table)}")
+        lines.append(f"    v = {expr.to_source(table)}")
+        lines.append("    if not (v >= -MAX_FLOAT and v <= MAX_FLOAT):")
+        lines.append(f"        return -{float(TERM_CODE + i)!r}")
+        lines.append(f"    dy[{i}] += v")
     lines.append("    total = 0.0")
     for q, j in enumerate(jumps):
         lines.append(f"    v = {rate_source(net, j)}")
@@ -579,6 +585,14 @@ def failure_message(net: ReactionNetwork, p: np.ndarray, x, t: float, code: int,
         return (f"the hybrid integration could not advance at t={t:.6g}{where}: its step fell below "
                 f"{MIN_STEP:g} of the time, in state {state}; {culprit} (a singular rate law, or a continuous "
                 "part too stiff for this explicit Runge-Kutta integrator)")
+    if code >= TERM_CODE:
+        i = code - TERM_CODE
+        name = net.species_names[i]
+        terms = [f"@equation D({name}) ~ {law}" for k, law in net.equations if k == name]
+        terms += [f"@noise {name} ~ {law}" for k, law in net.noise if k == name]
+        return (f"the rate of change of continuous species {name!r} is not a finite number at t={t:.6g}{where} "
+                f"in state {state}: its terms ({'; '.join(terms) or 'reaction rate terms'}) are NaN or infinite "
+                "there (a square root or logarithm of a negative amount, say)")
     if code <= Status.OVERFLOW:
         i = Status.OVERFLOW - code
         return (f"the count of species {net.species_names[i]!r} would pass 2**53 = {MAX_EXACT_DOUBLE:,}, the largest "

@@ -107,15 +107,22 @@ def _normals(s, z, scale):
 
 
 def _euler(x, p, t, h, drift, z, cle, x1, nc):
-    """``x1 = x + h drift + noise(z)`` on the continuous species, truncated at zero."""
+    """``x1 = x + h drift + noise(z)`` on the continuous species, truncated at zero.
+
+    Returns 0, or ``TERM_CODE + i`` if species ``i``'s new amount is not finite (a noise amplitude
+    that is NaN or infinite).
+    """
     for q in range(x.shape[0]):
         x1[q] = x[q]
     sde_noise(x, p, t, z, x1, cle)  # noqa: F821 (adds the noise to x1)
     for c in range(nc):
         i = CONTINUOUS[c]  # noqa: F821
         x1[i] += h * drift[i]
+        if not (x1[i] >= -MAX_FLOAT and x1[i] <= MAX_FLOAT):  # noqa: F821
+            return TERM_CODE + i  # noqa: F821
         if x1[i] < 0.0:
             x1[i] = 0.0
+    return 0
 
 
 def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t, opts, stop):
@@ -183,7 +190,9 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                 code = STATUS_INTERRUPTED  # noqa: F821
                 break
             _normals(s, z, math.sqrt(h))
-            _euler(x, pl, t, h, drift, z, cle, x1, nc)
+            code = _euler(x, pl, t, h, drift, z, cle, x1, nc)
+            if code != 0:
+                break
             t1 = target if h == span else t + h
             a1 = hybrid_field(x1, pl, t1, drift1, a)  # noqa: F821
             if a1 < 0.0:
@@ -212,7 +221,9 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
             _normals(s, zb, math.sqrt(theta * (1.0 - theta) * h))
             for q in range(NUM_WIENER):  # noqa: F821
                 zb[q] += theta * z[q]
-            _euler(x, pl, t, theta * h, drift, zb, cle, x1, nc)
+            code = _euler(x, pl, t, theta * h, drift, zb, cle, x1, nc)
+            if code != 0:
+                break
             for q in range(nspecies):
                 x[q] = x1[q]
             t = t1 if theta == 1.0 else min(t + theta * h, t1)
@@ -241,7 +252,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
 
 
 SOURCES = (
-    f"RESUM = {ssa_stepper.RESUM}\n",
+    f"RESUM = {ssa_stepper.RESUM}\nTERM_CODE = {hybrid.TERM_CODE}\n",
     *ssa_stepper.EVENT_SOURCES,
     _normals,
     _euler,
