@@ -150,11 +150,14 @@ def save_results(ds: xr.Dataset, path: str | Path, complevel: int = 4) -> None:
     """
     path = Path(path)
     encoding = {name: {"zlib": True, "complevel": complevel} for name in ds.data_vars}
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.",
-                               suffix=".part")
-    os.close(fd)
+    tmp = None
     try:
+        # The temporary file is created with Ctrl-C deferred too: a SIGINT between its creation and the
+        # cleanup below left a stray .part file (seen once under load in the SIGINT test).
         with _sigint_deferred():
+            fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.",
+                                       suffix=".part")
+            os.close(fd)
             ds.to_netcdf(tmp, encoding=encoding)
             # mkstemp makes the file private; give it the mode a plain write would have.
             umask = os.umask(0)
@@ -162,7 +165,7 @@ def save_results(ds: xr.Dataset, path: str | Path, complevel: int = 4) -> None:
             os.chmod(tmp, 0o666 & ~umask)
             os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 
