@@ -182,6 +182,21 @@ def test_events_on_a_continuous_species():
     assert p.max() <= 20 + 1
 
 
+def test_state_event_on_a_discrete_species_during_integration():
+    # Triggers are checked at the end of every integration step, on the step's state; that state must
+    # carry the discrete counts (left unset, a trigger on P read stale memory and every step "crossed"
+    # the event, which the bisection then crawled towards: a run that never ended).
+    net = pycrn.parse(LINEAR + "@species F=0\n@event P < 1: F = F + 1\n")
+    t = np.linspace(0.0, 3.0, 3001)
+    ds = pycrn.simulate(net, tspan=(0.0, 3.0), saveat=t, trajectories=200, seed=1,
+                        method=pycrn.methods.Hybrid(max_steps=100_000))
+    p = ds["P"].values
+    # The trigger is true at the start (it fires then, as in the SSA engines) and again at every return of P to 0.
+    returns = ((p[:, :-1] >= 1) & (p[:, 1:] < 1)).sum(axis=1)
+    assert returns.sum() > 0
+    np.testing.assert_array_equal(ds["F"].values[:, -1], 1 + returns)
+
+
 def test_fractional_initial_amount_and_the_ode_method():
     net = pycrn.parse("""
 @parameters k=0.3 h=0

@@ -226,6 +226,8 @@ def _dp_step(x, lam, p, t, h, K, KL, xs, x1, a, rtol, atol):
     nc = CONTINUOUS.shape[0]  # noqa: F821
     for q in range(x.shape[0]):
         xs[q] = x[q]
+        # The discrete counts too: state-event triggers read them from x1.
+        x1[q] = x[q]
     for s in range(1, 7):
         for c in range(nc):
             i = CONTINUOUS[c]  # noqa: F821
