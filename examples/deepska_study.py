@@ -21,7 +21,8 @@ Configs for the seed's constitutive gene expression and toggle switch are
 next to this file (``deepska_cge.json``, ``deepska_toggle.json``); their
 sizes are the seed's. ``--small`` shrinks every size for a quick check.
 
-Run as ``python examples/deepska_study.py examples/deepska_toggle.json [--small] [--out DIR]``.
+Run as ``python examples/deepska_study.py examples/deepska_toggle.json [--small] [--out DIR] [--set KEY=VALUE ...]``
+(``--set`` overrides config entries, e.g. ``--set steps=2000 accumulate=1 modes=8`` for a shorter run).
 """
 
 from __future__ import annotations
@@ -47,10 +48,17 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("config", type=Path)
 parser.add_argument("--small", action="store_true", help="tiny sizes, for a quick check")
 parser.add_argument("--out", type=Path, default=Path("out"))
+parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="override config entries (JSON values), e.g. --set steps=2000 accumulate=1")
 args = parser.parse_args()
 cfg = json.loads(args.config.read_text())
 if args.small:
     cfg.update(SMALL)
+for item in args.set:
+    key, sep, value = item.partition("=")
+    if not sep or key not in cfg:
+        parser.error(f"--set {item!r}: expected KEY=VALUE with KEY one of {sorted(cfg)}")
+    cfg[key] = json.loads(value)
 args.out.mkdir(parents=True, exist_ok=True)
 name = cfg["network"]
 net = pycrn.models.get(name)
@@ -83,6 +91,7 @@ horizon = cfg["T"] * cfg["extrapolate"]
 grid = np.linspace(horizon / 50, horizon, 50)
 fig, axes = plt.subplots(len(cfg["test_states"]), len(outputs), figsize=(4 * len(outputs), 3 * len(cfg["test_states"])),
                          squeeze=False)
+coverage = {}  # the fraction of the grid's times where SDnet lies inside SSA's 95% interval
 for row, x0 in enumerate(cfg["test_states"]):
     ssa = deepska.estimate(net, None, x0, grid, cfg["reference"], "ssa", seed=10 + row, outputs=outputs)
     with np.errstate(all="ignore"):
@@ -99,6 +108,7 @@ for row, x0 in enumerate(cfg["test_states"]):
         ax.axvline(cfg["T"], color="k", ls=":", lw=0.8)
         inside = np.mean((pred.sel(output=out).values >= s["ci_low"].values) &
                          (pred.sel(output=out).values <= s["ci_high"].values))
+        coverage[f"{out} from {x0}"] = float(inside)
         ax.set_title(f"{out} from {x0}: {inside:.0%} inside", fontsize=9)
         ax.set_xlabel("t")
         print(f"SDnet {out} from {x0}: {inside:.0%} of {grid.size} times inside SSA's 95% CI (to {horizon:g})")
@@ -113,7 +123,7 @@ if "exact_at_eval" in cfg:  # known values (closed moment equations): an MSE wit
     reference["estimate"][:, 0] = cfg["exact_at_eval"]
     reference["variance"][:, 0] = 0.0
 summary = {"network": name, "eval_time": t, "x0": x0, "steps": cfg["steps"], "train": cfg["train"],
-           "fit_seconds": history.seconds, "variance": {}, "seconds_per_sample": {}}
+           "config": cfg, "inside_ci": coverage, "fit_seconds": history.seconds, "variance": {}, "seconds_per_sample": {}}
 for method in ("ssa", "deep_cv", "deep_is"):
     clock = time.perf_counter()
     est = deepska.estimate(net, sd, x0, [t], cfg["samples"], method, seed=5)
@@ -126,6 +136,7 @@ for method in ("ssa", "deep_cv", "deep_is"):
 for i, out in enumerate(outputs):
     ratio_cv = summary["variance"]["ssa"][i] / summary["variance"]["deep_cv"][i]
     ratio_is = summary["variance"]["ssa"][i] / summary["variance"]["deep_is"][i]
+    summary.setdefault("variance_ratio", {})[out] = {"deep_cv": ratio_cv, "deep_is": ratio_is}
     print(f"variance of SSA / DeepCV for {out}: {ratio_cv:.3g}; SSA / DeepIS: {ratio_is:.3g}")
 
 fig, axes = plt.subplots(1, len(outputs), figsize=(4 * len(outputs), 3.2), squeeze=False)

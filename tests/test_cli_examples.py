@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import pycrn
 from pycrn.cli import main
 
@@ -170,9 +172,26 @@ def test_example_seasonal_sir(tmp_path):
 
 
 def test_example_deepska_study(tmp_path):
-    out = _run_example("deepska_study.py", str(ROOT / "examples" / "deepska_cge.json"), "--small", "--out", str(tmp_path))
+    out = _run_example("deepska_study.py", str(ROOT / "examples" / "deepska_cge.json"), "--small", "--out", str(tmp_path),
+                       "--set", "steps=20", "sizes=[10, 20]")
     assert "variance of SSA / DeepCV for P:" in out and "deep_is  at t=5" in out
     summary = json.loads((tmp_path / "constitutive_gene_expression_summary.json").read_text())
-    assert set(summary["variance"]) == {"ssa", "deep_cv", "deep_is"} and summary["sizes"] == [10, 30]
+    assert set(summary["variance"]) == {"ssa", "deep_cv", "deep_is"} and summary["sizes"] == [10, 20]
+    assert summary["config"]["steps"] == 20 and summary["config"]["modes"] == 6
+    assert set(summary["variance_ratio"]) == {"P", "P**2"} and len(summary["inside_ci"]) == 4
     assert (tmp_path / "constitutive_gene_expression_sdnet.png").stat().st_size > 10_000
     assert (tmp_path / "constitutive_gene_expression_mse.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "examples").glob("deepska_*.json")), ids=lambda p: p.stem)
+def test_deepska_configs_name_their_network_species_and_outputs(config):
+    cfg = json.loads(config.read_text())
+    net = pycrn.models.get(cfg["network"])
+    species = set(net.species_names)
+    assert set(cfg["box"]) == species
+    assert all(set(state) == species for state in cfg["test_states"])
+    for out in cfg["outputs"]:
+        assert out.split("**")[0] in species
+    if "steady" in cfg:
+        assert len(cfg["steady"]) == len(cfg["outputs"])
+    assert cfg["T"] > 0 and 0 < cfg["dt"] < cfg["T"] and cfg["eval_time"] <= cfg["T"]
