@@ -17,9 +17,10 @@ script
    SSA reference (or the exact values, ``exact_at_eval`` in the config) as
    the sample size grows (panel e).
 
-Configs for the seed's constitutive gene expression and toggle switch are
-next to this file (``deepska_cge.json``, ``deepska_toggle.json``); their
-sizes are the seed's. ``--small`` shrinks every size for a quick check.
+Configs are next to this file: constitutive gene expression
+(``deepska_cge.json``), the toggle switch, both antithetic controllers, the
+repressilator and the linear cascade with feedback; their sizes are the
+seed's (the numbers of modes those of the authors' published configs). ``--small`` shrinks every size for a quick check.
 
 Run as ``python examples/deepska_study.py examples/deepska_toggle.json [--small] [--out DIR] [--set KEY=VALUE ...]``
 (``--set`` overrides config entries, e.g. ``--set steps=2000 accumulate=1 modes=8`` for a shorter run).
