@@ -110,7 +110,8 @@ for row, x0 in enumerate(cfg["test_states"]):
         inside = np.mean((pred.sel(output=out).values >= s["ci_low"].values) &
                          (pred.sel(output=out).values <= s["ci_high"].values))
         coverage[f"{out} from {x0}"] = float(inside)
-        ax.set_title(f"{out} from {x0}: {inside:.0%} inside", fontsize=9)
+        state = "(" + ", ".join(str(x0.get(sp, "-")) for sp in net.species_names) + ")"
+        ax.set_title(f"{out} from {state}: {inside:.0%} inside", fontsize=9)
         ax.set_xlabel("t")
         print(f"SDnet {out} from {x0}: {inside:.0%} of {grid.size} times inside SSA's 95% CI (to {horizon:g})")
 axes[0, 0].legend(fontsize=7)
