@@ -101,6 +101,7 @@ for row, x0 in enumerate(cfg["test_states"]):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # beyond T on purpose
             pred = sd.predict(x0, grid)
+    state = "(" + ", ".join(str(x0.get(sp, "-")) for sp in net.species_names) + ")"
     for col, out in enumerate(outputs):
         ax = axes[row, col]
         s = ssa.sel(output=out)
@@ -110,7 +111,6 @@ for row, x0 in enumerate(cfg["test_states"]):
         inside = np.mean((pred.sel(output=out).values >= s["ci_low"].values) &
                          (pred.sel(output=out).values <= s["ci_high"].values))
         coverage[f"{out} from {x0}"] = float(inside)
-        state = "(" + ", ".join(str(x0.get(sp, "-")) for sp in net.species_names) + ")"
         ax.set_title(f"{out} from {state}: {inside:.0%} inside", fontsize=9)
         ax.set_xlabel("t")
         print(f"SDnet {out} from {x0}: {inside:.0%} of {grid.size} times inside SSA's 95% CI (to {horizon:g})")
@@ -125,7 +125,8 @@ if "exact_at_eval" in cfg:  # known values (closed moment equations): an MSE wit
     reference["estimate"][:, 0] = cfg["exact_at_eval"]
     reference["variance"][:, 0] = 0.0
 summary = {"network": name, "eval_time": t, "x0": x0, "steps": cfg["steps"], "train": cfg["train"],
-           "config": cfg, "inside_ci": coverage, "fit_seconds": history.seconds, "variance": {}, "seconds_per_sample": {}}
+           "config": cfg, "inside_ci": coverage, "fit_seconds": history.seconds, "variance": {}, "variance_ratio": {},
+           "seconds_per_sample": {}}
 for method in ("ssa", "deep_cv", "deep_is"):
     clock = time.perf_counter()
     est = deepska.estimate(net, sd, x0, [t], cfg["samples"], method, seed=5)
@@ -138,7 +139,7 @@ for method in ("ssa", "deep_cv", "deep_is"):
 for i, out in enumerate(outputs):
     ratio_cv = summary["variance"]["ssa"][i] / summary["variance"]["deep_cv"][i]
     ratio_is = summary["variance"]["ssa"][i] / summary["variance"]["deep_is"][i]
-    summary.setdefault("variance_ratio", {})[out] = {"deep_cv": ratio_cv, "deep_is": ratio_is}
+    summary["variance_ratio"][out] = {"deep_cv": ratio_cv, "deep_is": ratio_is}
     print(f"variance of SSA / DeepCV for {out}: {ratio_cv:.3g}; SSA / DeepIS: {ratio_is:.3g}")
 
 fig, axes = plt.subplots(1, len(outputs), figsize=(4 * len(outputs), 3.2), squeeze=False)
