@@ -23,7 +23,11 @@ Run as ``python examples/signaling_ligand_screen_cv.py [epochs] [folds] [steps]`
   to finish reports all folds;
 * ``--eval EPOCHS,...`` also records the held-out predictions after those
   epoch counts of the same run (a learning curve at no extra training);
-* ``--no-control`` skips the scrambled models.
+* ``--no-control`` skips the scrambled models;
+* ``--restart EPOCHS`` sets the period of the cosine schedule's warm restarts
+  (default: half the epochs). A longer run with the same period continues
+  a shorter one exactly: ``640 --restart 160`` resumes the checkpoints of
+  ``320`` (whose period is 160) and trains on.
 """
 
 import argparse
@@ -45,6 +49,7 @@ ap.add_argument("--out", type=Path, default=None, help="folder for checkpoints a
 ap.add_argument("--part", default="0/1", help="I/P: train folds I, I+P, ... (needs --out to pool the parts)")
 ap.add_argument("--eval", default="", help="comma-separated epoch counts at which predictions are also recorded")
 ap.add_argument("--no-control", action="store_true", help="skip the models trained on scrambled profiles")
+ap.add_argument("--restart", type=int, default=None, help="epochs between warm restarts (default: epochs // 2)")
 args = ap.parse_args()
 part, parts = (int(v) for v in args.part.split("/"))
 if args.out is None and parts > 1:
@@ -52,6 +57,9 @@ if args.out is None and parts > 1:
 evals = sorted({int(v) for v in args.eval.split(",") if v} | {args.epochs})
 if evals[0] < 1 or evals[-1] > args.epochs:
     ap.error(f"--eval epochs must lie in 1..{args.epochs}")
+restart = args.restart if args.restart is not None else max(1, args.epochs // 2)
+if restart < 1:
+    ap.error("--restart must be a positive number of epochs")
 labels = ("data",) if args.no_control else ("data", "scrambled")
 if args.out is not None:
     args.out.mkdir(parents=True, exist_ok=True)
@@ -85,7 +93,7 @@ for k, names in enumerate(fold_conditions):
             if done is not None and done.exists() and e < args.epochs:
                 continue  # recorded by an earlier run; training goes on from the checkpoint
             sig.fit(model, ligands[train], y, epochs=e, batch_size=5, lr=2e-3,
-                    restart_epochs=max(1, args.epochs // 2), seed=k, checkpoint=checkpoint, progress=False)
+                    restart_epochs=restart, seed=k, checkpoint=checkpoint, progress=False)
             with torch.no_grad():
                 prediction = model(torch.as_tensor(ligands[test])).numpy()
             predicted[(label, e)][k] = prediction

@@ -138,6 +138,17 @@ def test_example_signaling_ligand_screen_cv(tmp_path):
     # A second run finds the finished fold: nothing is trained again, the same r is reported.
     again = _run_example("signaling_ligand_screen_cv.py", "2", "1", "20", "--out", str(tmp_path), "--eval", "1")
     assert [line for line in again.splitlines() if line.startswith("held-out conditions")] == pooled
+    # A longer run with the same restart period trains on from the checkpoints (epochs 1 and 2 are kept)...
+    longer = _run_example("signaling_ligand_screen_cv.py", "3", "1", "20", "--out", str(tmp_path), "--eval", "1,2",
+                          "--restart", "1", "--no-control")
+    data_lines = [line for line in pooled if "trained on data" in line]
+    assert [line for line in longer.splitlines() if line.startswith("held-out conditions")][:2] == data_lines
+    assert (tmp_path / "fold0_data_epochs3.npz").exists()
+    # ...and one with another period is refused, not silently run on the checkpoint's schedule.
+    refused = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "signaling_ligand_screen_cv.py"), "4", "1", "20", "--out",
+         str(tmp_path), "--no-control"], capture_output=True, text=True)
+    assert refused.returncode != 0 and "warm restarts every" in refused.stderr
 
 
 def test_example_abstraction_sir(tmp_path):

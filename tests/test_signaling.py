@@ -460,6 +460,10 @@ def test_fit_learns_the_toy_network_and_resumes_to_the_same_result(tmp_path):
     assert len(history2.mse) == 24
     for a, b in zip(resumed.parameters(), model.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # Resuming with another schedule would silently keep the checkpoint's: refused, naming both.
+    for change in (dict(restart_epochs=20), dict(lr=1e-2), dict(batch_size=4)):
+        with pytest.raises(ValueError, match="warm restarts every 320 mini-batches"):
+            sig.fit(fresh(), grid, y, epochs=30, checkpoint=ck, **{**kw, **change})
 
 
 def test_bad_inputs_are_named():

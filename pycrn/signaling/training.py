@@ -118,6 +118,14 @@ def fit(
         except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a damaged file
             raise ValueError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); "
                              "delete it to start over, or pass resume=False") from None
+        saved = state["scheduler"]
+        if saved.get("T_0") != sched.T_0 or saved.get("base_lrs") != sched.base_lrs:
+            # Loading would silently replace this call's schedule with the checkpoint's.
+            raise ValueError(
+                f"checkpoint {path} was trained with lr {saved.get('base_lrs', ['?'])[0]} and warm restarts every "
+                f"{saved.get('T_0')} mini-batches; this call asks for lr {lr} and {sched.T_0} "
+                f"(restart_epochs={restart_epochs} x {steps_per_epoch} batches of {batch_size}). Pass the original "
+                "lr, restart_epochs and batch_size to resume, or resume=False to start over")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
