@@ -149,6 +149,13 @@ def test_example_signaling_ligand_screen_cv(tmp_path):
         [sys.executable, str(ROOT / "examples" / "signaling_ligand_screen_cv.py"), "4", "1", "20", "--out",
          str(tmp_path), "--no-control"], capture_output=True, text=True)
     assert refused.returncode != 0 and "warm restarts every" in refused.stderr
+    # The authors' recipe, compressed to 40 epochs (peak at 5, Adam reset every epoch): its own folder.
+    authors = _run_example("signaling_ligand_screen_cv.py", "40", "1", "20", "--out", str(tmp_path / "authors"),
+                           "--eval", "20", "--no-control", "--recipe", "authors")
+    assert sum(line.startswith("held-out conditions (3, 1 folds), trained on data") for line in authors.splitlines()) == 2
+    torch = pytest.importorskip("torch")
+    state = torch.load(tmp_path / "authors" / "fold0_data.pt", weights_only=False)
+    assert state["schedule"] == dict(epochs=40, peak=5, start=0.1, end=0.01, reset_every=1) and state["lr"] == 1e-3
 
 
 def test_example_abstraction_sir(tmp_path):

@@ -466,6 +466,82 @@ def test_fit_learns_the_toy_network_and_resumes_to_the_same_result(tmp_path):
             sig.fit(fresh(), grid, y, epochs=30, checkpoint=ck, **{**kw, **change})
 
 
+def _authors_one_cycle(e, max_iter, max_height, start_height, end_height, peak):
+    """The schedule as the authors' ligand-screen script defines it (their ``oneCycle``), written out independently."""
+    phase = 0.95 * max_iter
+    if e <= peak:
+        return (max_height - start_height) * 0.5 * (np.cos(np.pi * (e / peak + 1)) + 1) + start_height
+    if e <= phase:
+        return (max_height - end_height) * 0.5 * (np.cos(np.pi * ((e - peak) / (phase - peak) + 2)) + 1) + end_height
+    return end_height
+
+
+def test_one_cycle_is_the_authors_schedule():
+    cycle = sig.OneCycle(epochs=8000, peak=1000, start=0.1, end=0.01, reset_every=200)
+    for e in (0, 1, 500, 999, 1000, 1001, 4000, 7599, 7600, 7601, 7999):
+        assert cycle.rate(e, 1e-3) == pytest.approx(_authors_one_cycle(e, 8000, 1e-3, 1e-4, 1e-5, 1000), rel=1e-12)
+    assert [e for e in range(1000) if cycle.resets_after(e)] == [200, 400, 600, 800]
+    with pytest.raises(ValueError, match="peak"):
+        sig.OneCycle(epochs=100, peak=96)
+    with pytest.raises(ValueError, match="start"):
+        sig.OneCycle(epochs=100, peak=10, start=0.0)
+    with pytest.raises(ValueError, match="reset_every"):
+        sig.OneCycle(epochs=100, peak=10, reset_every=0)
+
+
+def test_fit_with_the_authors_recipe_follows_the_schedule_and_resumes_exactly(tmp_path):
+    net = datasets.toy()
+    reference = sig.SignalingModel(net).load_parameters(datasets.toy_parameters())
+    grid = np.array(np.meshgrid(np.linspace(0, 1, 6), np.linspace(0, 1, 6))).T.reshape(-1, 2)
+    y = sig.generate(reference, grid)
+    cycle = sig.OneCycle(epochs=20, peak=4, reset_every=3)
+    kw = dict(batch_size=6, lr=2e-2, seed=5, schedule=cycle, weights=sig.LossWeights.ligand_screen())
+
+    def fresh():
+        return sig.SignalingModel(net, seed=2, initial_radius=0.7)
+
+    assert sig.spectral_radius(net, fresh().weights).item() == pytest.approx(0.7, rel=1e-9)
+    model = fresh()
+    before = torch.nn.functional.mse_loss(model(torch.as_tensor(grid)), torch.as_tensor(y)).item()
+    history = sig.fit(model, grid, y, epochs=20, **kw)
+    after = torch.nn.functional.mse_loss(model(torch.as_tensor(grid)), torch.as_tensor(y)).item()
+    assert after < 0.5 * before
+    np.testing.assert_allclose(history.lr, [cycle.rate(e, 2e-2) for e in range(20)], rtol=1e-12)
+    # The Adam resets change the result: without them the parameters differ.
+    other = fresh()
+    sig.fit(other, grid, y, epochs=20, **{**kw, "schedule": sig.OneCycle(epochs=20, peak=4)})
+    assert not torch.equal(other.weights, model.weights)
+    # Interrupted after 7 epochs (between resets), resumed to 20: bit-identical to one run.
+    ck = tmp_path / "cycle.ckpt"
+    sig.fit(fresh(), grid, y, epochs=7, checkpoint=ck, **kw)
+    resumed = fresh()
+    sig.fit(resumed, grid, y, epochs=20, checkpoint=ck, **kw)
+    for a, b in zip(resumed.parameters(), model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # Another schedule, another peak rate, or the cosine schedule cannot silently continue this checkpoint.
+    for change in (dict(schedule=sig.OneCycle(epochs=20, peak=5, reset_every=3)), dict(lr=1e-2), dict(schedule=None)):
+        with pytest.raises(ValueError, match="one-cycle over 20 epochs peaking at epoch 4"):
+            sig.fit(fresh(), grid, y, epochs=20, checkpoint=ck, **{**kw, **change})
+    with pytest.raises(ValueError, match="past the end of the schedule"):
+        sig.fit(fresh(), grid, y, epochs=21, **kw)
+    with pytest.raises(ValueError, match="initial_radius"):
+        sig.SignalingModel(net, initial_radius=1.0)
+
+
+def test_ligand_screen_weights_are_the_authors_objective():
+    net = datasets.toy()
+    model = sig.SignalingModel(net).load_parameters(datasets.toy_parameters())
+    w = sig.LossWeights.ligand_screen()
+    assert (w.l2, w.ligand_bias, w.nonzero, w.noise_fixed, w.uniform_high) == (1e-6, 1e-4, 0.0, 1e-3, 1 / 1.2)
+    state = model.states(torch.tensor([[1.0, 0.5]], dtype=torch.float64))[0]
+    barrier, rho = losses.spectral_barrier(model, state, w.spectral_k, w.spectral_precision, w.spectral_target)
+    # The authors' barrier, 1e-3 * (exp(10 rho) - 1) / exp(9), up to its constant.
+    assert w.spectral * barrier.item() == pytest.approx(1e-3 * np.exp(10 * rho) / np.exp(9), rel=1e-12)
+    with torch.no_grad():
+        model.output_scale.fill_(1.5)
+    assert losses.output_scale(model).item() == pytest.approx(len(net.tfs) * 0.3**2)
+
+
 def test_bad_inputs_are_named():
     net = datasets.toy()
     model = sig.SignalingModel(net)

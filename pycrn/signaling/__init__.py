@@ -20,6 +20,7 @@ from .losses import LossWeights
 from .model import SignalingModel
 from .network import SignalingNetwork
 from .recurrent import steady_state
+from .schedules import OneCycle
 from .spectral import spectral_radius, spectral_radius_and_gradient
 from .synthetic import generate, random_conditions, reference_model
 from .training import FitHistory, fit
@@ -28,6 +29,7 @@ __all__ = [
     "KNOCKOUT_BIAS",
     "FitHistory",
     "LossWeights",
+    "OneCycle",
     "SignalingModel",
     "SignalingNetwork",
     "fit",

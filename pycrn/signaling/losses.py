@@ -36,6 +36,32 @@ class LossWeights:
     spectral_precision: float = 1e-4
     #: Bias noise sd = noise * learning rate.
     noise: float = 10.0
+    #: If set, the bias noise sd is this constant instead (the authors' ligand-screen script: 1e-3).
+    noise_fixed: float | None = None
+    #: If set, the spectral barrier's target rho instead of the one from ``spectral_precision``.
+    spectral_target: float | None = None
+    #: The uniform distribution the states are regularised towards, and the negative-maximum barrier.
+    uniform_low: float = UNIFORM_LOW
+    uniform_high: float = UNIFORM_HIGH
+    uniform_negative_max: float = 10.0
+    #: Pull of the output scales towards their initial 1.2: sum (s - 1.2)^2.
+    output_scale: float = 0.0
+
+    @classmethod
+    def ligand_screen(cls) -> LossWeights:
+        """The coefficients of the authors' ligand-screen cross-validation script (``ligandScreenCrossValidation.py``).
+
+        L2 1e-6 on weights and biases, ligand bias 1e-4, no weight-not-zero
+        term, states regularised towards U(0, 1/1.2) with a unit
+        negative-maximum barrier, output scales pulled towards 1.2 (1e-4), a
+        constant noise of sd 1e-3, and the spectral barrier
+        1e-3 exp(10 (rho - 0.9)). Their barrier, 1e-3 (exp(10 rho) - 1) / exp(9)
+        and 0 below rho = 0.5, differs from this one by a constant above
+        rho = 0.5 and by a gradient under 2e-4 below it.
+        """
+        return cls(sign=0.1, ligand_bias=1e-4, l2=1e-6, nonzero=0.0, uniformity=1e-5, spectral=1e-3,
+                   spectral_k=10.0, spectral_target=0.9, noise_fixed=1e-3, uniform_low=0.0,
+                   uniform_high=1 / 1.2, uniform_negative_max=1.0, output_scale=1e-4)
 
 
 def sign_violation(model) -> torch.Tensor:
@@ -54,6 +80,11 @@ def ligand_bias(model) -> torch.Tensor:
 def l2(model) -> torch.Tensor:
     """Sum of squares of weights and biases."""
     return torch.sum(model.weights**2) + torch.sum(model.bias**2)
+
+
+def output_scale(model, centre: float = 1.2) -> torch.Tensor:
+    """sum (s - centre)^2 over the TF output scales."""
+    return torch.sum((model.output_scale - centre) ** 2)
 
 
 def nonzero(model) -> torch.Tensor:
@@ -120,9 +151,13 @@ def state_slope(states: torch.Tensor, leak: float) -> torch.Tensor:
     return torch.where(x <= 0, torch.full_like(x, leak), torch.where(x < 0.5, torch.ones_like(x), 4.0 * (1.0 - x) ** 2))
 
 
-def spectral_barrier(model, state: torch.Tensor, k: float = 21.0, precision: float = 1e-4) -> tuple[torch.Tensor, float]:
-    """a exp(k rho(D A)) at one steady state, a = exp(-k target); returns (loss, rho)."""
+def spectral_barrier(model, state: torch.Tensor, k: float = 21.0, precision: float = 1e-4,
+                     target: float | None = None) -> tuple[torch.Tensor, float]:
+    """a exp(k rho(D A)) at one steady state, a = exp(-k target); returns (loss, rho).
+
+    The target is ``target`` if given, else :func:`spectral_target` of the model's steps and ``precision``.
+    """
     slope = state_slope(state.detach(), model.leak)
     rho = spectral_radius(model.network, model.weights, slope)
-    a = math.exp(-k * spectral_target(model.steps, precision))
+    a = math.exp(-k * (target if target is not None else spectral_target(model.steps, precision)))
     return a * torch.exp(k * rho), float(rho.detach())

@@ -31,7 +31,7 @@ class SignalingModel(nn.Module):
     nodes' states times a trainable scale (initialised 1.2), as (samples x TFs).
 
     Initialisation (seed 001, Methods): weights u(0, 0.1) + 0.1, negative for
-    inhibitory edges, all scaled so that rho(A) = 0.8; biases 0.001, and 1
+    inhibitory edges, all scaled so that rho(A) = ``initial_radius`` (0.8); biases 0.001, and 1
     for nodes whose inputs are all inhibitory.
 
     Parameters
@@ -48,6 +48,9 @@ class SignalingModel(nn.Module):
         The recurrence (and its adjoint) stops before ``steps`` once a step
         changes the states by at most ``tol`` relative, as LEMBAS's code does
         (absolutely); 0 always runs ``steps`` (see :func:`.recurrent.steady_state`).
+    initial_radius
+        rho(A) after initialisation (0.8, the paper's; the authors' ligand-screen
+        script pre-scales to 0.7).
     dtype, device
         Of the parameters (float64 by default; any torch device).
     """
@@ -61,6 +64,7 @@ class SignalingModel(nn.Module):
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
         tol: float = 1e-12,
+        initial_radius: float = INITIAL_RADIUS,
     ) -> None:
         super().__init__()
         if not isinstance(network, SignalingNetwork):
@@ -74,7 +78,9 @@ class SignalingModel(nn.Module):
         rng = np.random.default_rng(seed)
         w = rng.uniform(0.0, 0.1, network.n_edges) + 0.1
         w[network.mode == INHIBITION] *= -1
-        w = scale_to_radius(network, w, INITIAL_RADIUS)
+        if not 0 < initial_radius < 1:
+            raise ValueError(f"initial_radius must lie in (0, 1) for the recurrence to converge, got {initial_radius!r}")
+        w = scale_to_radius(network, w, float(initial_radius))
         b = np.full(network.n_nodes, 0.001)
         b[network.only_inhibited()] = 1.0
         kw = dict(dtype=dtype, device=device)

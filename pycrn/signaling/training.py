@@ -4,7 +4,9 @@ The objective is LEMBAS's (seed 001, Methods; :mod:`.losses`): data MSE
 plus the sign, ligand-bias, L2, weight-not-zero, state-uniformity and
 spectral-radius terms, with Gaussian noise on the bias of sd ``noise * lr``
 at every forward pass, Adam, and a cosine learning-rate schedule with warm
-restarts (``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts``).
+restarts (``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts``); or,
+with ``schedule=OneCycle(...)`` and ``LossWeights.ligand_screen()``, the
+recipe of the authors' ligand-screen script.
 
 Training is reproducible from ``seed``: the mini-batches, the noise and the
 state chosen for the spectral term come from one ``torch.Generator``, whose
@@ -30,6 +32,15 @@ from . import losses
 from .losses import LossWeights
 from .model import SignalingModel
 from .recurrent import training_threads
+from .schedules import OneCycle
+
+
+def _describe(plan: dict | None, lr) -> str:
+    if plan is None:
+        return "cosine with warm restarts"
+    reset = f", Adam reset every {plan['reset_every']} epochs" if plan.get("reset_every") else ""
+    return (f"one-cycle over {plan['epochs']} epochs peaking at epoch {plan['peak']} with lr {lr} (start x{plan['start']}, "
+            f"end x{plan['end']}{reset})")
 
 
 @dataclass
@@ -60,6 +71,7 @@ def fit(
     lr: float = 2e-3,
     restart_epochs: int = 200,
     weights: LossWeights | None = None,
+    schedule: OneCycle | None = None,
     seed: int = 0,
     checkpoint: str | Path | None = None,
     checkpoint_every: int = 50,
@@ -76,7 +88,13 @@ def fit(
     lr, restart_epochs
         Peak learning rate of the cosine schedule and the epochs between warm restarts.
     weights
-        Loss coefficients (default :class:`LossWeights`, the paper's).
+        Loss coefficients (default :class:`LossWeights`, the paper's;
+        :meth:`LossWeights.ligand_screen` for the authors' ligand-screen script's).
+    schedule
+        ``None``: the cosine schedule with warm restarts every ``restart_epochs``.
+        A :class:`~pycrn.signaling.schedules.OneCycle`: that schedule for peak
+        rate ``lr`` instead (``restart_epochs`` is then unused), with its Adam
+        resets.
     seed
         Seed of mini-batch order, bias noise and spectral-state choice.
     checkpoint
@@ -108,6 +126,13 @@ def fit(
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps_per_epoch = -(-n // batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=restart_epochs * steps_per_epoch, eta_min=lr * 1e-4)
+    if schedule is not None:
+        if not isinstance(schedule, OneCycle):
+            raise TypeError(f"schedule must be None (cosine with warm restarts) or a OneCycle, got {schedule!r}")
+        if int(epochs) > schedule.epochs:
+            raise ValueError(f"epochs={epochs} runs past the end of the schedule ({schedule.epochs} epochs)")
+        sched = None
+    plan = schedule.as_dict() if schedule is not None else None
     history = FitHistory()
     cache = torch.zeros(n, model.network.n_nodes, dtype=model.bias.dtype, device=model.bias.device)
     start = 0
@@ -119,7 +144,13 @@ def fit(
             raise ValueError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); "
                              "delete it to start over, or pass resume=False") from None
         saved = state["scheduler"]
-        if saved.get("T_0") != sched.T_0 or saved.get("base_lrs") != sched.base_lrs:
+        saved_plan = state.get("schedule")
+        if saved_plan != plan or (plan is not None and state.get("lr") != lr):
+            raise ValueError(
+                f"checkpoint {path} was trained with schedule {_describe(saved_plan, state.get('lr'))}; this call "
+                f"asks for {_describe(plan, lr)}. Pass the original schedule and lr to resume, or resume=False to "
+                "start over")
+        if sched is not None and (saved.get("T_0") != sched.T_0 or saved.get("base_lrs") != sched.base_lrs):
             # Loading would silently replace this call's schedule with the checkpoint's.
             raise ValueError(
                 f"checkpoint {path} was trained with lr {saved.get('base_lrs', ['?'])[0]} and warm restarts every "
@@ -128,14 +159,16 @@ def fit(
                 "lr, restart_epochs and batch_size to resume, or resume=False to start over")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
+        if sched is not None:
+            sched.load_state_dict(state["scheduler"])
         gen.set_state(state["generator"])
         cache = state["cache"].to(cache.device)
         history = state["history"]
         start = state["epoch"]
 
     def snapshot(epoch: int) -> dict:
-        return copy.deepcopy(dict(model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+        return copy.deepcopy(dict(model=model.state_dict(), optimizer=opt.state_dict(),
+                                  scheduler=sched.state_dict() if sched is not None else {}, schedule=plan, lr=lr,
                                   generator=gen.get_state(), cache=cache, history=history, epoch=epoch))
 
     def save(state: dict | None) -> None:
@@ -155,6 +188,9 @@ def fit(
         try:
             for epoch in bar:
                 model.train()
+                if schedule is not None:
+                    for group in opt.param_groups:
+                        group["lr"] = schedule.rate(epoch, lr)
                 order = torch.randperm(n, generator=gen)
                 sums = np.zeros(3)
                 for lo in range(0, n, batch_size):
@@ -162,12 +198,15 @@ def fit(
                     cur_lr = opt.param_groups[0]["lr"]
                     opt.zero_grad()
                     noise = torch.randn((len(idx), model.network.n_nodes), generator=gen, dtype=x.dtype).to(x.device)
-                    states = model.states(x[idx], bias_noise=0.0, bias_offset=w.noise * cur_lr * noise)
+                    sd = w.noise_fixed if w.noise_fixed is not None else w.noise * cur_lr
+                    states = model.states(x[idx], bias_noise=0.0, bias_offset=sd * noise)
                     fit_loss = mse(model.output(states), y[idx])
-                    uniform = losses.uniformity_with_cache(states, cache, idx)
+                    uniform = losses.uniformity_with_cache(states, cache, idx, w.uniform_low, w.uniform_high,
+                                                           w.uniform_negative_max)
                     cache[idx] = states.detach()
                     pick = int(torch.randint(len(idx), (1,), generator=gen))
-                    barrier, rho = losses.spectral_barrier(model, states[pick], w.spectral_k, w.spectral_precision)
+                    barrier, rho = losses.spectral_barrier(model, states[pick], w.spectral_k, w.spectral_precision,
+                                                           w.spectral_target)
                     loss = (
                         fit_loss
                         + w.sign * losses.sign_violation(model)
@@ -177,9 +216,12 @@ def fit(
                         + w.uniformity * uniform
                         + w.spectral * barrier
                     )
+                    if w.output_scale:
+                        loss = loss + w.output_scale * losses.output_scale(model)
                     loss.backward()
                     opt.step()
-                    sched.step()
+                    if sched is not None:
+                        sched.step()
                     sums += (fit_loss.item() * len(idx), loss.item() * len(idx), rho * len(idx))
                 if not math.isfinite(sums[1]):
                     raise FloatingPointError(
@@ -191,6 +233,8 @@ def fit(
                 history.loss.append(sums[1] / n)
                 history.spectral_radius.append(sums[2] / n)
                 history.lr.append(opt.param_groups[0]["lr"])
+                if schedule is not None and schedule.resets_after(epoch):
+                    opt.state.clear()  # Adam's moments start afresh, as in the authors' script
                 bar.set_postfix(mse=f"{history.mse[-1]:.2e}", rho=f"{history.spectral_radius[-1]:.3f}")
                 if path is not None:
                     last = snapshot(epoch + 1)
