@@ -375,6 +375,26 @@ def test_spectral_radius_does_not_depend_on_earlier_calls():
     assert first[0] == again[0] and np.array_equal(first[1], again[1])
 
 
+def test_arpack_runs_with_one_blas_thread(monkeypatch):
+    """OpenBLAS's threads spin while they wait: with the other core busy, ARPACK on the ligand-screen network ran
+    three times slower with two BLAS threads than with one (benchmarks/bench_spectral_load.py)."""
+    from threadpoolctl import threadpool_info
+
+    from pycrn.signaling import spectral
+
+    seen = []
+    real_eigs = spectral.eigs
+
+    def spy(*args, **kwargs):
+        seen.append({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
+        return real_eigs(*args, **kwargs)
+
+    monkeypatch.setattr(spectral, "eigs", spy)
+    net = _random_network(300, 1200, seed=5)
+    sig.spectral_radius_and_gradient(net, np.random.default_rng(5).normal(0, 0.5, net.n_edges))
+    assert seen and all(threads == {1} for threads in seen)
+
+
 def test_initialisation_follows_the_paper():
     net = datasets.kegg()
     model = sig.SignalingModel(net, seed=4)

@@ -11,6 +11,11 @@ and left eigenvector u (u^T T = lambda u^T),
 D is held fixed (as in LEMBAS). The largest-magnitude eigenpair comes from
 ARPACK (``scipy.sparse.linalg.eigs``), the left eigenvector from a second
 solve on T^T, as the paper does; small matrices use dense ``numpy.linalg.eig``.
+ARPACK runs with one BLAS thread (threadpoolctl): its BLAS calls work on
+blocks of n x ncv, too small to share, and OpenBLAS's threads spin while
+they wait; on the ligand-screen network (1,262 nodes) with the other core
+busy, one call took 112-140 ms with OpenBLAS's two threads and 38-40 ms
+with one, and training slowed threefold.
 ARPACK starts from a fixed vector: its default random start comes from a
 generator that advances with every call in the process, so the same matrix
 gave eigenvalues differing in the 12th digit from call to call, and training
@@ -23,11 +28,23 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from scipy.sparse.linalg import ArpackNoConvergence, eigs
+from threadpoolctl import ThreadpoolController
 
 from .network import SignalingNetwork
 
 #: Matrices up to this size are solved densely.
 DENSE_MAX = 200
+
+
+_blas: ThreadpoolController | None = None
+
+
+def _one_blas_thread():
+    """A context in which BLAS runs single-threaded (the libraries are found once, at the first call)."""
+    global _blas
+    if _blas is None:
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
 
 
 def _matrix(network: SignalingNetwork, w: np.ndarray, slope: np.ndarray | None) -> sp.csr_matrix:
@@ -45,11 +62,13 @@ def _pairs(T, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Up to k eigenpairs of largest magnitude."""
     n = T.shape[0]
     if n <= DENSE_MAX:
-        vals, vecs = np.linalg.eig(T.toarray())
+        with _one_blas_thread():
+            vals, vecs = np.linalg.eig(T.toarray())
         order = np.argsort(-np.abs(vals))[:k]
         return vals[order], vecs[:, order]
     try:
-        return eigs(T, k=k, which="LM", tol=1e-8, maxiter=50 * n, ncv=min(n - 1, max(2 * k + 1, 40)), v0=_start(n))
+        with _one_blas_thread():
+            return eigs(T, k=k, which="LM", tol=1e-8, maxiter=50 * n, ncv=min(n - 1, max(2 * k + 1, 40)), v0=_start(n))
     except ArpackNoConvergence as exc:
         if len(exc.eigenvalues) == 0:
             raise
