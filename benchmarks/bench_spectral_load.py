@@ -6,9 +6,11 @@ at a steady state of the authors' ligand-screen network (1,262 nodes, the
 term computed at every mini-batch of training), once as pycrn runs it and
 once with the limit lifted (OpenBLAS then uses a thread per core), the two
 taking turns within each repeat (paired, as in ``bench_signaling.py``),
-on an idle machine and with a process spinning on the other core.
+on an idle machine and with processes spinning (``--spinners``: one
+takes the other core of a 2-core machine; two leave no core free, as when
+another multi-threaded job runs).
 
-    python benchmarks/bench_spectral_load.py [--repeats 21] [--busy] [--out FILE]
+    python benchmarks/bench_spectral_load.py [--repeats 21] [--busy] [--spinners 1,2] [--out FILE]
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import multiprocessing as mp
 import platform
 import sys
 import time
@@ -24,17 +27,33 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_signaling import interleaved, median_ms, other_core_busy, paired_ratio
+from bench_signaling import _spin, interleaved, median_ms, paired_ratio
 from threadpoolctl import threadpool_info
 
 from pycrn import signaling as sig
 from pycrn.signaling import datasets, losses, spectral
 
 
+@contextlib.contextmanager
+def spinning(n: int):
+    """``n`` processes spinning for the duration."""
+    procs = [mp.get_context("spawn").Process(target=_spin, daemon=True) for _ in range(n)]
+    for proc in procs:
+        proc.start()
+    time.sleep(0.5 if n else 0.0)
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.join()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=21)
-    ap.add_argument("--busy", action="store_true", help="also measure with a process spinning on the other core")
+    ap.add_argument("--busy", action="store_true", help="also measure with processes spinning")
+    ap.add_argument("--spinners", default="1,2", help="with --busy: comma-separated numbers of spinning processes")
     ap.add_argument("--out", type=Path, default=None, help="JSON file for the results")
     args = ap.parse_args()
 
@@ -65,14 +84,16 @@ def main() -> None:
     blas = sorted({(lib["internal_api"], lib["num_threads"]) for lib in threadpool_info() if lib["user_api"] == "blas"})
     print(f"{net}; BLAS libraries (api, default threads): {blas}")
     rows = []
-    for busy in (False, True) if args.busy else (False,):
-        with other_core_busy(busy):
+    loads = [0] + ([int(v) for v in args.spinners.split(",")] if args.busy else [])
+    for spinners in loads:
+        with spinning(spinners):
             times = interleaved(cases, args.repeats)
         one, many = times["1 BLAS thread (pycrn)"], times["OpenBLAS default threads"]
-        row = dict(load="busy" if busy else "idle", one_thread_ms=median_ms(one), default_threads_ms=median_ms(many),
+        load = f"{spinners} spinning" if spinners else "idle"
+        row = dict(load=load, one_thread_ms=median_ms(one), default_threads_ms=median_ms(many),
                    ratio_default_over_one=paired_ratio(many, one))
         rows.append(row)
-        print(f"{row['load']:5s}: 1 BLAS thread {row['one_thread_ms']:.1f} ms, default threads "
+        print(f"{row['load']:10s}: 1 BLAS thread {row['one_thread_ms']:.1f} ms, default threads "
               f"{row['default_threads_ms']:.1f} ms (paired ratio {row['ratio_default_over_one']:.2f}), "
               f"medians of {args.repeats}")
     if args.out is not None:

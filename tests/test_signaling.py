@@ -376,8 +376,8 @@ def test_spectral_radius_does_not_depend_on_earlier_calls():
 
 
 def test_arpack_runs_with_one_blas_thread(monkeypatch):
-    """OpenBLAS's threads spin while they wait: with the other core busy, ARPACK on the ligand-screen network ran
-    three times slower with two BLAS threads than with one (benchmarks/bench_spectral_load.py)."""
+    """OpenBLAS's threads spin while they wait: on a busy machine ARPACK on the ligand-screen network ran up to 1.8x
+    slower with two BLAS threads than with one (benchmarks/bench_spectral_load.py)."""
     from threadpoolctl import threadpool_info
 
     from pycrn.signaling import spectral

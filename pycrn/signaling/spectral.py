@@ -13,9 +13,10 @@ ARPACK (``scipy.sparse.linalg.eigs``), the left eigenvector from a second
 solve on T^T, as the paper does; small matrices use dense ``numpy.linalg.eig``.
 ARPACK runs with one BLAS thread (threadpoolctl): its BLAS calls work on
 blocks of n x ncv, too small to share, and OpenBLAS's threads spin while
-they wait; on the ligand-screen network (1,262 nodes) with the other core
-busy, one call took 112-140 ms with OpenBLAS's two threads and 38-40 ms
-with one, and training slowed threefold.
+they wait. On the ligand-screen network (1,262 nodes, 2 cores) a call took
+the same time idle either way, and 1.2x (one core taken) to 1.8x (both)
+as long with OpenBLAS's two threads as with one
+(``benchmarks/bench_spectral_load.py``).
 ARPACK starts from a fixed vector: its default random start comes from a
 generator that advances with every call in the process, so the same matrix
 gave eigenvalues differing in the 12th digit from call to call, and training
