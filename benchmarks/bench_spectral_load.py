@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import multiprocessing as mp
 import platform
 import sys
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_signaling import _spin, interleaved, median_ms, paired_ratio
+from bench_signaling import interleaved, median_ms, other_core_busy, paired_ratio
 from threadpoolctl import threadpool_info
 
 from pycrn import signaling as sig
@@ -36,17 +35,11 @@ from pycrn.signaling import datasets, losses, spectral
 
 @contextlib.contextmanager
 def spinning(n: int):
-    """``n`` processes spinning for the duration."""
-    procs = [mp.get_context("spawn").Process(target=_spin, daemon=True) for _ in range(n)]
-    for proc in procs:
-        proc.start()
-    time.sleep(0.5 if n else 0.0)
-    try:
+    """``n`` processes spinning for the duration (``bench_signaling.other_core_busy``, ``n`` times)."""
+    with contextlib.ExitStack() as stack:
+        for _ in range(n):
+            stack.enter_context(other_core_busy(True))
         yield
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.join()
 
 
 def main() -> None:

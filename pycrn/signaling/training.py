@@ -125,13 +125,14 @@ def fit(
     gen = torch.Generator().manual_seed(int(seed))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps_per_epoch = -(-n // batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=restart_epochs * steps_per_epoch, eta_min=lr * 1e-4)
-    if schedule is not None:
-        if not isinstance(schedule, OneCycle):
-            raise TypeError(f"schedule must be None (cosine with warm restarts) or a OneCycle, got {schedule!r}")
-        if int(epochs) > schedule.epochs:
-            raise ValueError(f"epochs={epochs} runs past the end of the schedule ({schedule.epochs} epochs)")
-        sched = None
+    sched = None
+    if schedule is None:
+        sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+            opt, T_0=restart_epochs * steps_per_epoch, eta_min=lr * 1e-4)
+    elif not isinstance(schedule, OneCycle):
+        raise TypeError(f"schedule must be None (cosine with warm restarts) or a OneCycle, got {schedule!r}")
+    elif int(epochs) > schedule.epochs:
+        raise ValueError(f"epochs={epochs} runs past the end of the schedule ({schedule.epochs} epochs)")
     plan = schedule.as_dict() if schedule is not None else None
     history = FitHistory()
     cache = torch.zeros(n, model.network.n_nodes, dtype=model.bias.dtype, device=model.bias.device)
