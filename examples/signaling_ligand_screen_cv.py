@@ -93,6 +93,7 @@ fold_conditions = datasets.ligand_screen_folds()[: args.folds]
 print(net, f"{len(conditions)} conditions, {len(fold_conditions)} folds of 3")
 row = {name: i for i, name in enumerate(conditions)}
 predicted: dict = {(label, e): {} for label in labels for e in evals}
+training_r: dict = {(label, e): {} for label in labels for e in evals}
 start = time.perf_counter()
 for k, names in enumerate(fold_conditions):
     if k % parts != part:
@@ -118,26 +119,33 @@ for k, names in enumerate(fold_conditions):
                     **recipe)
             with torch.no_grad():
                 prediction = model(torch.as_tensor(ligands[test])).numpy()
+                fitted = model(torch.as_tensor(ligands[train])).numpy()
             predicted[(label, e)][k] = prediction
+            training_r[(label, e)][k] = np.corrcoef(fitted.ravel(), y.ravel())[0, 1]
             if done is not None:
-                np.savez(done, prediction=prediction, truth=tfs[test])
+                np.savez(done, prediction=prediction, truth=tfs[test], train_prediction=fitted, train_truth=y)
     r = np.corrcoef(predicted[("data", args.epochs)][k].ravel(), tfs[test].ravel())[0, 1]
-    print(f"fold {k + 1:2d} ({', '.join(names)}): held-out r = {r:.3f}  ({time.perf_counter() - start:.0f} s)",
-          flush=True)
+    print(f"fold {k + 1:2d} ({', '.join(names)}): held-out r = {r:.3f}, training r = "
+          f"{training_r[('data', args.epochs)][k]:.3f}  ({time.perf_counter() - start:.0f} s)", flush=True)
 
 for (label, e), by_fold in predicted.items():
     if args.out is not None:  # every fold recorded so far, also by other parts
         for k in range(len(fold_conditions)):
             path = args.out / f"fold{k}_{label}_epochs{e}.npz"
             if path.exists():
-                by_fold[k] = np.load(path)["prediction"]
+                saved = np.load(path)
+                by_fold[k] = saved["prediction"]
+                if "train_prediction" in saved:  # files of older runs hold the held-out predictions only
+                    training_r[(label, e)][k] = np.corrcoef(saved["train_prediction"].ravel(),
+                                                            saved["train_truth"].ravel())[0, 1]
     folds = sorted(by_fold)
     if not folds:
         continue
     pred = np.concatenate([by_fold[k] for k in folds])
     truth = np.concatenate([tfs[[row[c] for c in fold_conditions[k]]] for k in folds])
     r = np.corrcoef(pred.ravel(), truth.ravel())[0, 1]
+    fits = list(training_r[(label, e)].values())
     print(f"held-out conditions ({len(pred)}, {len(folds)} folds), trained on {label:9s} for {e:5d} epochs: "
-          f"Pearson r = {r:.3f}")
+          f"Pearson r = {r:.3f}" + (f" (training r, mean over {len(fits)} folds: {np.mean(fits):.3f})" if fits else ""))
 print(f"wall time {time.perf_counter() - start:.0f} s for this part's folds x {len(labels)} models x "
       f"{args.epochs} epochs")

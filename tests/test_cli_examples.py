@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import pycrn
@@ -135,6 +136,14 @@ def test_example_signaling_ligand_screen_cv(tmp_path):
     assert len(pooled) == 4 and sum("trained on scrambled" in line for line in pooled) == 2
     assert sorted(p.name for p in tmp_path.glob("*.npz")) == [
         f"fold0_{label}_epochs{e}.npz" for label in ("data", "scrambled") for e in (1, 2)]
+    # The files keep the fit to the training conditions too: the training r printed is theirs.
+    saved = np.load(tmp_path / "fold0_data_epochs2.npz")
+    assert saved["train_prediction"].shape == saved["train_truth"].shape == (100, 74)
+    fit = np.corrcoef(saved["train_prediction"].ravel(), saved["train_truth"].ravel())[0, 1]
+    assert f"training r = {fit:.3f}" in out and f"training r, mean over 1 folds: {fit:.3f}" in out
+    control = np.load(tmp_path / "fold0_scrambled_epochs2.npz")["train_truth"]
+    assert not np.array_equal(control, saved["train_truth"])
+    assert np.array_equal(np.sort(control, axis=0), np.sort(saved["train_truth"], axis=0))  # profiles permuted
     # A second run finds the finished fold: nothing is trained again, the same r is reported.
     again = _run_example("signaling_ligand_screen_cv.py", "2", "1", "20", "--out", str(tmp_path), "--eval", "1")
     assert [line for line in again.splitlines() if line.startswith("held-out conditions")] == pooled

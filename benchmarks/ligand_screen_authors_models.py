@@ -1,0 +1,144 @@
+"""The authors' own cross-validation models of the ligand screen, evaluated in their code and in pycrn.
+
+The LEMBAS authors (Nilsson, Peters, Meimetis, Bryson and Lauffenburger,
+"Artificial neural networks enable genome-scale simulations of intracellular
+signaling", 2022) publish their 28 trained cross-validation models of the
+ligand screen (``Model/CVligandScreen/MML_model_K.pt``, and the scrambled
+controls ``MML_sramble_model_K.pt``) in their repository
+(Lauffenburger-Lab/Artificial-Signaling-Network). This script needs a copy of
+that repository's ``Model`` folder (``--reference``); nothing of it is copied
+into pycrn. For every fold it
+
+* runs their pickled model, in their code, on the fold's three held-out
+  conditions and on its training conditions;
+* writes the model's parameters with their ``saveParam``, loads that table
+  into a pycrn ``SignalingModel`` of the network shipped with pycrn
+  (``load_parameters``, the migration path of the README) and runs pycrn's
+  forward pass on the same conditions;
+
+and reports the pooled held-out Pearson r over the folds (the paper's
+0.796, and 0.178 for the scrambled controls), each fold's held-out and
+training r, and the largest difference between the two forward passes
+(their pass stops once a step changes the state by less than 1e-6 in sum;
+pycrn's runs all 150 steps). With ``--ours DIR`` it also reads the held-out
+predictions that ``examples/signaling_ligand_screen_cv.py --out DIR`` wrote
+(``foldK_data_epochsE.npz``) and puts each fold's r next to the authors'.
+
+    python benchmarks/ligand_screen_authors_models.py --reference PATH/Artificial-Signaling-Network/Model \\
+        [--folds 0,1,...] [--ours DIR --epochs E] [--out results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from bench_signaling import load_reference
+
+from pycrn import signaling as sig
+from pycrn.signaling import datasets
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reference", required=True, help="the authors' Model/ folder (bionetwork.py, CVligandScreen/)")
+    ap.add_argument("--folds", default="", help="comma-separated fold indices (default: all 28)")
+    ap.add_argument("--ours", type=Path, default=None, help="an --out folder of examples/signaling_ligand_screen_cv.py")
+    ap.add_argument("--epochs", type=int, default=None, help="which of --ours' recorded epoch counts to compare")
+    ap.add_argument("--out", type=Path, default=None, help="write the numbers as JSON here")
+    args = ap.parse_args()
+    if (args.ours is None) != (args.epochs is None):
+        ap.error("--ours and --epochs go together")
+
+    ref = load_reference(args.reference)
+    cv = Path(args.reference) / "CVligandScreen"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the three duplicate edges, merged as the authors' loader merges them
+        net, ligands, tfs, conditions = datasets.ligand_screen()
+    names = list(net.nodes)
+    lig_names = [names[i] for i in net.ligands]
+    tf_names = [names[i] for i in net.tfs]
+    all_folds = datasets.ligand_screen_folds()
+    folds = [int(k) for k in args.folds.split(",") if k] or list(range(len(all_folds)))
+    row = {c: i for i, c in enumerate(conditions)}
+    _, their_node_list, _ = ref.loadNetwork(str(Path(args.reference) / "data" / "ligandScreen-Model.tsv"))
+    their_nodes = np.array(their_node_list)
+    torch.set_num_threads(1)
+
+    rows, pooled = [], {key: ([], []) for key in ("authors", "pycrn_forward", "scrambled", "ours",
+                                                   "authors, same folds")}
+    largest_difference = 0.0
+    start = time.perf_counter()
+    for k in folds:
+        test = np.array([row[c] for c in all_folds[k]])
+        train = np.setdiff1d(np.arange(len(conditions)), test)
+        model = torch.load(cv / f"MML_model_{k}.pt", weights_only=False)
+        # Their layers order ligands and TFs their own way (nodeOrder into their node list): map by name.
+        order_in = np.array([lig_names.index(n) for n in their_nodes[model.inputLayer.nodeOrder]])
+        order_out = np.array([tf_names.index(n) for n in their_nodes[model.projectionLayer.nodeOrder]])
+        x_theirs = torch.as_tensor(ligands[:, order_in])
+        inverse = np.argsort(order_out)  # their TF columns back to pycrn's order
+        with torch.no_grad():
+            y_theirs = model(x_theirs)[0].numpy()[:, inverse]
+        with tempfile.TemporaryDirectory() as tmp:
+            table = Path(tmp) / "params.tsv"
+            ref.saveParam(model, list(their_nodes), table)
+            ours_model = sig.SignalingModel(net, steps=150, tol=0.0).load_parameters(table)
+        with torch.no_grad():
+            y_pycrn = ours_model(torch.as_tensor(ligands)).numpy()
+        largest_difference = max(largest_difference, float(np.max(np.abs(y_pycrn - y_theirs))))
+        scrambled = torch.load(cv / f"MML_sramble_model_{k}.pt", weights_only=False)
+        with torch.no_grad():
+            y_scrambled = scrambled(x_theirs)[0].numpy()[:, inverse]
+        entry = dict(fold=k, conditions=all_folds[k],
+                     held_out_r=pearson(y_theirs[test], tfs[test]),
+                     training_r=pearson(y_theirs[train], tfs[train]),
+                     pycrn_forward_held_out_r=pearson(y_pycrn[test], tfs[test]),
+                     scrambled_held_out_r=pearson(y_scrambled[test], tfs[test]))
+        for key, y in (("authors", y_theirs), ("pycrn_forward", y_pycrn), ("scrambled", y_scrambled)):
+            pooled[key][0].append(y[test])
+            pooled[key][1].append(tfs[test])
+        if args.ours is not None:
+            path = args.ours / f"fold{k}_data_epochs{args.epochs}.npz"
+            if path.exists():
+                saved = np.load(path)
+                entry["ours_held_out_r"] = pearson(saved["prediction"], tfs[test])
+                if "train_prediction" in saved:
+                    entry["ours_training_r"] = pearson(saved["train_prediction"], saved["train_truth"])
+                pooled["ours"][0].append(saved["prediction"])
+                pooled["ours"][1].append(tfs[test])
+                pooled["authors, same folds"][0].append(y_theirs[test])
+                pooled["authors, same folds"][1].append(tfs[test])
+        rows.append(entry)
+        print(f"fold {k:2d}: held-out r authors {entry['held_out_r']:.3f} (pycrn's forward "
+              f"{entry['pycrn_forward_held_out_r']:.3f}), training r {entry['training_r']:.3f}, scrambled "
+              f"{entry['scrambled_held_out_r']:.3f}" +
+              (f", ours {entry['ours_held_out_r']:.3f}" if "ours_held_out_r" in entry else "") +
+              (f" (training r {entry['ours_training_r']:.3f})" if "ours_training_r" in entry else ""), flush=True)
+
+    summary = {key: pearson(np.concatenate(p), np.concatenate(t)) for key, (p, t) in pooled.items() if p}
+    counts = {key: len(p) for key, (p, t) in pooled.items() if p}
+    for key, r in summary.items():
+        print(f"pooled held-out r, {key:19s} ({3 * counts[key]} conditions, {counts[key]} folds): {r:.3f}")
+    print(f"training r, authors' models, mean over folds: {np.mean([e['training_r'] for e in rows]):.3f}")
+    print(f"largest |pycrn - authors| over all outputs: {largest_difference:.2e}; "
+          f"{time.perf_counter() - start:.0f} s")
+    if args.out is not None:
+        args.out.write_text(json.dumps(dict(folds=rows, pooled_held_out_r=summary, folds_pooled=counts,
+                                            largest_forward_difference=largest_difference,
+                                            ours=str(args.ours) if args.ours else None, ours_epochs=args.epochs),
+                                       indent=1))
+
+
+if __name__ == "__main__":
+    main()
