@@ -22,10 +22,12 @@ training r, and the largest difference between the two forward passes
 (their pass stops once a step changes the state by less than 1e-6 in sum;
 pycrn's runs all 150 steps). With ``--ours DIR`` it also reads the held-out
 predictions that ``examples/signaling_ligand_screen_cv.py --out DIR`` wrote
-(``foldK_data_epochsE.npz``) and puts each fold's r next to the authors'.
+(``foldK_data_epochsE.npz``, for each E of ``--epochs``: a learning curve)
+and puts each fold's held-out and training r next to the authors', pooled
+over the folds found.
 
     python benchmarks/ligand_screen_authors_models.py --reference PATH/Artificial-Signaling-Network/Model \\
-        [--folds 0,1,...] [--ours DIR --epochs E] [--out results.json]
+        [--folds 0,1,...] [--ours DIR --epochs E1,E2,...] [--out results.json]
 """
 
 from __future__ import annotations
@@ -54,11 +56,12 @@ def main() -> None:
     ap.add_argument("--reference", required=True, help="the authors' Model/ folder (bionetwork.py, CVligandScreen/)")
     ap.add_argument("--folds", default="", help="comma-separated fold indices (default: all 28)")
     ap.add_argument("--ours", type=Path, default=None, help="an --out folder of examples/signaling_ligand_screen_cv.py")
-    ap.add_argument("--epochs", type=int, default=None, help="which of --ours' recorded epoch counts to compare")
+    ap.add_argument("--epochs", default=None, help="which of --ours' recorded epoch counts to compare (E1,E2,...)")
     ap.add_argument("--out", type=Path, default=None, help="write the numbers as JSON here")
     args = ap.parse_args()
     if (args.ours is None) != (args.epochs is None):
         ap.error("--ours and --epochs go together")
+    epochs = [int(e) for e in args.epochs.split(",") if e] if args.epochs else []
 
     ref = load_reference(args.reference)
     cv = Path(args.reference) / "CVligandScreen"
@@ -75,8 +78,7 @@ def main() -> None:
     their_nodes = np.array(their_node_list)
     torch.set_num_threads(1)
 
-    rows, pooled = [], {key: ([], []) for key in ("authors", "pycrn_forward", "scrambled", "ours",
-                                                   "authors, same folds")}
+    rows, pooled = [], {key: ([], []) for key in ("authors", "pycrn_forward", "scrambled")}
     largest_difference = 0.0
     start = time.perf_counter()
     for k in folds:
@@ -108,35 +110,37 @@ def main() -> None:
         for key, y in (("authors", y_theirs), ("pycrn_forward", y_pycrn), ("scrambled", y_scrambled)):
             pooled[key][0].append(y[test])
             pooled[key][1].append(tfs[test])
-        if args.ours is not None:
-            path = args.ours / f"fold{k}_data_epochs{args.epochs}.npz"
-            if path.exists():
-                saved = np.load(path)
-                entry["ours_held_out_r"] = pearson(saved["prediction"], tfs[test])
-                if "train_prediction" in saved:
-                    entry["ours_training_r"] = pearson(saved["train_prediction"], saved["train_truth"])
-                pooled["ours"][0].append(saved["prediction"])
-                pooled["ours"][1].append(tfs[test])
-                pooled["authors, same folds"][0].append(y_theirs[test])
-                pooled["authors, same folds"][1].append(tfs[test])
+        notes = []
+        for e in epochs:
+            path = args.ours / f"fold{k}_data_epochs{e}.npz"
+            if not path.exists():
+                continue
+            saved = np.load(path)
+            mine = entry.setdefault("ours", {})[e] = dict(held_out_r=pearson(saved["prediction"], tfs[test]))
+            if "train_prediction" in saved:  # written by the example since it keeps the training fit
+                mine["training_r"] = pearson(saved["train_prediction"], saved["train_truth"])
+            for key, y in ((f"ours after {e} epochs", saved["prediction"]), (f"authors, folds of {e}", y_theirs[test])):
+                pooled.setdefault(key, ([], []))[0].append(y)
+                pooled[key][1].append(tfs[test])
+            notes.append(f"{e}: {mine['held_out_r']:.3f}" +
+                         (f" (training {mine['training_r']:.3f})" if "training_r" in mine else ""))
         rows.append(entry)
         print(f"fold {k:2d}: held-out r authors {entry['held_out_r']:.3f} (pycrn's forward "
               f"{entry['pycrn_forward_held_out_r']:.3f}), training r {entry['training_r']:.3f}, scrambled "
               f"{entry['scrambled_held_out_r']:.3f}" +
-              (f", ours {entry['ours_held_out_r']:.3f}" if "ours_held_out_r" in entry else "") +
-              (f" (training r {entry['ours_training_r']:.3f})" if "ours_training_r" in entry else ""), flush=True)
+              (f"; ours after {', '.join(notes)}" if notes else ""), flush=True)
 
     summary = {key: pearson(np.concatenate(p), np.concatenate(t)) for key, (p, t) in pooled.items() if p}
     counts = {key: len(p) for key, (p, t) in pooled.items() if p}
     for key, r in summary.items():
-        print(f"pooled held-out r, {key:19s} ({3 * counts[key]} conditions, {counts[key]} folds): {r:.3f}")
+        print(f"pooled held-out r, {key:25s} ({3 * counts[key]} conditions, {counts[key]} folds): {r:.3f}")
     print(f"training r, authors' models, mean over folds: {np.mean([e['training_r'] for e in rows]):.3f}")
     print(f"largest |pycrn - authors| over all outputs: {largest_difference:.2e}; "
           f"{time.perf_counter() - start:.0f} s")
     if args.out is not None:
         args.out.write_text(json.dumps(dict(folds=rows, pooled_held_out_r=summary, folds_pooled=counts,
                                             largest_forward_difference=largest_difference,
-                                            ours=str(args.ours) if args.ours else None, ours_epochs=args.epochs),
+                                            ours=str(args.ours) if args.ours else None, ours_epochs=epochs),
                                        indent=1))
 
 

@@ -7,15 +7,16 @@ model is trained on the other 100 conditions and predicts the held-out
 three; as the control, the same with the training TF profiles scrambled
 among the training conditions (no profile left in place), as in the
 authors' ``--scramble true`` runs. Reported: Pearson r between all held-out
-predictions and data, for both, and the wall time. The authors' models
+predictions and data, for both, each fold's r on its own training
+conditions (the fit), and the wall time. The authors' models
 reach r = 0.796 on their 84 held-out conditions (0.178 scrambled) after
 8,000 epochs of mini-batches of 5.
 
 Run as ``python examples/signaling_ligand_screen_cv.py [epochs] [folds] [steps]``
 (defaults 400 epochs, all 28 folds, 150 recurrent steps). Long runs:
 
-* ``--out DIR`` keeps each fold's checkpoint and held-out predictions in
-  ``DIR``: an interrupted run resumes where it stopped (training resumes
+* ``--out DIR`` keeps each fold's checkpoint and predictions (held-out and
+  training conditions) in ``DIR``: an interrupted run resumes where it stopped (training resumes
   exactly, see ``pycrn.signaling.fit``), and the pooled r is computed over
   every fold found there, so that
 * ``--part I/P`` (with ``--out``) trains folds ``I, I+P, ...`` only: run
