@@ -16,9 +16,9 @@ Run as ``python examples/signaling_ligand_screen_cv.py [epochs] [folds] [steps]`
 (defaults 400 epochs, all 28 folds, 150 recurrent steps). Long runs:
 
 * ``--out DIR`` keeps each fold's checkpoint and predictions (held-out and
-  training conditions) in ``DIR``: an interrupted run resumes where it stopped (training resumes
-  exactly, see ``pycrn.signaling.fit``), and the pooled r is computed over
-  every fold found there, so that
+  training conditions) in ``DIR``: an interrupted run resumes where it
+  stopped (training resumes exactly, see ``pycrn.signaling.fit``), and the
+  pooled r is computed over every fold found there, so that
 * ``--part I/P`` (with ``--out``) trains folds ``I, I+P, ...`` only: run
   ``P`` processes with parts ``0/P .. P-1/P`` on ``P`` cores, and the last
   to finish reports all folds;
