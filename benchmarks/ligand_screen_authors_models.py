@@ -51,6 +51,20 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
 
 
+def both_passes(ref, pickled, x_theirs, inverse, their_nodes, net, ligands) -> tuple[np.ndarray, np.ndarray]:
+    """A pickled model of theirs on all conditions: their forward pass, and pycrn's on the parameter table
+    their ``saveParam`` writes; both in pycrn's TF order."""
+    with torch.no_grad():
+        theirs = pickled(x_theirs)[0].numpy()[:, inverse]
+    with tempfile.TemporaryDirectory() as tmp:
+        table = Path(tmp) / "params.tsv"
+        ref.saveParam(pickled, list(their_nodes), table)
+        model = sig.SignalingModel(net, steps=150, tol=0.0).load_parameters(table)
+    with torch.no_grad():
+        mine = model(torch.as_tensor(ligands)).numpy()
+    return theirs, mine
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reference", required=True, help="the authors' Model/ folder (bionetwork.py, CVligandScreen/)")
@@ -78,7 +92,7 @@ def main() -> None:
     their_nodes = np.array(their_node_list)
     torch.set_num_threads(1)
 
-    rows, pooled = [], {key: ([], []) for key in ("authors", "pycrn_forward", "scrambled")}
+    rows, pooled = [], {key: ([], []) for key in ("authors", "pycrn_forward", "scrambled", "scrambled, pycrn_forward")}
     largest_difference = 0.0
     start = time.perf_counter()
     for k in folds:
@@ -90,24 +104,21 @@ def main() -> None:
         order_out = np.array([tf_names.index(n) for n in their_nodes[model.projectionLayer.nodeOrder]])
         x_theirs = torch.as_tensor(ligands[:, order_in])
         inverse = np.argsort(order_out)  # their TF columns back to pycrn's order
-        with torch.no_grad():
-            y_theirs = model(x_theirs)[0].numpy()[:, inverse]
-        with tempfile.TemporaryDirectory() as tmp:
-            table = Path(tmp) / "params.tsv"
-            ref.saveParam(model, list(their_nodes), table)
-            ours_model = sig.SignalingModel(net, steps=150, tol=0.0).load_parameters(table)
-        with torch.no_grad():
-            y_pycrn = ours_model(torch.as_tensor(ligands)).numpy()
-        largest_difference = max(largest_difference, float(np.max(np.abs(y_pycrn - y_theirs))))
+        y_theirs, y_pycrn = both_passes(ref, model, x_theirs, inverse, their_nodes, net, ligands)
         scrambled = torch.load(cv / f"MML_sramble_model_{k}.pt", weights_only=False)
-        with torch.no_grad():
-            y_scrambled = scrambled(x_theirs)[0].numpy()[:, inverse]
+        for layer in ("inputLayer", "projectionLayer"):
+            if not np.array_equal(getattr(scrambled, layer).nodeOrder, getattr(model, layer).nodeOrder):
+                raise SystemExit(f"fold {k}: the scrambled model's {layer} orders its nodes differently")
+        y_scrambled, y_scrambled_pycrn = both_passes(ref, scrambled, x_theirs, inverse, their_nodes, net, ligands)
+        largest_difference = max(largest_difference, float(np.max(np.abs(y_pycrn - y_theirs))),
+                                  float(np.max(np.abs(y_scrambled_pycrn - y_scrambled))))
         entry = dict(fold=k, conditions=all_folds[k],
                      held_out_r=pearson(y_theirs[test], tfs[test]),
                      training_r=pearson(y_theirs[train], tfs[train]),
                      pycrn_forward_held_out_r=pearson(y_pycrn[test], tfs[test]),
                      scrambled_held_out_r=pearson(y_scrambled[test], tfs[test]))
-        for key, y in (("authors", y_theirs), ("pycrn_forward", y_pycrn), ("scrambled", y_scrambled)):
+        for key, y in (("authors", y_theirs), ("pycrn_forward", y_pycrn), ("scrambled", y_scrambled),
+                       ("scrambled, pycrn_forward", y_scrambled_pycrn)):
             pooled[key][0].append(y[test])
             pooled[key][1].append(tfs[test])
         notes = []
