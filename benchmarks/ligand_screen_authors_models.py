@@ -9,9 +9,9 @@ controls ``MML_sramble_model_K.pt``) in their repository
 that repository's ``Model`` folder (``--reference``); nothing of it is copied
 into pycrn. For every fold it
 
-* runs their pickled model, in their code, on the fold's three held-out
-  conditions and on its training conditions;
-* writes the model's parameters with their ``saveParam``, loads that table
+* runs their two pickled models (data and scrambled), in their code, on all
+  103 conditions (the fold's three held out, the rest its training set);
+* writes each model's parameters with their ``saveParam``, loads that table
   into a pycrn ``SignalingModel`` of the network shipped with pycrn
   (``load_parameters``, the migration path of the README) and runs pycrn's
   forward pass on the same conditions;
