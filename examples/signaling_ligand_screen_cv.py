@@ -50,6 +50,12 @@ import torch
 from pycrn import signaling as sig
 from pycrn.signaling import datasets
 
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r over all entries (conditions x TFs pooled), as the authors report it."""
+    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("epochs", nargs="?", type=int, default=400)
 ap.add_argument("folds", nargs="?", type=int, default=28)
@@ -83,6 +89,7 @@ if args.recipe == "authors":
 else:
     recipe = dict(lr=2e-3, restart_epochs=restart)
     init = {}
+
 labels = ("data",) if args.no_control else ("data", "scrambled")
 if args.out is not None:
     args.out.mkdir(parents=True, exist_ok=True)
@@ -122,10 +129,10 @@ for k, names in enumerate(fold_conditions):
                 prediction = model(torch.as_tensor(ligands[test])).numpy()
                 fitted = model(torch.as_tensor(ligands[train])).numpy()
             predicted[(label, e)][k] = prediction
-            training_r[(label, e)][k] = np.corrcoef(fitted.ravel(), y.ravel())[0, 1]
+            training_r[(label, e)][k] = pearson(fitted, y)
             if done is not None:
                 np.savez(done, prediction=prediction, truth=tfs[test], train_prediction=fitted, train_truth=y)
-    r = np.corrcoef(predicted[("data", args.epochs)][k].ravel(), tfs[test].ravel())[0, 1]
+    r = pearson(predicted[("data", args.epochs)][k], tfs[test])
     print(f"fold {k + 1:2d} ({', '.join(names)}): held-out r = {r:.3f}, training r = "
           f"{training_r[('data', args.epochs)][k]:.3f}  ({time.perf_counter() - start:.0f} s)", flush=True)
 
@@ -137,14 +144,13 @@ for (label, e), by_fold in predicted.items():
                 saved = np.load(path)
                 by_fold[k] = saved["prediction"]
                 if "train_prediction" in saved:  # files of older runs hold the held-out predictions only
-                    training_r[(label, e)][k] = np.corrcoef(saved["train_prediction"].ravel(),
-                                                            saved["train_truth"].ravel())[0, 1]
+                    training_r[(label, e)][k] = pearson(saved["train_prediction"], saved["train_truth"])
     folds = sorted(by_fold)
     if not folds:
         continue
     pred = np.concatenate([by_fold[k] for k in folds])
     truth = np.concatenate([tfs[[row[c] for c in fold_conditions[k]]] for k in folds])
-    r = np.corrcoef(pred.ravel(), truth.ravel())[0, 1]
+    r = pearson(pred, truth)
     fits = list(training_r[(label, e)].values())
     print(f"held-out conditions ({len(pred)}, {len(folds)} folds), trained on {label:9s} for {e:5d} epochs: "
           f"Pearson r = {r:.3f}" + (f" (training r, mean over {len(fits)} folds: {np.mean(fits):.3f})" if fits else ""))
