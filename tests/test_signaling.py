@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numba
 import numpy as np
 import pytest
@@ -362,6 +364,41 @@ def test_spectral_radius_gradient_matches_finite_differences(n, edges):
         assert grad[k] == pytest.approx(fd, rel=1e-5)
 
 
+@pytest.mark.parametrize("n", [12, 260])
+def test_spectral_gradient_of_a_nearly_defective_eigenvalue_is_normalised_as_the_authors_do(n):
+    """The block [[0, b], [c, 0]] (eigenvalues +-sqrt(bc), nearly defective for b << c) among weak edges:
+    d rho / d b = sqrt(c / b) / 2 = 500. The exact gradient is returned unless ``normalize_above`` is given; the
+    authors' code scales a gradient of norm above 10 to unit norm. The equal-magnitude pair +-rho also makes the
+    left eigenvector's first ARPACK solve miss (n = 260), so the second (a few pairs) is exercised."""
+    rng = np.random.default_rng(n)
+    names = [f"N{i}" for i in range(n)]
+    pairs = {(0, 1), (1, 0)}
+    while len(pairs) < 3 * n:
+        s, t = (int(v) for v in rng.integers(2, n, 2))
+        if s != t:
+            pairs.add((s, t))
+    edges = sorted(pairs)
+    net = sig.SignalingNetwork.from_edges([(names[s], names[t], 0) for s, t in edges], names[2:4], names[-2:])
+    index = {(net.nodes[net.sources[k]], net.nodes[net.targets[k]]): k for k in range(net.n_edges)}
+    w = rng.normal(0, 0.002, net.n_edges)  # rho of the weak part about 0.01
+    b, c = index[("N0", "N1")], index[("N1", "N0")]
+    w[b], w[c] = 1e-4, 100.0
+    rho, exact = sig.spectral_radius_and_gradient(net, w)
+    assert rho == pytest.approx(0.1, rel=1e-3)
+    assert exact[b] == pytest.approx(500.0, rel=1e-2) and np.linalg.norm(exact) > 10
+    rho2, guarded = sig.spectral_radius_and_gradient(net, w, normalize_above=10.0)
+    assert rho2 == rho
+    np.testing.assert_allclose(guarded, exact / np.linalg.norm(exact), rtol=1e-12, atol=0)
+    slope = rng.uniform(0.5, 1.0, net.n_nodes)
+    _, exact_d = sig.spectral_radius_and_gradient(net, w, slope)
+    _, guarded_d = sig.spectral_radius_and_gradient(net, w, slope, normalize_above=10.0)
+    # The norm is taken before the chain rule through the fixed slopes, as in the authors' code.
+    effective = exact_d / slope[net.targets]
+    np.testing.assert_allclose(guarded_d, effective / np.linalg.norm(effective) * slope[net.targets], rtol=1e-12)
+    _, unchanged = sig.spectral_radius_and_gradient(net, w, normalize_above=1e4)
+    np.testing.assert_array_equal(unchanged, exact)
+
+
 def test_spectral_radius_does_not_depend_on_earlier_calls():
     """ARPACK's default start vector comes from a generator that advances with every call in the process; the
     same matrix then gave results differing in the 12th digit, and training depended on what ran before."""
@@ -542,6 +579,10 @@ def test_fit_with_the_authors_recipe_follows_the_schedule_and_resumes_exactly(tm
     for change in (dict(schedule=sig.OneCycle(epochs=20, peak=5, reset_every=3)), dict(lr=1e-2), dict(schedule=None)):
         with pytest.raises(ValueError, match="one-cycle over 20 epochs peaking at epoch 4"):
             sig.fit(fresh(), grid, y, epochs=20, checkpoint=ck, **{**kw, **change})
+    # Nor can other loss weights, e.g. the authors' without their spectral-gradient guard.
+    unguarded = dataclasses.replace(sig.LossWeights.ligand_screen(), spectral_normalize_above=None)
+    with pytest.raises(ValueError, match=r"other loss weights \(spectral_normalize_above 10.0 -> None\)"):
+        sig.fit(fresh(), grid, y, epochs=20, checkpoint=ck, **{**kw, "weights": unguarded})
     with pytest.raises(ValueError, match="past the end of the schedule"):
         sig.fit(fresh(), grid, y, epochs=21, **kw)
     with pytest.raises(ValueError, match="initial_radius"):
@@ -553,6 +594,7 @@ def test_ligand_screen_weights_are_the_authors_objective():
     model = sig.SignalingModel(net).load_parameters(datasets.toy_parameters())
     w = sig.LossWeights.ligand_screen()
     assert (w.l2, w.ligand_bias, w.nonzero, w.noise_fixed, w.uniform_high) == (1e-6, 1e-4, 0.0, 1e-3, 1 / 1.2)
+    assert w.spectral_normalize_above == 10.0 and sig.LossWeights().spectral_normalize_above is None
     state = model.states(torch.tensor([[1.0, 0.5]], dtype=torch.float64))[0]
     barrier, rho = losses.spectral_barrier(model, state, w.spectral_k, w.spectral_precision, w.spectral_target)
     # The authors' barrier, 1e-3 * (exp(10 rho) - 1) / exp(9), up to its constant.

@@ -46,6 +46,9 @@ class LossWeights:
     uniform_negative_max: float = 10.0
     #: Pull of the output scales towards their initial 1.2: sum (s - 1.2)^2.
     output_scale: float = 0.0
+    #: If set, a spectral-radius gradient of larger norm is scaled to unit norm (the authors' code: 10), see
+    #: :func:`~pycrn.signaling.spectral.spectral_radius_and_gradient`.
+    spectral_normalize_above: float | None = None
 
     @classmethod
     def ligand_screen(cls) -> LossWeights:
@@ -55,13 +58,15 @@ class LossWeights:
         term, states regularised towards U(0, 1/1.2) with a unit
         negative-maximum barrier, output scales pulled towards 1.2 (1e-4), a
         constant noise of sd 1e-3, and the spectral barrier
-        1e-3 exp(10 (rho - 0.9)). Their barrier, 1e-3 (exp(10 rho) - 1) / exp(9)
-        and 0 below rho = 0.5, differs from this one by a constant above
-        rho = 0.5 and by a gradient under 2e-4 below it.
+        1e-3 exp(10 (rho - 0.9)), whose rho gradient is scaled to unit norm
+        where its norm exceeds 10, as their code does. Their barrier,
+        1e-3 (exp(10 rho) - 1) / exp(9) and 0 below rho = 0.5, differs from
+        this one by a constant above rho = 0.5 and by a gradient under 2e-4
+        below it.
         """
         return cls(sign=0.1, ligand_bias=1e-4, l2=1e-6, nonzero=0.0, uniformity=1e-5, spectral=1e-3,
                    spectral_k=10.0, spectral_target=0.9, noise_fixed=1e-3, uniform_low=0.0,
-                   uniform_high=1 / 1.2, uniform_negative_max=1.0, output_scale=1e-4)
+                   uniform_high=1 / 1.2, uniform_negative_max=1.0, output_scale=1e-4, spectral_normalize_above=10.0)
 
 
 def sign_violation(model) -> torch.Tensor:
@@ -152,12 +157,13 @@ def state_slope(states: torch.Tensor, leak: float) -> torch.Tensor:
 
 
 def spectral_barrier(model, state: torch.Tensor, k: float = 21.0, precision: float = 1e-4,
-                     target: float | None = None) -> tuple[torch.Tensor, float]:
+                     target: float | None = None, normalize_above: float | None = None) -> tuple[torch.Tensor, float]:
     """a exp(k rho(D A)) at one steady state, a = exp(-k target); returns (loss, rho).
 
-    The target is ``target`` if given, else :func:`spectral_target` of the model's steps and ``precision``.
+    The target is ``target`` if given, else :func:`spectral_target` of the model's steps and ``precision``;
+    ``normalize_above`` bounds rho's gradient as in :func:`~pycrn.signaling.spectral.spectral_radius_and_gradient`.
     """
     slope = state_slope(state.detach(), model.leak)
-    rho = spectral_radius(model.network, model.weights, slope)
+    rho = spectral_radius(model.network, model.weights, slope, normalize_above)
     a = math.exp(-k * (target if target is not None else spectral_target(model.steps, precision)))
     return a * torch.exp(k * rho), float(rho.detach())

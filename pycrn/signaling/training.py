@@ -18,9 +18,11 @@ the same parameters as an uninterrupted one.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,7 +101,8 @@ def fit(
         Seed of mini-batch order, bias noise and spectral-state choice.
     checkpoint
         File for checkpoints (every ``checkpoint_every`` epochs, at the end and
-        on interruption); with ``resume`` an existing checkpoint is continued.
+        on interruption); with ``resume`` an existing checkpoint is continued
+        (one written with another schedule, lr or loss weights is refused).
     progress
         Show a progress bar (default: on a terminal).
     threads
@@ -134,6 +137,7 @@ def fit(
     elif int(epochs) > schedule.epochs:
         raise ValueError(f"epochs={epochs} runs past the end of the schedule ({schedule.epochs} epochs)")
     plan = schedule.as_dict() if schedule is not None else None
+    objective = dataclasses.asdict(w)
     history = FitHistory()
     cache = torch.zeros(n, model.network.n_nodes, dtype=model.bias.dtype, device=model.bias.device)
     start = 0
@@ -158,6 +162,15 @@ def fit(
                 f"{saved.get('T_0')} mini-batches; this call asks for lr {lr} and {sched.T_0} "
                 f"(restart_epochs={restart_epochs} x {steps_per_epoch} batches of {batch_size}). Pass the original "
                 "lr, restart_epochs and batch_size to resume, or resume=False to start over")
+        saved_objective = state.get("objective")
+        if saved_objective is None:
+            warnings.warn(f"checkpoint {path} does not record its loss weights (written before they were saved); "
+                          "resuming with this call's", stacklevel=2)
+        elif saved_objective != objective:
+            changed = ", ".join(f"{k} {saved_objective.get(k)!r} -> {v!r}" for k, v in objective.items()
+                                if saved_objective.get(k) != v)
+            raise ValueError(f"checkpoint {path} was trained with other loss weights ({changed}); pass the original "
+                             "weights to resume, or resume=False to start over")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         if sched is not None:
@@ -170,6 +183,7 @@ def fit(
     def snapshot(epoch: int) -> dict:
         return copy.deepcopy(dict(model=model.state_dict(), optimizer=opt.state_dict(),
                                   scheduler=sched.state_dict() if sched is not None else {}, schedule=plan, lr=lr,
+                                  objective=objective,
                                   generator=gen.get_state(), cache=cache, history=history, epoch=epoch))
 
     def save(state: dict | None) -> None:
@@ -207,7 +221,7 @@ def fit(
                     cache[idx] = states.detach()
                     pick = int(torch.randint(len(idx), (1,), generator=gen))
                     barrier, rho = losses.spectral_barrier(model, states[pick], w.spectral_k, w.spectral_precision,
-                                                           w.spectral_target)
+                                                           w.spectral_target, w.spectral_normalize_above)
                     loss = (
                         fit_loss
                         + w.sign * losses.sign_violation(model)
