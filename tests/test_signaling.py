@@ -11,7 +11,7 @@ import torch
 
 from pycrn import ModelError
 from pycrn import signaling as sig
-from pycrn.signaling import datasets, kernels, losses, recurrent
+from pycrn.signaling import datasets, kernels, losses, recurrent, training
 from pycrn.signaling.network import ACTIVATION, INHIBITION, UNKNOWN
 
 
@@ -564,6 +564,11 @@ def test_fit_with_the_authors_recipe_follows_the_schedule_and_resumes_exactly(tm
     after = torch.nn.functional.mse_loss(model(torch.as_tensor(grid)), torch.as_tensor(y)).item()
     assert after < 0.5 * before
     np.testing.assert_allclose(history.lr, [cycle.rate(e, 2e-2) for e in range(20)], rtol=1e-12)
+    # The recorded terms add up to the loss; the authors' objective has no weight-not-zero term.
+    total = np.array(history.mse) + sum(np.array(history.terms[name]) for name in training.TERMS)
+    np.testing.assert_allclose(total, history.loss, rtol=1e-12)
+    assert history.terms["nonzero"] == [0.0] * 20 and min(history.terms["output_scale"]) >= 0
+    assert np.all(np.array(history.spectral_radius_max) >= np.array(history.spectral_radius) - 1e-15)
     # The Adam resets change the result: without them the parameters differ.
     other = fresh()
     sig.fit(other, grid, y, epochs=20, **{**kw, "schedule": sig.OneCycle(epochs=20, peak=4)})

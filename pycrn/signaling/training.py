@@ -45,14 +45,37 @@ def _describe(plan: dict | None, lr) -> str:
             f"end x{plan['end']}{reset})")
 
 
+#: The weighted loss terms recorded per epoch in :attr:`FitHistory.terms`.
+TERMS = ("sign", "ligand_bias", "l2", "nonzero", "uniformity", "spectral", "output_scale")
+
+
 @dataclass
 class FitHistory:
-    """Per-epoch means: data MSE, total loss, spectral radius, learning rate."""
+    """Per-epoch means: data MSE, total loss, spectral radius, learning rate, and each weighted loss term.
+
+    ``terms[name]`` (names in ``TERMS``) is the epoch mean of that term
+    times its coefficient, so that ``mse + sum of terms = loss``; the
+    spectral term is the barrier at the state picked in each mini-batch.
+    ``spectral_radius_max`` is the largest spectral radius of those picks.
+    """
 
     mse: list[float] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     spectral_radius: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
+    spectral_radius_max: list[float] = field(default_factory=list)
+    terms: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in TERMS})
+
+
+def _upgrade(history: FitHistory) -> FitHistory:
+    """A history from a checkpoint written before the loss terms were recorded, with NaN for its epochs."""
+    epochs = len(history.mse)
+    missing = [float("nan")] * epochs
+    if not hasattr(history, "spectral_radius_max"):
+        history.spectral_radius_max = list(missing)
+    if not hasattr(history, "terms"):
+        history.terms = {name: list(missing) for name in TERMS}
+    return history
 
 
 def _as_tensor(data, model: SignalingModel, what: str, columns: int) -> torch.Tensor:
@@ -177,7 +200,7 @@ def fit(
             sched.load_state_dict(state["scheduler"])
         gen.set_state(state["generator"])
         cache = state["cache"].to(cache.device)
-        history = state["history"]
+        history = _upgrade(state["history"])
         start = state["epoch"]
 
     def snapshot(epoch: int) -> dict:
@@ -208,6 +231,8 @@ def fit(
                         group["lr"] = schedule.rate(epoch, lr)
                 order = torch.randperm(n, generator=gen)
                 sums = np.zeros(3)
+                term_sums = dict.fromkeys(TERMS, 0.0)
+                rho_max = 0.0
                 for lo in range(0, n, batch_size):
                     idx = order[lo:lo + batch_size].to(x.device)
                     cur_lr = opt.param_groups[0]["lr"]
@@ -222,22 +247,23 @@ def fit(
                     pick = int(torch.randint(len(idx), (1,), generator=gen))
                     barrier, rho = losses.spectral_barrier(model, states[pick], w.spectral_k, w.spectral_precision,
                                                            w.spectral_target, w.spectral_normalize_above)
-                    loss = (
-                        fit_loss
-                        + w.sign * losses.sign_violation(model)
-                        + w.ligand_bias * losses.ligand_bias(model)
-                        + w.l2 * losses.l2(model)
-                        + w.nonzero * losses.nonzero(model)
-                        + w.uniformity * uniform
-                        + w.spectral * barrier
-                    )
+                    terms = dict(sign=w.sign * losses.sign_violation(model),
+                                 ligand_bias=w.ligand_bias * losses.ligand_bias(model), l2=w.l2 * losses.l2(model),
+                                 nonzero=w.nonzero * losses.nonzero(model), uniformity=w.uniformity * uniform,
+                                 spectral=w.spectral * barrier)
                     if w.output_scale:
-                        loss = loss + w.output_scale * losses.output_scale(model)
+                        terms["output_scale"] = w.output_scale * losses.output_scale(model)
+                    loss = fit_loss
+                    for term in terms.values():  # in this order, as before the terms were recorded
+                        loss = loss + term
                     loss.backward()
                     opt.step()
                     if sched is not None:
                         sched.step()
                     sums += (fit_loss.item() * len(idx), loss.item() * len(idx), rho * len(idx))
+                    for name, term in terms.items():
+                        term_sums[name] += term.item() * len(idx)
+                    rho_max = max(rho_max, rho)
                 if not math.isfinite(sums[1]):
                     raise FloatingPointError(
                         f"training diverged in epoch {epoch + 1}: the loss is {float(sums[1] / n)!r} (largest |tf| target "
@@ -248,6 +274,9 @@ def fit(
                 history.loss.append(sums[1] / n)
                 history.spectral_radius.append(sums[2] / n)
                 history.lr.append(opt.param_groups[0]["lr"])
+                history.spectral_radius_max.append(rho_max)
+                for name in TERMS:
+                    history.terms[name].append(term_sums[name] / n)
                 if schedule is not None and schedule.resets_after(epoch):
                     opt.state.clear()  # Adam's moments start afresh, as in the authors' script
                 bar.set_postfix(mse=f"{history.mse[-1]:.2e}", rho=f"{history.spectral_radius[-1]:.3f}")
