@@ -369,7 +369,7 @@ def test_spectral_gradient_of_a_nearly_defective_eigenvalue_is_normalised_as_the
     """The block [[0, b], [c, 0]] (eigenvalues +-sqrt(bc), nearly defective for b << c) among weak edges:
     d rho / d b = sqrt(c / b) / 2 = 500. The exact gradient is returned unless ``normalize_above`` is given; the
     authors' code scales a gradient of norm above 10 to unit norm. The equal-magnitude pair +-rho also makes the
-    left eigenvector's first ARPACK solve miss (n = 260), so the second (a few pairs) is exercised."""
+    left eigenvector's first ARPACK solve miss (n = 260), so the shift-invert solve is exercised."""
     rng = np.random.default_rng(n)
     names = [f"N{i}" for i in range(n)]
     pairs = {(0, 1), (1, 0)}
