@@ -103,6 +103,56 @@ def test_deep_cv_with_the_exact_u_has_zero_variance_and_the_exact_mean(net):
     assert float(est["ssa_variance"].sel(output="P", time=20.0)) > 50
 
 
+def _vectorised_control_variate(amp, gen, sigma, paths, times):
+    """Z(T_i) of each path from per-record closed forms (numpy; the implementation the compiled kernel replaced)."""
+    from pycrn.deepska.paths import Records, exp_integral, unique_rows
+
+    rec = Records(paths, times)
+    uniq, _ = unique_rows(rec.x)
+    assert np.array_equal(uniq, rec.uniq)
+    inv, nt = rec.inv, times.size
+    contrib = np.zeros((rec.t.size, *amp.shape[1:]), dtype=np.complex128)
+    j = np.flatnonzero(rec.is_jump)
+    bins_jump = np.searchsorted(times, rec.t, side="left")
+    ref = times[np.minimum(bins_jump[j], nt - 1)]
+    contrib[j] += (amp[inv[j]] - amp[inv[j - 1]]) * np.exp(-sigma * (ref - rec.t[j])[:, None])[:, None, :]
+    h, width = rec.holding()
+    bins_hold = np.searchsorted(times, np.where(rec.last, rec.t, rec.nxt), side="left")
+    contrib[h] -= gen[inv[h]] * exp_integral(sigma, times[bins_hold[h]] - rec.nxt[h], width)[:, None, :]
+    bins = np.where(rec.is_jump, bins_jump, bins_hold)
+    z = np.zeros((rec.count, nt, amp.shape[1]))
+    for i in range(nt):
+        for p in range(rec.count):
+            keep = (rec.traj == p) & (rec.is_jump | ~rec.last) & (bins <= i)
+            carried = contrib[keep] * np.exp(-sigma * (times[i] - times[bins[keep]])[:, None])[:, None, :]
+            z[p, i] = carried.sum(axis=0).real.sum(-1)
+    return z, rec.states_at_times()
+
+
+def test_compiled_control_variate_matches_the_per_record_closed_forms(net):
+    """The kernel against the vectorised closed forms, on simulated paths with a random SDnet's amplitudes and on a
+    hand-made path with a jump exactly at a requested time (it counts there, and the state there is the new one)."""
+    from pycrn.deepska.cv_integral import path_integral
+    from pycrn.deepska.paths import simulate_paths, unique_rows
+
+    times = np.array([0.25, 1.0, 2.5, 5.0])
+    paths = simulate_paths(net, np.array([3, 7]), 5.0, np.random.SeedSequence(3), 0, 20)
+    paths.append((np.array([0.0, 1.0, 1.5]), np.array([[3, 7], [4, 7], [4, 8]])))
+    uniq, index = unique_rows(np.concatenate([x for _, x in paths]))
+    rng = np.random.default_rng(0)
+    amp = rng.normal(size=(len(uniq), 2, 3)) + 1j * rng.normal(size=(len(uniq), 2, 3))
+    gen = rng.normal(size=(len(uniq), 2, 3)) + 1j * rng.normal(size=(len(uniq), 2, 3))
+    sigma = np.array([0.5 + 0.3j, 1e-7, 2.0])  # a rate near 0 takes the series branch
+    offsets = np.r_[0, np.cumsum([len(t) for t, _ in paths])].astype(np.int64)
+    z = np.empty((len(paths), times.size, 2))
+    at = np.empty((len(paths), times.size), dtype=np.int64)
+    path_integral(np.concatenate([t for t, _ in paths]), offsets, index.astype(np.int64), amp, gen, sigma, times, z, at)
+    expected, states = _vectorised_control_variate(amp, gen, sigma, paths, times)
+    np.testing.assert_allclose(z, expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
+    np.testing.assert_array_equal(uniq[at], states)
+    assert states[-1, 1].tolist() == [4, 7]  # the jump at t = 1.0 is in by time 1.0
+
+
 def test_deep_cv_reuses_the_trajectories_of_simulate(net):
     est = deepska.estimate(net, oracle(net), {"R": 2, "P": 1}, [1.0, 3.0], 300, "deep_cv", seed=5)
     ssa = deepska.estimate(net, None, {"R": 2, "P": 1}, [1.0, 3.0], 300, "ssa", seed=5, outputs=["P"])

@@ -23,9 +23,11 @@ from .._version import __version__
 from ..network import ReactionNetwork
 from ..propensity import propensity_function
 from ..runner import check_count, seed_attr, seed_sequence
-from .estimators import _CV_CHUNK, _state
+from .estimators import _state
 from .paths import Records, exp_integral, simulate_paths
 from .sdnet import SDnet
+
+_CV_CHUNK = 256  # paths per vectorised block: bounds the per-record complex arrays
 
 _Z95 = 1.959963984540054
 

@@ -43,11 +43,11 @@ from ..propensity import propensity_function
 from ..runner import check_count, seed_attr, seed_sequence
 from ..simulate import simulate
 from .outputs import Outputs
-from .paths import Records, exp_integral, simulate_paths
+from .cv_integral import path_integral
+from .paths import simulate_paths, unique_rows
 from .sdnet import SDnet, state_vector, stoichiometry
 
 METHODS = ("ssa", "deep_cv", "deep_is")
-_CV_CHUNK = 256
 _Z95 = 1.959963984540054
 
 
@@ -231,49 +231,23 @@ def _deep_cv(net, sdnet: SDnet, outs: Outputs, x0, times, n, seq, batch, progres
     for lo, hi in tqdm(blocks, desc="deep_cv", unit="batch", disable=None if progress is None else not progress,
                        leave=False):
         paths = simulate_paths(net, x0, T, seq, lo, hi - lo)
-        for a in range(0, hi - lo, _CV_CHUNK):  # bounds the per-record complex arrays
-            f_end, z = _control_variates(sdnet, outs, lam_fn, sigma, paths[a:a + _CV_CHUNK], times)
-            values[lo + a:lo + a + len(f_end)] = f_end - z
-            plain[lo + a:lo + a + len(f_end)] = f_end
+        f_end, z = _control_variates(sdnet, outs, lam_fn, sigma, paths, times)
+        values[lo:hi] = f_end - z
+        plain[lo:hi] = f_end
     return values, plain
 
 
 def _control_variates(sdnet, outs, lam_fn, sigma, paths, times):
-    """``f(X(T_i))`` and ``Z(T_i)`` of each path, the integral taken exactly along the path."""
-    rec = Records(paths, times)
-    nt = times.size
-    # SDnet once per distinct state: amplitudes A(x) and G(x) = sum_k lambda_k(x) (A(x + zeta_k) - A(x)).
-    amp, gen = amplitudes(sdnet, rec.uniq, lam_fn)
-    inv = rec.inv
-    contrib = np.zeros((rec.t.size, *amp.shape[1:]), dtype=np.complex128)  # (records, outputs, modes)
-    # Jumps: A(x_j) - A(x_{j-1}) at t_j, carried to the first T_i >= t_j.
-    j = np.flatnonzero(rec.is_jump)
-    bins_jump = np.searchsorted(times, rec.t, side="left")
-    ref = times[np.minimum(bins_jump[j], nt - 1)]
-    contrib[j] += (amp[inv[j]] - amp[inv[j - 1]]) * np.exp(-sigma * (ref - rec.t[j])[:, None])[:, None, :]
-    # Holding intervals [t_j, t_{j+1}) with state x_j: minus G(x_j) int e^{-sigma (T_i - s)} ds.
-    h, width = rec.holding()
-    bins_hold = np.searchsorted(times, np.where(rec.last, rec.t, rec.nxt), side="left")
-    ref = times[bins_hold[h]]
-    contrib[h] -= gen[inv[h]] * exp_integral(sigma, ref - rec.nxt[h], width)[:, None, :]
-    # Sum per (trajectory, bin), then carry each bin's sum forward: S_i = S_{i-1} e^{-sigma (T_i - T_{i-1})} + W_i.
-    bins = np.where(rec.is_jump, bins_jump, bins_hold)
-    keep = (rec.is_jump | ~rec.last) & (bins < nt)
-    flat = rec.traj[keep] * nt + bins[keep]
-    kept = contrib[keep].reshape(flat.size, -1)
-    size = rec.count * nt
-    w = np.empty((size, kept.shape[1]), dtype=np.complex128)
-    for c in range(kept.shape[1]):
-        w[:, c] = np.bincount(flat, kept[:, c].real, size) + 1j * np.bincount(flat, kept[:, c].imag, size)
-    w = w.reshape(rec.count, nt, *amp.shape[1:])
-    steps = np.diff(np.r_[0.0, times])
-    z = np.empty((rec.count, nt, amp.shape[1]))
-    s = np.zeros((rec.count, *amp.shape[1:]), dtype=np.complex128)
-    for i in range(nt):
-        s = s * np.exp(-sigma * steps[i]) + w[:, i]
-        z[:, i] = s.real.sum(-1)
-    x_end = rec.states_at_times()
-    f_end = outs(x_end.reshape(-1, x_end.shape[-1])).reshape(rec.count, nt, -1)
+    """``f(X(T_i))`` and ``Z(T_i)`` of each path, the integral taken exactly along the path (compiled kernel)."""
+    offsets = np.r_[0, np.cumsum([len(t) for t, _ in paths])].astype(np.int64)
+    t = np.concatenate([t for t, _ in paths]).astype(np.float64)
+    # SDnet once per distinct state, for all paths of the batch in one call.
+    uniq, index = unique_rows(np.concatenate([x for _, x in paths]))
+    amp, gen = amplitudes(sdnet, uniq, lam_fn)
+    z = np.empty((len(paths), times.size, amp.shape[1]))
+    at = np.empty((len(paths), times.size), dtype=np.int64)
+    path_integral(t, offsets, index.astype(np.int64), amp, gen, sigma, np.asarray(times, dtype=np.float64), z, at)
+    f_end = outs(uniq[at.reshape(-1)]).reshape(len(paths), times.size, -1)
     return f_end, z
 
 
