@@ -42,8 +42,8 @@ from ..network import ReactionNetwork
 from ..propensity import propensity_function
 from ..runner import check_count, seed_attr, seed_sequence
 from ..simulate import simulate
-from .outputs import Outputs
 from .cv_integral import path_integral
+from .outputs import Outputs
 from .paths import simulate_paths, unique_rows
 from .sdnet import SDnet, state_vector, stoichiometry
 
