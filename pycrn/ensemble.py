@@ -210,7 +210,7 @@ def _compute(problem: Problem, method: Method, seq, task: _Task, reduce: str | N
     Returns ``(task, payload, steps)``: the payload (states or exact sums)
     only when there is no store to write it to.
     """
-    result = run(problem, method, task.lo, task.hi - task.lo, seq, stop=stop)
+    result = run(problem, method, task.lo, task.hi - task.lo, seq, stop=stop, order=task.index)
     try:
         result.check(problem, method)
     except RunCancelled:
@@ -586,10 +586,27 @@ def _run_dask(client, todo: list[_Task], args, absorb, bar, fp: dict) -> None:
     token = hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:16]
     futures = [client.submit(_compute, *args(t), key=f"pycrn-ensemble-{token}-{t.index}", pure=False)
                for t in todo]
+    index = {fut.key: t.index for fut, t in zip(futures, todo, strict=True)}
+    first_error: tuple[int, SimulationError] | None = None
     try:
         for fut in as_completed(futures):
-            bar.update(absorb(fut.result()))
+            if fut.cancelled():
+                continue
+            if fut.status == "error":
+                error = fut.exception()
+                if not isinstance(error, SimulationError):
+                    raise error
+                # The chunks after the failed one are cancelled, the earlier ones finish: the error raised is
+                # the first chunk's to fail, whichever worker reported first.
+                if first_error is None or index[fut.key] < first_error[0]:
+                    first_error = (index[fut.key], error)
+                    client.cancel([f for f in futures if index[f.key] > first_error[0] and not f.done()])
+                continue
+            if first_error is None or index[fut.key] < first_error[0]:
+                bar.update(absorb(fut.result()))
             fut.release()
     except BaseException:
         client.cancel(futures)
         raise
+    if first_error is not None:
+        raise first_error[1] from None

@@ -43,28 +43,62 @@ class RunCancelled(SimulationError):
 
 
 class Stop:
-    """A request to stop, shared by the kernels of one call: ``flag[0] = 1`` makes them return.
+    """A request to stop, shared by the kernel calls of one run.
 
-    The compiled loops read the flag before each trajectory and every few
-    thousand reactions (every leap, every batched segment), so they return
-    within milliseconds; the trajectories they did not finish report
+    Each call reads its own flag (:meth:`flag_for`): ``flag[0] != 0`` makes
+    its compiled loop return. The loops read it before each trajectory and
+    every few thousand reactions (every leap, every batched segment), so they
+    return within milliseconds; the trajectories they did not finish report
     ``Status.INTERRUPTED``.
+
+    Ctrl-C (:meth:`set`) stops every call. A failure (:meth:`fail`) stops only
+    the calls that come *after* the failed one in the run's order (the calls
+    of a run cover increasing trajectory ranges, or chunks in the store's
+    order): the earlier ones finish, so the error the run raises, that of
+    its lowest failed trajectory, is the same whatever the threads' timing.
     """
 
-    #: ``flag[0]`` values: the user interrupted (Ctrl-C), or a trajectory of the same run failed.
+    #: Flag values: the user interrupted (Ctrl-C), or an earlier trajectory of the same run failed.
     INTERRUPT, FAILED = 1, 2
 
     def __init__(self) -> None:
+        #: The flag of calls without an order (they stop on Ctrl-C only) and the Ctrl-C state.
         self.flag = np.zeros(1, dtype=np.int64)
+        self._lock = threading.Lock()
+        self._calls: list[tuple[int, np.ndarray]] = []
+        self._failed: int | None = None
+
+    @contextlib.contextmanager
+    def flag_for(self, order: int):
+        """The flag a kernel call at position ``order`` in the run reads, for the duration of the call."""
+        flag = np.zeros(1, dtype=np.int64)
+        entry = (order, flag)
+        with self._lock:
+            if self.flag[0] == Stop.INTERRUPT:
+                flag[0] = Stop.INTERRUPT
+            elif self._failed is not None and order > self._failed:
+                flag[0] = Stop.FAILED
+            self._calls.append(entry)
+        try:
+            yield flag
+        finally:
+            with self._lock:
+                self._calls.remove(entry)
 
     def set(self) -> None:
         """Ask every kernel using this token to return (Ctrl-C): the run raises ``KeyboardInterrupt``."""
-        self.flag[0] = Stop.INTERRUPT
+        with self._lock:
+            self.flag[0] = Stop.INTERRUPT
+            for _, flag in self._calls:
+                flag[0] = Stop.INTERRUPT
 
-    def fail(self) -> None:
-        """Ask the kernels to return because a trajectory failed: the run raises that trajectory's error."""
-        if self.flag[0] == 0:
-            self.flag[0] = Stop.FAILED
+    def fail(self, order: int) -> None:
+        """A trajectory of the call at ``order`` failed: the calls after it return, the earlier ones go on."""
+        with self._lock:
+            self._failed = order if self._failed is None else min(self._failed, order)
+            for position, flag in self._calls:
+                if position > self._failed and flag[0] == 0:
+                    flag[0] = Stop.FAILED
 
     @property
     def interrupted(self) -> bool:
@@ -274,6 +308,7 @@ def run(
     stop: Stop | None = None,
     counters: tuple[np.ndarray, np.ndarray] | bool = False,
     x0s: np.ndarray | None = None,
+    order: int | None = None,
 ) -> RunResult:
     """Run trajectories ``first .. first + count - 1`` of ``problem`` with ``method``.
 
@@ -296,6 +331,11 @@ def run(
         A :class:`Stop` token shared with other calls (a pool's owner sets it
         on Ctrl-C); a fresh one if ``None``. Ctrl-C in the main thread stops
         the run within milliseconds and raises ``KeyboardInterrupt``.
+        When a trajectory fails, the calls after this one in the run's order
+        stop (:meth:`Stop.fail`).
+    order
+        This call's position in the run's order (default ``first``): calls
+        sharing ``stop`` must number their ranges in increasing order.
     counters
         Also record each reaction's counting process and compensator
         (methods with ``records_compensators``): ``True`` allocates them,
@@ -349,13 +389,10 @@ def run(
     else:
         x0s = check_initial_counts(problem.net, x0s, count)
     stop = stop if stop is not None else Stop()
+    order = first if order is None else order
     opts = method.kernel_options()
-    if counters is False:
-        with announce_compilation(module.simulate_grid, method.name, problem.model.name):
-            interruptible(lambda: module.simulate_grid(arrays, x0s, p, problem.t0, problem.save_times, seeds, out,
-                                                       status, steps, final_t, opts, stop.flag), stop)
-        fired = compensator = None
-    else:
+    fired = compensator = None
+    if counters is not False:
         if not method.records_compensators:
             raise ValueError(f"method {method.name!r} does not record compensators; "
                              f"use {', '.join(repr(n) for n in compensator_methods())}")
@@ -364,10 +401,18 @@ def run(
         fired = np.zeros(shape, np.int64) if fired_target is None or not fired_target.flags.c_contiguous \
             else fired_target
         compensator = np.zeros(shape) if comp_target is None or not comp_target.flags.c_contiguous else comp_target
-        with announce_compilation(module.simulate_compensators, method.name, problem.model.name):
-            interruptible(lambda: module.simulate_compensators(
-                arrays, x0s, p, problem.t0, problem.save_times, seeds, out, fired, compensator, status, steps,
-                final_t, opts, stop.flag), stop)
+    with stop.flag_for(order) as flag:
+        if counters is False:
+            with announce_compilation(module.simulate_grid, method.name, problem.model.name):
+                interruptible(lambda: module.simulate_grid(arrays, x0s, p, problem.t0, problem.save_times, seeds,
+                                                           out, status, steps, final_t, opts, flag), stop)
+        else:
+            with announce_compilation(module.simulate_compensators, method.name, problem.model.name):
+                interruptible(lambda: module.simulate_compensators(
+                    arrays, x0s, p, problem.t0, problem.save_times, seeds, out, fired, compensator, status, steps,
+                    final_t, opts, flag), stop)
+        cancelled = bool(flag[0] == Stop.FAILED)
+    if counters is not False:
         if fired_target is not None and fired_target is not fired:
             fired_target[...] = fired
             fired = fired_target
@@ -380,9 +425,9 @@ def run(
     if stop.interrupted:
         raise KeyboardInterrupt
     if np.any((status != 0) & (status != Status.INTERRUPTED)):
-        # The other calls sharing the token stop too: the run is lost, and a runaway could take minutes each.
-        stop.fail()
-    return RunResult(out, status, steps, final_t, first, cancelled=bool(stop.flag[0] == Stop.FAILED), fired=fired,
+        # The later calls sharing the token stop too: the run is lost, and a runaway could take minutes each.
+        stop.fail(order)
+    return RunResult(out, status, steps, final_t, first, cancelled=cancelled, fired=fired,
                      compensator=compensator)
 
 
@@ -526,11 +571,15 @@ def thread_map(
 ) -> None:
     """Call ``fn(item)`` for each item on ``nthreads`` threads, reporting each return value to ``update``.
 
-    The kernels release the GIL, so threads run in parallel. On an error or
-    ``KeyboardInterrupt`` the items not yet started are cancelled, ``stop``
-    (the token ``fn``'s kernels read) is set so that running ones return
-    within milliseconds, and the exception propagates once they have. An
-    item that completes has written all it writes.
+    The kernels release the GIL, so threads run in parallel. The items come
+    in the run's order (increasing trajectory ranges or chunks). If an item
+    raises a :class:`~pycrn.SimulationError`, the items after it are
+    cancelled (the kernels of running ones return within milliseconds, see
+    :meth:`Stop.fail`) and the earlier ones finish: the error raised is that
+    of the first failing item, whatever the threads' timing. On any other
+    error or ``KeyboardInterrupt`` everything stops (``stop`` is set) and the
+    exception propagates once the running items have returned. An item that
+    completes has written all it writes.
     """
     items = list(items)
     if nthreads == 1 or len(items) <= 1:
@@ -538,29 +587,37 @@ def thread_map(
             update(fn(item))
         return
     with ThreadPoolExecutor(max_workers=nthreads) as pool:
-        pending = {pool.submit(fn, item) for item in items}
+        position = {pool.submit(fn, item): i for i, item in enumerate(items)}
+        pending = set(position)
+        first_error: tuple[int, SimulationError] | None = None
         try:
             while pending:
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    update(fut.result())
-        except RunCancelled:
-            # This item stopped because another one failed: raise that one's error, once it is in.
-            for fut in pending:
-                fut.cancel()
-            wait(pending)
-            for fut in (*done, *pending):
-                if not fut.cancelled() and isinstance(fut.exception(), Exception) and not isinstance(
-                    fut.exception(), RunCancelled
-                ):
-                    raise fut.exception() from None
-            raise
+                for fut in sorted(done, key=position.__getitem__):
+                    if fut.cancelled():
+                        continue
+                    error = fut.exception()
+                    if error is None:
+                        if first_error is None or position[fut] < first_error[0]:
+                            update(fut.result())
+                        continue
+                    if not isinstance(error, SimulationError):
+                        raise error
+                    if isinstance(error, RunCancelled):
+                        continue  # an earlier item failed; its error comes in (or came in) on its own
+                    if first_error is None or position[fut] < first_error[0]:
+                        first_error = (position[fut], error)
+                        for later in pending:
+                            if position[later] > first_error[0]:
+                                later.cancel()
         except BaseException:
             for fut in pending:
                 fut.cancel()
             if stop is not None:
                 stop.set()
             raise
+        if first_error is not None:
+            raise first_error[1] from None
 
 
 def split(n: int, size: int) -> list[tuple[int, int]]:

@@ -177,6 +177,60 @@ def test_an_ensemble_reports_the_failure_not_the_chunks_it_stopped():
                            trajectories=8, chunk=2, threads=2, seed=1)
 
 
+def test_the_error_names_the_first_failing_chunk_whatever_the_thread_timing():
+    """The reported failure is the run's first, not the first to happen: reruns name the same one."""
+    # Setting 0 uses up its budget after 2e6 reactions; setting 1 has a negative rate at t = 0 and
+    # fails at once on the other thread. The earlier chunk must finish and be the one reported.
+    net = pycrn.parse("@parameters kb=1 kd=0\nkb + kd*(B - 1), 0 --> B")
+    for threads in (1, 2):
+        with pytest.raises(SimulationError, match=r"setting 0 \(kb=100000.0, kd=0.0\): a trajectory ran away "
+                                                  r"\(trajectory 0\)"):
+            pycrn.ensemble(net, tspan=(0, 100), method=methods.Direct(max_steps=2 * 10**6),
+                           sweep={"kb": [1e5, 0.0], "kd": [0.0, 1.0]}, trajectories=2, chunk=2, threads=threads,
+                           seed=1)
+
+
+def test_thread_map_raises_the_first_items_error_and_finishes_the_earlier_items():
+    import threading
+    import time
+
+    from pycrn.runner import thread_map
+
+    release = threading.Event()
+
+    def fn(i):
+        if i == 0:
+            release.wait(5)  # item 0 fails only after item 1 (and 2) have failed
+            time.sleep(0.3)
+            raise SimulationError("item 0")
+        if i in (1, 2):
+            try:
+                raise SimulationError(f"item {i}")
+            finally:
+                if i == 2:
+                    release.set()
+        return 1
+
+    with pytest.raises(SimulationError, match="^item 0$"):
+        thread_map(fn, range(3), 3, lambda n: None)
+
+
+def test_a_failure_stops_only_the_later_calls_of_a_run():
+    from pycrn.runner import Stop
+
+    stop = Stop()
+    with stop.flag_for(1) as early, stop.flag_for(5) as late:
+        stop.fail(3)
+        assert early[0] == 0 and late[0] == Stop.FAILED
+        with stop.flag_for(2) as started_after, stop.flag_for(4) as later_still:
+            assert started_after[0] == 0 and later_still[0] == Stop.FAILED
+            stop.fail(0)
+            assert early[0] == Stop.FAILED and started_after[0] == Stop.FAILED
+        stop.set()
+        assert early[0] == late[0] == Stop.INTERRUPT and stop.interrupted
+    assert not stop._calls  # the calls that returned are forgotten
+
+
 # --- The ODE: pycrn errors naming the reaction, time and state; no Python errors, no hang ---
 
 @pytest.mark.parametrize(

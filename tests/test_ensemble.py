@@ -290,6 +290,14 @@ def test_moments_on_a_cluster_with_a_sweep(cluster):
         assert np.array_equal(ds["P_mean"].values[s], mean) and np.array_equal(ds["P_var"].values[s], var)
 
 
+def test_a_cluster_reports_the_first_failing_chunk(cluster):
+    """As on threads: the chunk reported is the run's first to fail, not the first worker to report."""
+    net = pycrn.parse("@parameters kb=1 kd=0\nkb + kd*(B - 1), 0 --> B")  # setting 1: a negative rate at t = 0
+    with pytest.raises(pycrn.SimulationError, match=r"setting 0 .*ran away \(trajectory 0\)"):
+        pycrn.ensemble(net, tspan=(0, 100), method=pycrn.methods.Direct(max_steps=2 * 10**6),
+                       sweep={"kb": [1e5, 0.0], "kd": [0.0, 1.0]}, trajectories=2, chunk=2, client=cluster, seed=1)
+
+
 def test_exact_sums_beyond_int64():
     from pycrn import moments
 
