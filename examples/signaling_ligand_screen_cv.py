@@ -25,6 +25,8 @@ Run as ``python examples/signaling_ligand_screen_cv.py [epochs] [folds] [steps]`
 * ``--eval EPOCHS,...`` also records the held-out predictions after those
   epoch counts of the same run (a learning curve at no extra training);
 * ``--no-control`` skips the scrambled models;
+* ``--seed S`` initialises fold ``k``'s model and draws its mini-batches with
+  seed ``S + k`` (default 0), to tell a fold's luck from the method's;
 * ``--restart EPOCHS`` sets the period of the cosine schedule's warm restarts
   (default: half the epochs). A longer run with the same period continues
   a shorter one exactly: ``640 --restart 160`` resumes the checkpoints of
@@ -67,6 +69,8 @@ ap.add_argument("--no-control", action="store_true", help="skip the models train
 ap.add_argument("--restart", type=int, default=None, help="epochs between warm restarts (default: epochs // 2)")
 ap.add_argument("--recipe", choices=("paper", "authors"), default="paper",
                 help="paper: the Methods' objective and cosine restarts; authors: their ligand-screen script's")
+ap.add_argument("--seed", type=int, default=0,
+                help="fold k's model is initialised and its mini-batches drawn with seed SEED + k (default 0)")
 args = ap.parse_args()
 part, parts = (int(v) for v in args.part.split("/"))
 if args.out is None and parts > 1:
@@ -117,13 +121,13 @@ for k, names in enumerate(fold_conditions):
                 if np.all(order != np.arange(len(train))):
                     break
             y = y[order]
-        model = sig.SignalingModel(net, steps=args.steps, seed=k, **init)
+        model = sig.SignalingModel(net, steps=args.steps, seed=args.seed + k, **init)
         checkpoint = args.out / f"fold{k}_{label}.pt" if args.out is not None else None
         for e in evals:
             done = args.out / f"fold{k}_{label}_epochs{e}.npz" if args.out is not None else None
             if done is not None and done.exists() and e < args.epochs:
                 continue  # recorded by an earlier run; training goes on from the checkpoint
-            sig.fit(model, ligands[train], y, epochs=e, batch_size=5, seed=k, checkpoint=checkpoint, progress=False,
+            sig.fit(model, ligands[train], y, epochs=e, batch_size=5, seed=args.seed + k, checkpoint=checkpoint, progress=False,
                     **recipe)
             with torch.no_grad():
                 prediction = model(torch.as_tensor(ligands[test])).numpy()
