@@ -51,6 +51,11 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
 
 
+def per_condition(y: np.ndarray, truth: np.ndarray, names) -> dict[str, float]:
+    """Pearson r over the TFs of each held-out condition (one ligand's failure is hidden in a fold's pooled r)."""
+    return {name: pearson(y[i], truth[i]) for i, name in enumerate(names)}
+
+
 def both_passes(ref, pickled, x_theirs, inverse, their_nodes, net, ligands) -> tuple[np.ndarray, np.ndarray]:
     """A pickled model of theirs on all conditions: their forward pass, and pycrn's on the parameter table
     their ``saveParam`` writes; both in pycrn's TF order."""
@@ -116,7 +121,8 @@ def main() -> None:
                      held_out_r=pearson(y_theirs[test], tfs[test]),
                      training_r=pearson(y_theirs[train], tfs[train]),
                      pycrn_forward_held_out_r=pearson(y_pycrn[test], tfs[test]),
-                     scrambled_held_out_r=pearson(y_scrambled[test], tfs[test]))
+                     scrambled_held_out_r=pearson(y_scrambled[test], tfs[test]),
+                     condition_r=per_condition(y_theirs[test], tfs[test], all_folds[k]))
         for key, y in (("authors", y_theirs), ("pycrn_forward", y_pycrn), ("scrambled", y_scrambled),
                        ("scrambled, pycrn_forward", y_scrambled_pycrn)):
             pooled[key][0].append(y[test])
@@ -127,7 +133,9 @@ def main() -> None:
             if not path.exists():
                 continue
             saved = np.load(path)
-            mine = entry.setdefault("ours", {})[e] = dict(held_out_r=pearson(saved["prediction"], tfs[test]))
+            mine = entry.setdefault("ours", {})[e] = dict(
+                held_out_r=pearson(saved["prediction"], tfs[test]),
+                condition_r=per_condition(saved["prediction"], tfs[test], all_folds[k]))
             if "train_prediction" in saved:  # written by the example since it keeps the training fit
                 mine["training_r"] = pearson(saved["train_prediction"], saved["train_truth"])
             for key, y in ((f"ours after {e} epochs", saved["prediction"]), (f"authors, folds of {e}", y_theirs[test])):
