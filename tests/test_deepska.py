@@ -93,6 +93,33 @@ def test_delta_is_the_difference_of_neighbouring_values(net):
     np.testing.assert_allclose(nb[:, 1:] - nb[:, :1], d, rtol=1e-10, atol=1e-9)
 
 
+def test_evaluation_is_the_spectral_sum_with_each_distinct_state_evaluated_once(net):
+    """U = steady + Re sum_l gamma_l phi_l(x) e^{-sigma_l t}, from the complex amplitudes, on batches with repeats."""
+    sd = deepska.SDnet(net, ["P", "P**2"], modes=4, steady=[40.0, STEADY_P2], init_seed=2, dtype=torch.float64)
+    with torch.no_grad():
+        sd.frequency.copy_(torch.tensor([0.0, 0.5, -1.3, 2.0], dtype=torch.float64))
+        sd.coord_imag.normal_(generator=torch.Generator().manual_seed(1))
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 4, size=(300, 2))  # a few distinct states, each many times, and neighbours at -1
+    t = rng.uniform(0, 10, size=300)
+    sigma = sd.decay_modes().detach()
+    decay = torch.exp(-sigma * torch.as_tensor(t).unsqueeze(-1))
+    expected = 40.0 + (sd.amplitudes(torch.as_tensor(x, dtype=torch.float64)).detach()
+                       * decay.unsqueeze(-2)).real.sum(-1)
+    expected[:, 1] += STEADY_P2 - 40.0
+    calls = []
+    hook = sd.eigenfunctions.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    u, d = sd.value_and_delta(x, t)
+    hook.remove()
+    np.testing.assert_allclose(u.detach().numpy(), expected.numpy(), rtol=1e-12, atol=1e-10)
+    distinct = np.unique(np.concatenate([x[:, None] + z for z in ([0, 0], [1, 0], [0, 1], [-1, 0], [0, -1])]), axis=0)
+    assert calls == [len(distinct)]  # one network call, one row per distinct state among x and its neighbours
+    np.testing.assert_allclose(d.detach().numpy(), sd.delta(x, t).detach().numpy(), rtol=0, atol=0)
+    # The same values when the states cannot be keyed (not integers) and every row is evaluated.
+    off = sd.neighbours(x + 1e-9, t).detach().numpy()
+    np.testing.assert_allclose(off, sd.neighbours(x, t).detach().numpy(), rtol=1e-6)
+
+
 def test_deep_cv_with_the_exact_u_has_zero_variance_and_the_exact_mean(net):
     est = deepska.estimate(net, oracle(net), {"R": 0, "P": 0}, [0.5, 5.0, 20.0], 200, "deep_cv", seed=1)
     exact = [exact_moments(t)[0] for t in (0.5, 5.0, 20.0)]

@@ -181,38 +181,72 @@ class SDnet(torch.nn.Module):
         dev, dtype = self.steady.device, self.steady.dtype
         return torch.as_tensor(np.asarray(x, dtype=np.float64) if not torch.is_tensor(x) else x, device=dev).to(dtype)
 
-    def forward(self, x, t) -> torch.Tensor:
-        """``U(x, f, t)`` for states ``x`` (n, species) and times ``t`` (n,) or a scalar: (n, outputs)."""
+    def _times(self, x, t) -> tuple[torch.Tensor, torch.Tensor]:
         x = self._tensor(x)
         t = self._tensor(t)
-        if t.ndim == 0:
-            t = t.expand(x.shape[0])
-        decay = torch.exp(-self.decay_modes() * t.unsqueeze(-1).to(self.decay_modes().dtype))  # (n, modes)
-        return self.steady + (self.amplitudes(x) * decay.unsqueeze(-2)).real.sum(-1)
+        return x, (t.expand(x.shape[0]) if t.ndim == 0 else t)
+
+    def _project(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """``Re sum_l gamma_l(f) phi_l e^{-sigma_l t}`` from the network's features ``z = [phi_r, phi_i]``.
+
+        ``z`` is (n, 2 modes) or (n, k, 2 modes) with ``t`` (n,): (n, outputs) or (n, k, outputs). With
+        ``e^{-sigma t} = e^{-a t} (cos bt - i sin bt) = c - i s``, ``phi e^{-sigma t} = p - i q`` where
+        ``p = phi_r c + phi_i s`` and ``q = phi_r s - phi_i c``, so the real part is ``g p + h q``
+        (``gamma = g + i h``): real arithmetic and one matrix product with the coordinates, where complex
+        tensors per reaction and output made the loss's backward pass most of training.
+        """
+        r = self.config["modes"]
+        a = torch.nn.functional.softplus(self.decay_raw)
+        t = t.unsqueeze(-1)
+        damp = torch.exp(-a * t)
+        c, s = damp * torch.cos(self.frequency * t), damp * torch.sin(self.frequency * t)  # (n, modes)
+        if z.ndim == 3:
+            c, s = c.unsqueeze(1), s.unsqueeze(1)
+        zr, zi = z[..., :r], z[..., r:]
+        pq = torch.cat([zr * c + zi * s, zr * s - zi * c], -1)
+        return pq @ torch.cat([self.coord_real, self.coord_imag], -1).T
+
+    def _neighbour_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's ``[phi_r, phi_i]`` at ``x`` and ``x + zeta_k`` for every reaction: (n, reactions + 1, 2 modes).
+
+        The network runs once per distinct state: the rows of a batch repeat a
+        few thousand states (a trajectory keeps its state between jumps, and
+        many share small counts), and their neighbours overlap, so in training
+        this is several times fewer rows than ``n (reactions + 1)``.
+        """
+        both = torch.cat([x.unsqueeze(1), x.unsqueeze(1) + self.zeta], dim=1)  # (n, M + 1, species)
+        flat = both.reshape(-1, both.shape[-1])
+        keys = _state_keys(flat)
+        if keys is None:
+            return self.eigenfunctions(both / self.scale)
+        _, first, inverse = _unique_first(keys)
+        z = self.eigenfunctions(flat[first] / self.scale)
+        return z[inverse].reshape(*both.shape[:2], -1)
+
+    def forward(self, x, t) -> torch.Tensor:
+        """``U(x, f, t)`` for states ``x`` (n, species) and times ``t`` (n,) or a scalar: (n, outputs)."""
+        x, t = self._times(x, t)
+        return self.steady + self._project(self.eigenfunctions(x / self.scale), t)
 
     def delta(self, x, t) -> torch.Tensor:
         """``Delta_{zeta_k} U(x, f, t) = U(x + zeta_k, f, t) - U(x, f, t)`` for every reaction: (n, reactions, outputs).
 
         One call of the eigenfunction network on all ``n (reactions + 1)`` states.
         """
-        x = self._tensor(x)
-        t = self._tensor(t)
-        if t.ndim == 0:
-            t = t.expand(x.shape[0])
-        amp = self.delta_amplitudes(x)  # (n, M, outputs, modes)
-        decay = torch.exp(-self.decay_modes() * t.unsqueeze(-1).to(self.decay_modes().dtype))
-        return (amp * decay[:, None, None, :]).real.sum(-1)
+        return self.value_and_delta(x, t)[1]
+
+    def value_and_delta(self, x, t) -> tuple[torch.Tensor, torch.Tensor]:
+        """``U(x, f, t)`` (n, outputs) and ``Delta_{zeta_k} U`` (n, reactions, outputs) from one network call."""
+        x, t = self._times(x, t)
+        z = self._neighbour_features(x)
+        # The differences of the features before the projection: Delta U is small next to U, and float32 would
+        # lose its digits to cancellation the other way round.
+        return self.steady + self._project(z[:, 0], t), self._project(z[:, 1:] - z[:, :1], t)
 
     def neighbours(self, x, t) -> torch.Tensor:
         """``U(x, f, t)`` and ``U(x + zeta_k, f, t)`` for every reaction, in one network call: (n, reactions + 1, outputs)."""
-        x = self._tensor(x)
-        t = self._tensor(t)
-        if t.ndim == 0:
-            t = t.expand(x.shape[0])
-        both = torch.cat([x.unsqueeze(1), x.unsqueeze(1) + self.zeta], dim=1)
-        amp = self.phi(both).unsqueeze(-2) * self.coordinates()  # (n, M + 1, outputs, modes)
-        decay = torch.exp(-self.decay_modes() * t.unsqueeze(-1).to(self.decay_modes().dtype))
-        return self.steady + (amp * decay[:, None, None, :]).real.sum(-1)
+        x, t = self._times(x, t)
+        return self.steady + self._project(self._neighbour_features(x), t)
 
     @torch.no_grad()
     def predict(self, x0: Mapping[str, int] | Sequence[int], times) -> xr.DataArray:
@@ -272,6 +306,36 @@ class SDnet(torch.nn.Module):
         """Write the weights and everything needed to rebuild the SDnet with :func:`load` (outputs given as strings)."""
         torch.save({"state": self.state_dict(), "config": self.config, "outputs": self.outputs.names,
                     "horizon": self.horizon, "dt": self.dt, "signature": self.signature}, Path(path))
+
+
+def _state_keys(states: torch.Tensor) -> torch.Tensor | None:
+    """One int64 per row of integer-valued ``states`` (mixed radix over each column's range), equal iff the rows are.
+
+    ``None`` when the rows are not all integers or the ranges' product does not fit in 62 bits (then the caller
+    evaluates every row).
+    """
+    if states.shape[0] == 0 or states.shape[-1] == 0:
+        return None
+    with torch.no_grad():
+        if not bool(torch.all(states == torch.round(states))):
+            return None
+        as_int = states.to(torch.int64)
+        low = as_int.min(0).values
+        span = (as_int.max(0).values - low + 1).tolist()
+        if float(np.prod(np.asarray(span, dtype=np.float64))) >= 2.0**62:
+            return None
+        keys = torch.zeros(states.shape[0], dtype=torch.int64, device=states.device)
+        for col, width in enumerate(span):
+            keys = keys * width + (as_int[:, col] - low[col])
+    return keys
+
+
+def _unique_first(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Distinct ``keys``, the index of a row holding each, and each row's position among them."""
+    unique, inverse = torch.unique(keys, return_inverse=True)
+    first = torch.empty(unique.shape[0], dtype=torch.int64, device=keys.device)
+    first.scatter_(0, inverse, torch.arange(keys.shape[0], device=keys.device))
+    return unique, first, inverse
 
 
 def load(path: str | Path, net: ReactionNetwork, outputs=None) -> SDnet:

@@ -91,8 +91,9 @@ class _Segments:
         tau = (self.times[beta] - self.times[alpha:beta]).expand(x.shape[0], omega)  # t_b - t_q
         b = x.shape[0]
         flat_x, flat_t = x.reshape(b * omega, -1), tau.reshape(-1)
-        u = model(flat_x, flat_t).reshape(b, omega, -1)  # U(X(t_q), t_b - t_q)
-        du = model.delta(flat_x, flat_t).reshape(b, omega, -1, u.shape[-1])  # (b, omega, M, outputs)
+        u, du = model.value_and_delta(flat_x, flat_t)  # U(X(t_q), t_b - t_q) and its Delta_k, one network call
+        u = u.reshape(b, omega, -1)
+        du = du.reshape(b, omega, -1, u.shape[-1])  # (b, omega, M, outputs)
         d = (du * self.dm[idx, alpha:beta].unsqueeze(-1)).sum(2)  # (b, omega, outputs)
         tail = torch.flip(torch.cumsum(torch.flip(d, [1]), 1), [1])  # sum over q >= abar
         pred = u + tail  # F_{abar, beta}, abar = alpha .. beta - 1
