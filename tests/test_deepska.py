@@ -109,15 +109,16 @@ def test_evaluation_is_the_spectral_sum_with_each_distinct_state_evaluated_once(
     expected[:, 1] += STEADY_P2 - 40.0
     calls = []
     hook = sd.eigenfunctions.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
-    u, d = sd.value_and_delta(x, t)
+    u, d = sd.value_and_delta(x, t, distinct=True)
     hook.remove()
     np.testing.assert_allclose(u.detach().numpy(), expected.numpy(), rtol=1e-12, atol=1e-10)
     distinct = np.unique(np.concatenate([x[:, None] + z for z in ([0, 0], [1, 0], [0, 1], [-1, 0], [0, -1])]), axis=0)
     assert calls == [len(distinct)]  # one network call, one row per distinct state among x and its neighbours
     np.testing.assert_allclose(d.detach().numpy(), sd.delta(x, t).detach().numpy(), rtol=0, atol=0)
-    # The same values when the states cannot be keyed (not integers) and every row is evaluated.
-    off = sd.neighbours(x + 1e-9, t).detach().numpy()
-    np.testing.assert_allclose(off, sd.neighbours(x, t).detach().numpy(), rtol=1e-6)
+    # The same values when every row is evaluated, and when the states cannot be keyed (not integers).
+    np.testing.assert_allclose(sd.value_and_delta(x, t)[0].detach().numpy(), u.detach().numpy(), rtol=1e-14)
+    off = sd.value_and_delta(x + 1e-9, t, distinct=True)[0].detach().numpy()
+    np.testing.assert_allclose(off, u.detach().numpy(), rtol=1e-6)
 
 
 def test_deep_cv_with_the_exact_u_has_zero_variance_and_the_exact_mean(net):

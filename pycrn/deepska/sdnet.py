@@ -206,17 +206,18 @@ class SDnet(torch.nn.Module):
         pq = torch.cat([zr * c + zi * s, zr * s - zi * c], -1)
         return pq @ torch.cat([self.coord_real, self.coord_imag], -1).T
 
-    def _neighbour_features(self, x: torch.Tensor) -> torch.Tensor:
+    def _neighbour_features(self, x: torch.Tensor, distinct: bool = False) -> torch.Tensor:
         """The network's ``[phi_r, phi_i]`` at ``x`` and ``x + zeta_k`` for every reaction: (n, reactions + 1, 2 modes).
 
-        The network runs once per distinct state: the rows of a batch repeat a
-        few thousand states (a trajectory keeps its state between jumps, and
-        many share small counts), and their neighbours overlap, so in training
-        this is several times fewer rows than ``n (reactions + 1)``.
+        ``distinct``: run the network once per distinct state. In training the
+        rows repeat a few thousand states (a trajectory keeps its state between
+        jumps, many share small counts, neighbours overlap): several times fewer
+        rows than ``n (reactions + 1)``. On small batches the bookkeeping costs
+        more than it saves.
         """
         both = torch.cat([x.unsqueeze(1), x.unsqueeze(1) + self.zeta], dim=1)  # (n, M + 1, species)
         flat = both.reshape(-1, both.shape[-1])
-        keys = _state_keys(flat)
+        keys = _state_keys(flat) if distinct else None
         if keys is None:
             return self.eigenfunctions(both / self.scale)
         _, first, inverse = _unique_first(keys)
@@ -235,10 +236,14 @@ class SDnet(torch.nn.Module):
         """
         return self.value_and_delta(x, t)[1]
 
-    def value_and_delta(self, x, t) -> tuple[torch.Tensor, torch.Tensor]:
-        """``U(x, f, t)`` (n, outputs) and ``Delta_{zeta_k} U`` (n, reactions, outputs) from one network call."""
+    def value_and_delta(self, x, t, distinct: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """``U(x, f, t)`` (n, outputs) and ``Delta_{zeta_k} U`` (n, reactions, outputs) from one network call.
+
+        ``distinct=True`` evaluates the network once per distinct state among
+        ``x`` and its neighbours (for large batches with repeated states).
+        """
         x, t = self._times(x, t)
-        z = self._neighbour_features(x)
+        z = self._neighbour_features(x, distinct)
         # The differences of the features before the projection: Delta U is small next to U, and float32 would
         # lose its digits to cancellation the other way round.
         return self.steady + self._project(z[:, 0], t), self._project(z[:, 1:] - z[:, :1], t)

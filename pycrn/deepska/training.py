@@ -91,7 +91,7 @@ class _Segments:
         tau = (self.times[beta] - self.times[alpha:beta]).expand(x.shape[0], omega)  # t_b - t_q
         b = x.shape[0]
         flat_x, flat_t = x.reshape(b * omega, -1), tau.reshape(-1)
-        u, du = model.value_and_delta(flat_x, flat_t)  # U(X(t_q), t_b - t_q) and its Delta_k, one network call
+        u, du = model.value_and_delta(flat_x, flat_t, distinct=True)  # U(X(t_q), t_b - t_q) and its Delta_k
         u = u.reshape(b, omega, -1)
         du = du.reshape(b, omega, -1, u.shape[-1])  # (b, omega, M, outputs)
         d = (du * self.dm[idx, alpha:beta].unsqueeze(-1)).sum(2)  # (b, omega, outputs)
