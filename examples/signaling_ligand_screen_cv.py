@@ -127,8 +127,8 @@ for k, names in enumerate(fold_conditions):
             done = args.out / f"fold{k}_{label}_epochs{e}.npz" if args.out is not None else None
             if done is not None and done.exists() and e < args.epochs:
                 continue  # recorded by an earlier run; training goes on from the checkpoint
-            sig.fit(model, ligands[train], y, epochs=e, batch_size=5, seed=args.seed + k, checkpoint=checkpoint, progress=False,
-                    **recipe)
+            sig.fit(model, ligands[train], y, epochs=e, batch_size=5, seed=args.seed + k, checkpoint=checkpoint,
+                    progress=False, **recipe)
             with torch.no_grad():
                 prediction = model(torch.as_tensor(ligands[test])).numpy()
                 fitted = model(torch.as_tensor(ligands[train])).numpy()
