@@ -588,6 +588,9 @@ def test_fit_with_the_authors_recipe_follows_the_schedule_and_resumes_exactly(tm
     unguarded = dataclasses.replace(sig.LossWeights.ligand_screen(), spectral_normalize_above=None)
     with pytest.raises(ValueError, match=r"other loss weights \(spectral_normalize_above 10.0 -> None\)"):
         sig.fit(fresh(), grid, y, epochs=20, checkpoint=ck, **{**kw, "weights": unguarded})
+    # Nor another seed: the checkpoint's random stream would go on under the new seed's name.
+    with pytest.raises(ValueError, match="continues a run with seed 5; this call asks for seed 6"):
+        sig.fit(fresh(), grid, y, epochs=20, checkpoint=ck, **{**kw, "seed": 6})
     with pytest.raises(ValueError, match="past the end of the schedule"):
         sig.fit(fresh(), grid, y, epochs=21, **kw)
     with pytest.raises(ValueError, match="initial_radius"):

@@ -125,7 +125,7 @@ def fit(
     checkpoint
         File for checkpoints (every ``checkpoint_every`` epochs, at the end and
         on interruption); with ``resume`` an existing checkpoint is continued
-        (one written with another schedule, lr or loss weights is refused).
+        (one written with another schedule, lr, loss weights or seed is refused).
     progress
         Show a progress bar (default: on a terminal).
     threads
@@ -194,6 +194,10 @@ def fit(
                                 if saved_objective.get(k) != v)
             raise ValueError(f"checkpoint {path} was trained with other loss weights ({changed}); pass the original "
                              "weights to resume, or resume=False to start over")
+        saved_seed = state.get("seed")  # absent from checkpoints written before it was saved
+        if saved_seed is not None and saved_seed != int(seed):
+            raise ValueError(f"checkpoint {path} continues a run with seed {saved_seed}; this call asks for seed "
+                             f"{int(seed)}. Pass the original seed to resume, or resume=False to start over")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         if sched is not None:
@@ -206,7 +210,7 @@ def fit(
     def snapshot(epoch: int) -> dict:
         return copy.deepcopy(dict(model=model.state_dict(), optimizer=opt.state_dict(),
                                   scheduler=sched.state_dict() if sched is not None else {}, schedule=plan, lr=lr,
-                                  objective=objective,
+                                  objective=objective, seed=int(seed),
                                   generator=gen.get_state(), cache=cache, history=history, epoch=epoch))
 
     def save(state: dict | None) -> None:
