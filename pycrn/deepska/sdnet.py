@@ -25,6 +25,7 @@ import xarray as xr
 
 from ..network import ReactionNetwork
 from .outputs import Outputs
+from .paths import unique_rows
 
 
 def network_signature(net: ReactionNetwork | str) -> str:
@@ -196,10 +197,10 @@ class SDnet(torch.nn.Module):
         tensors per reaction and output made the loss's backward pass most of training.
         """
         r = self.config["modes"]
-        a = torch.nn.functional.softplus(self.decay_raw)
+        sigma = self.decay_modes()
         t = t.unsqueeze(-1)
-        damp = torch.exp(-a * t)
-        c, s = damp * torch.cos(self.frequency * t), damp * torch.sin(self.frequency * t)  # (n, modes)
+        damp = torch.exp(-sigma.real * t)
+        c, s = damp * torch.cos(sigma.imag * t), damp * torch.sin(sigma.imag * t)  # (n, modes)
         if z.ndim == 3:
             c, s = c.unsqueeze(1), s.unsqueeze(1)
         zr, zi = z[..., :r], z[..., r:]
@@ -216,13 +217,13 @@ class SDnet(torch.nn.Module):
         more than it saves.
         """
         both = torch.cat([x.unsqueeze(1), x.unsqueeze(1) + self.zeta], dim=1)  # (n, M + 1, species)
-        flat = both.reshape(-1, both.shape[-1])
-        keys = _state_keys(flat) if distinct else None
-        if keys is None:
-            return self.eigenfunctions(both / self.scale)
-        _, first, inverse = _unique_first(keys)
-        z = self.eigenfunctions(flat[first] / self.scale)
-        return z[inverse].reshape(*both.shape[:2], -1)
+        if distinct:
+            counts = both.detach().reshape(-1, both.shape[-1]).cpu().numpy()
+            if np.array_equal(counts, np.round(counts)):  # states, not arbitrary points
+                uniq, inverse = unique_rows(counts.astype(np.int64))
+                z = self.eigenfunctions(self._tensor(uniq) / self.scale)
+                return z[torch.as_tensor(inverse, device=z.device)].reshape(*both.shape[:2], -1)
+        return self.eigenfunctions(both / self.scale)
 
     def forward(self, x, t) -> torch.Tensor:
         """``U(x, f, t)`` for states ``x`` (n, species) and times ``t`` (n,) or a scalar: (n, outputs)."""
@@ -311,36 +312,6 @@ class SDnet(torch.nn.Module):
         """Write the weights and everything needed to rebuild the SDnet with :func:`load` (outputs given as strings)."""
         torch.save({"state": self.state_dict(), "config": self.config, "outputs": self.outputs.names,
                     "horizon": self.horizon, "dt": self.dt, "signature": self.signature}, Path(path))
-
-
-def _state_keys(states: torch.Tensor) -> torch.Tensor | None:
-    """One int64 per row of integer-valued ``states`` (mixed radix over each column's range), equal iff the rows are.
-
-    ``None`` when the rows are not all integers or the ranges' product does not fit in 62 bits (then the caller
-    evaluates every row).
-    """
-    if states.shape[0] == 0 or states.shape[-1] == 0:
-        return None
-    with torch.no_grad():
-        if not bool(torch.all(states == torch.round(states))):
-            return None
-        as_int = states.to(torch.int64)
-        low = as_int.min(0).values
-        span = (as_int.max(0).values - low + 1).tolist()
-        if float(np.prod(np.asarray(span, dtype=np.float64))) >= 2.0**62:
-            return None
-        keys = torch.zeros(states.shape[0], dtype=torch.int64, device=states.device)
-        for col, width in enumerate(span):
-            keys = keys * width + (as_int[:, col] - low[col])
-    return keys
-
-
-def _unique_first(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Distinct ``keys``, the index of a row holding each, and each row's position among them."""
-    unique, inverse = torch.unique(keys, return_inverse=True)
-    first = torch.empty(unique.shape[0], dtype=torch.int64, device=keys.device)
-    first.scatter_(0, inverse, torch.arange(keys.shape[0], device=keys.device))
-    return unique, first, inverse
 
 
 def load(path: str | Path, net: ReactionNetwork, outputs=None) -> SDnet:
