@@ -18,6 +18,11 @@ process. This script times, for each network:
 
 Compile cost is kept apart: one warm-up call of each pycrn path first.
 ``--busy`` repeats everything with a CPU-bound process on the other core.
+
+``--threads`` times instead a training step (from the second step's end to
+the last's, so the data's preparation is left out) and DeepIS per sample
+with ``threads=1`` and ``threads=2``, the two taking turns within each
+repeat; the ratio reported is the median of the paired ratios.
 """
 
 from __future__ import annotations
@@ -110,6 +115,41 @@ def bench(name: str, args) -> dict:
     return row
 
 
+def _step_seconds(sd, data, steps: int, accumulate: int, threads: int) -> float:
+    marks: list[float] = []
+    deepska.fit(sd, data, steps=steps, segments=10_000, accumulate=accumulate, threads=threads,
+                callback=lambda step, history: marks.append(time.perf_counter()))
+    return (marks[-1] - marks[0]) / (len(marks) - 1)
+
+
+def bench_threads(name: str, args) -> dict:
+    """A training step and DeepIS per sample with one and with two torch threads, in turns."""
+    _, box, outputs = NETWORKS[name]
+    net = pycrn.models.get(name)
+    data = deepska.generate(net, box, args.trajectories, T=20.0, dt=0.02, seed=2)
+    sd = deepska.SDnet(net, outputs, modes=8, steady=np.zeros(len(outputs)))
+    x0 = {s: 0 for s in net.species_names}
+    deepska.fit(sd, data, steps=1, segments=1000, accumulate=1)
+    sd.horizon = None
+    times: dict = {(what, k): [] for what in ("train_s_per_step", "deep_is_s_per_sample") for k in (1, 2)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        deepska.estimate(net, sd, x0, [5.0], 20, "deep_is", seed=0)
+        for _ in range(args.repeats):
+            for k in (1, 2):
+                times[("train_s_per_step", k)].append(_step_seconds(sd, data, max(args.steps, 3), args.accumulate, k))
+                start = time.perf_counter()
+                deepska.estimate(net, sd, x0, [5.0], args.samples, "deep_is", seed=1, threads=k)
+                times[("deep_is_s_per_sample", k)].append((time.perf_counter() - start) / args.samples)
+    row: dict = {"network": name, "trajectories": args.trajectories, "accumulate": args.accumulate}
+    for what in ("train_s_per_step", "deep_is_s_per_sample"):
+        one, two = times[(what, 1)], times[(what, 2)]
+        row[f"{what}_1_thread"] = statistics.median(one)
+        row[f"{what}_2_threads"] = statistics.median(two)
+        row[f"{what}_ratio_2_to_1"] = statistics.median([b / a for a, b in zip(one, two)])
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--networks", default=",".join(NETWORKS))
@@ -123,6 +163,8 @@ def main() -> None:
                         help="the authors' simulator runs trajectories / this many (it is slow)")
     parser.add_argument("--busy", action="store_true", help="repeat with a CPU-bound process on the other core")
     parser.add_argument("--busy-only", action="store_true", help="only the run with the other core busy")
+    parser.add_argument("--threads", action="store_true",
+                        help="compare threads=1 and threads=2 for training and DeepIS instead")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -132,7 +174,7 @@ def main() -> None:
         burner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if load == "busy" else None
         try:
             for name in args.networks.split(","):
-                row = bench(name, args)
+                row = bench_threads(name, args) if args.threads else bench(name, args)
                 row["load"] = load
                 rows.append(row)
                 print(json.dumps(row))

@@ -385,3 +385,26 @@ def test_steady_scaling_divides_by_one_plus_the_steady_mean(net, small_data):
         expected = torch.where(r.abs() < 1, r * r, 2 * r.abs() - 1).mean()
         assert float(seg.loss(sd, rows, alpha, omega, "steady")) == pytest.approx(float(expected), rel=1e-12)
         assert float(seg.loss(sd, rows, alpha, omega, "batch")) != pytest.approx(float(expected), rel=1e-3)
+
+
+def test_training_ignores_the_process_thread_count(net, small_data):
+    # torch splits the gradient's sums between its threads, and another split rounds otherwise: fit runs with its
+    # own thread count (default 1), so the process's setting must not change the trained parameters.
+    def trained(process_threads: int) -> deepska.SDnet:
+        before = torch.get_num_threads()
+        torch.set_num_threads(process_threads)
+        try:
+            sd = deepska.SDnet(net, ["P", "P**2"], modes=6, steady=[STEADY_P, STEADY_P**2], init_seed=4)
+            deepska.fit(sd, small_data, steps=15, segments=8000, accumulate=2)
+            assert torch.get_num_threads() == process_threads  # restored
+        finally:
+            torch.set_num_threads(before)
+        return sd
+
+    one, two = trained(1), trained(2)
+    for a, b in zip(one.state_dict().values(), two.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="threads must be a positive integer, got 0"):
+        deepska.fit(one, small_data, steps=1, threads=0)
+    with pytest.raises(ValueError, match="threads must be a positive integer, got 1.5"):
+        deepska.estimate(net, one, {"R": 0, "P": 0}, [1.0], 10, threads=1.5)

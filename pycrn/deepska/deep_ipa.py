@@ -26,12 +26,14 @@ from ..runner import check_count, seed_attr, seed_sequence
 from .estimators import _state
 from .paths import Records, exp_integral, simulate_paths
 from .sdnet import SDnet
+from .threads import uses_torch_threads
 
 _CV_CHUNK = 256  # paths per vectorised block: bounds the per-record complex arrays
 
 _Z95 = 1.959963984540054
 
 
+@uses_torch_threads
 def variance(
     net: ReactionNetwork,
     sdnet: SDnet,
@@ -41,8 +43,27 @@ def variance(
     *,
     seed: int = 0,
     batch: int = 2048,
+    threads: int = 1,
 ) -> xr.Dataset:
     """Estimate ``Var_x0(f(X(t)))`` for SDnet's outputs with DeepIPA, beside the sample variance.
+
+    Parameters
+    ----------
+    net, sdnet
+        The network and an SDnet built for it (checked).
+    x0
+        The initial state, ``{species: count}`` (every species) or counts in species order.
+    times
+        Positive, increasing times.
+    samples
+        Number of independent trajectories.
+    seed
+        Root seed.
+    batch
+        Trajectories simulated together.
+    threads
+        torch's threads for SDnet's evaluations (restored afterwards; see
+        :mod:`pycrn.deepska.threads`).
 
     Returns
     -------

@@ -27,8 +27,10 @@ from ..runner import check_count, seed_attr, seed_sequence
 from .estimators import _state, amplitudes
 from .paths import Records, simulate_paths
 from .sdnet import SDnet
+from .threads import uses_torch_threads
 
 
+@uses_torch_threads
 def steady_state(
     net: ReactionNetwork,
     sdnet: SDnet,
@@ -38,6 +40,7 @@ def steady_state(
     runs: int = 5,
     burn_in: float = 0.0,
     seed: int = 0,
+    threads: int = 1,
 ) -> xr.Dataset:
     """Estimate the steady-state means ``U(f)`` of SDnet's outputs with EM and EM with DeepCV.
 
@@ -55,6 +58,9 @@ def steady_state(
         The start of the averaging window (``0 <= burn_in < horizon``).
     seed
         Root seed; run ``i`` is trajectory ``i`` of ``pycrn.simulate(..., seed=seed)``.
+    threads
+        torch's threads for SDnet's evaluations (restored afterwards; see
+        :mod:`pycrn.deepska.threads`).
 
     Returns
     -------

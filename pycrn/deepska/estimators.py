@@ -46,11 +46,13 @@ from .cv_integral import path_integral
 from .outputs import Outputs
 from .paths import simulate_paths, unique_rows
 from .sdnet import SDnet, state_vector, stoichiometry
+from .threads import uses_torch_threads
 
 METHODS = ("ssa", "deep_cv", "deep_is")
 _Z95 = 1.959963984540054
 
 
+@uses_torch_threads
 def estimate(
     net: ReactionNetwork,
     sdnet: SDnet | None,
@@ -67,6 +69,7 @@ def estimate(
     batch: int = 2048,
     tilt_bounds: tuple[float, float] = (1e-3, 1e3),
     progress: bool | None = None,
+    threads: int = 1,
 ) -> xr.Dataset:
     """Estimate ``E_x0[f(X(t))]`` for SDnet's outputs at ``times`` from ``samples`` exact samples.
 
@@ -114,6 +117,9 @@ def estimate(
         stays unbiased.
     progress
         A tqdm bar over batches (default: on a terminal).
+    threads
+        torch's threads for SDnet's evaluations (restored afterwards; see
+        :mod:`pycrn.deepska.threads`).
 
     Returns
     -------

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from ..checkpoints import fingerprint, save_atomic
 from .data import DATA_KIND
 from .sdnet import SDnet, network_signature
+from .threads import uses_torch_threads
 
 
 @dataclass
@@ -112,6 +113,7 @@ def _fingerprint(model: SDnet, data: xr.Dataset, options: tuple) -> str:
                        (model.signature, sorted(model.config.items()), model.output_names, options))
 
 
+@uses_torch_threads
 def fit(
     model: SDnet,
     data: xr.Dataset | str | Path,
@@ -129,6 +131,7 @@ def fit(
     seed: int = 0,
     progress: bool | None = None,
     callback: Callable[[int, FitHistory], None] | None = None,
+    threads: int = 1,
 ) -> FitHistory:
     """Train ``model`` on trajectories from :func:`~pycrn.deepska.generate`.
 
@@ -168,6 +171,10 @@ def fit(
         A tqdm bar over steps (default: on a terminal).
     callback
         Called as ``callback(step, history)`` after each step (and its checkpoint), ``step`` counting from 1.
+    threads
+        torch's threads for the training (restored afterwards). The result
+        depends on it (see :mod:`pycrn.deepska.threads`), so a resumed run
+        ends exactly as an uninterrupted one only with the same ``threads``.
 
     Returns
     -------
