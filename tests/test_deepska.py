@@ -21,6 +21,7 @@ import pycrn
 
 torch = pytest.importorskip("torch")
 from pycrn import deepska  # noqa: E402
+from pycrn.deepska import estimators  # noqa: E402
 
 KR, KP, GR, GP = 10.0, 2.0, 1.0, 0.5
 STEADY_P = KP * KR / GR / GP  # 40
@@ -408,3 +409,38 @@ def test_training_ignores_the_process_thread_count(net, small_data):
         deepska.fit(one, small_data, steps=1, threads=0)
     with pytest.raises(ValueError, match="threads must be a positive integer, got 1.5"):
         deepska.estimate(net, one, {"R": 0, "P": 0}, [1.0], 10, threads=1.5)
+
+
+def test_deep_is_tilt_is_sdnets_and_its_samples_do_not_depend_on_the_batch(net):
+    # The kernel computes U(y, tau) = steady + features(y) . W(tau); it must be SDnet's own value.
+    sd = deepska.SDnet(net, ["P", "P**2"], modes=5, steady=[STEADY_P, STEADY_P**2], init_seed=3)
+    with torch.no_grad():
+        sd.frequency.normal_(generator=torch.Generator().manual_seed(1))
+        sd.coord_imag.normal_(generator=torch.Generator().manual_seed(2))
+    x = np.array([[0, 0], [3, 7], [12, 40]])
+    tau = np.array([0.0, 0.3, 4.0])
+    for i in range(2):
+        mine = sd.steady[i].item() + np.einsum("nc,nc->n", sd.features(x), sd.time_weights(i, tau))
+        np.testing.assert_allclose(mine, sd(x, tau).detach().numpy()[:, i], rtol=1e-5)
+    # Each sample runs on its own stream, and stops for missing features before drawing: the batch changes nothing.
+    a = deepska.estimate(net, sd, {"R": 0, "P": 0}, [1.0, 2.0], 300, "deep_is", seed=4, dt=0.1)
+    b = deepska.estimate(net, sd, {"R": 0, "P": 0}, [1.0, 2.0], 300, "deep_is", seed=4, dt=0.1, batch=7)
+    np.testing.assert_array_equal(a["estimate"].values, b["estimate"].values)
+    np.testing.assert_array_equal(a["variance"].values, b["variance"].values)
+
+
+def test_deep_is_kernel_stops_at_the_int64_limit_and_counts_are_never_read_through_floats(monkeypatch):
+    bd = pycrn.models.birth_death()
+    sd = deepska.SDnet(bd, ["X"], modes=2, steady=[10.0])
+    big = 2**63 - 1
+    with pytest.raises(pycrn.SimulationError, match="past 9,223,372,036,854,775,807"):
+        deepska.estimate(bd, sd, {"X": big}, [1.0], 10, "deep_is", seed=0)
+    # The same from the compiled kernel itself (the pilot run that seeds SDnet's feature table would stop first).
+    monkeypatch.setattr(estimators, "simulate_paths", lambda net, x0, T, seq, first, count: [(np.zeros(1), x0[None])])
+    with pytest.raises(pycrn.SimulationError, match="'X'"):
+        deepska.estimate(bd, sd, {"X": big}, [1.0], 10, "deep_is", seed=0)
+    for bad in (2**64, 1.5, -1):
+        with pytest.raises(ValueError, match="x0 must be 1 non-negative integer count"):
+            deepska.estimate(bd, sd, {"X": bad}, [1.0], 10, "deep_cv")
+    with pytest.raises(ValueError, match="above 2\\*\\*53"):
+        deepska.estimate(bd, sd, {"X": 2.0**60}, [1.0], 10, "deep_cv")

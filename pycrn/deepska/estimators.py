@@ -21,9 +21,10 @@ Badolle et al. (DeepSKA, 2025), Methods and supplementary section E.
   ``f(X^IS(t)) Z(t)`` is unbiased for every ``t`` up to the terminal time
   whatever SDnet and ``dt``; ``dt`` only affects the variance.
 
-SDnet is evaluated in torch in batches over all trajectories (DeepCV: once per
-distinct visited state; DeepIS: once per simulation round for all active
-trajectories).
+SDnet is evaluated in torch in batches over all trajectories, once per
+distinct visited state (DeepIS: its eigenfunction network once per distinct
+state, in rounds; the tilted SSA itself is compiled, see
+:mod:`pycrn.deepska.is_engine`).
 """
 
 from __future__ import annotations
@@ -37,14 +38,19 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
+from .. import codegen
 from .._version import __version__
+from ..engines.rng import seed_states
+from ..methods import DEFAULT_MAX_STEPS
 from ..network import ReactionNetwork
 from ..propensity import propensity_function
-from ..runner import check_count, seed_attr, seed_sequence
+from ..runner import _NO_ARRAYS, check_count, seed_attr, seed_sequence
 from ..simulate import simulate
+from ..status import raise_for_status
+from . import is_engine
 from .cv_integral import path_integral
 from .outputs import Outputs
-from .paths import simulate_paths, unique_rows
+from .paths import Records, simulate_paths, unique_rows
 from .sdnet import SDnet, state_vector, stoichiometry
 from .threads import uses_torch_threads
 
@@ -90,7 +96,7 @@ def estimate(
     method
         ``"ssa"``, ``"deep_cv"`` (default) or ``"deep_is"`` (see the module docstring).
     seed
-        Root seed (the result is a function of it, and for ``deep_is`` of ``batch``).
+        Root seed (the result is a function of it alone: trajectory ``i`` runs on stream ``i``, whatever ``batch``).
     outputs
         Other outputs than SDnet's (as :class:`SDnet` takes them): for
         ``"ssa"`` (required without an SDnet) and for ``"deep_is"`` with
@@ -273,58 +279,92 @@ def amplitudes(sdnet: SDnet, states: np.ndarray, lam_fn, chunk: int = 1 << 15):
 
 # -- DeepIS ----------------------------------------------------------------------------------------
 
+class _FeatureTable:
+    """SDnet's features of the states met so far, in the open-addressing table the DeepIS kernel reads.
+
+    A state that a path lacks comes with its neighbours: the path will need them at its next jump, and
+    asking for them now halves the rounds of stopping and resuming.
+    """
+
+    def __init__(self, sdnet: SDnet, module, zeta: np.ndarray) -> None:
+        self.sdnet, self.module, self.zeta = sdnet, module, zeta
+        nspecies = zeta.shape[1]
+        self.size = 0
+        self.states = np.empty((1024, nspecies), dtype=np.int64)
+        self.feat = np.empty((1024, 2 * sdnet.config["modes"]))
+        self.keys = np.full((4096, 1 + nspecies), is_engine.EMPTY, dtype=np.int64)
+
+    def add(self, states: np.ndarray) -> None:
+        """Evaluate SDnet in one call on ``states`` and their neighbours that the table lacks, and insert them."""
+        near = (states[:, None, :] + self.zeta).reshape(-1, states.shape[1])
+        cand = unique_rows(np.concatenate([states, near[(near >= 0).all(1)]]))[0]
+        rows = np.empty(len(cand), dtype=np.int64)
+        self.module.table_rows(self.keys, cand, rows)
+        new = cand[rows == is_engine.EMPTY]
+        lo, hi = self.size, self.size + len(new)
+        if hi > len(self.states):  # capacity doubles: appending stays linear overall
+            cap = max(hi, 2 * len(self.states))
+            self.states = np.concatenate([self.states[:lo], np.empty((cap - lo, self.states.shape[1]), np.int64)])
+            self.feat = np.concatenate([self.feat[:lo], np.empty((cap - lo, self.feat.shape[1]))])
+        self.states[lo:hi] = new
+        self.feat[lo:hi] = self.sdnet.features(new)
+        self.size = hi
+        rows = np.arange(lo, hi)
+        if 2 * hi > self.keys.shape[0]:  # load factor <= 1/2: short probe sequences
+            size = self.keys.shape[0]
+            while 2 * hi > size:
+                size *= 2
+            self.keys = np.full((size, self.keys.shape[1]), is_engine.EMPTY, dtype=np.int64)
+            new, rows = self.states[:hi], np.arange(hi)
+        self.module.table_insert(self.keys, new, rows)
+
+
 def _deep_is(net, sdnet: SDnet, outs: Outputs, x0, times, n, seq, batch, tilt_index, shift, dt, bounds, progress):
     T = float(times[-1])
     grid = np.union1d(np.arange(0.0, T, dt), times)
     grid = grid[grid <= T]
     if grid[0] > 0:
         grid = np.r_[0.0, grid]
-    record = {float(t): i for i, t in enumerate(times)}
-    lam_fn = propensity_function(net, net.parameter_values(None))
-    zeta = stoichiometry(net)
-    floor = 1e-6 * (1.0 + abs(float(sdnet.steady[tilt_index]) + shift))
+    record = np.full(grid.size, -1, dtype=np.int64)
+    record[np.searchsorted(grid, times)] = np.arange(times.size)
+    p = net.parameter_values(None)
+    zeta = np.ascontiguousarray(stoichiometry(net))
+    nspecies = zeta.shape[1]
+    module = codegen.load_module(net, is_engine)
+    weights = np.ascontiguousarray(sdnet.time_weights(tilt_index, T - grid[:-1]))
+    base = float(sdnet.steady[tilt_index]) + shift
+    floor = 1e-6 * (1.0 + abs(base))
+    table = _FeatureTable(sdnet, module, zeta)
+    # The features of the states plain SSA visits, with their neighbours, in one call: the tilted paths go mostly
+    # there, so few of them stop to wait for features. (Which states are in the table changes when paths stop,
+    # never where they go: the pilot's streams, n and on, do not enter the estimate.)
+    pilot = Records(simulate_paths(net, x0, T, seq, n, min(n, 256)), times).uniq
+    table.add(pilot)
     values = np.empty((n, times.size, len(outs)))
     blocks = [(lo, min(n, lo + batch)) for lo in range(0, n, batch)]
-    children = seq.spawn(len(blocks))
-
-    @torch.no_grad()
-    def tilt_factors(x: np.ndarray, tau: float) -> np.ndarray:
-        u = sdnet.neighbours(x, np.full(x.shape[0], tau))[..., tilt_index].cpu().numpy() + shift
-        u = np.maximum(u, floor)
-        return np.clip(u[:, 1:] / u[:, :1], *bounds)
-
-    for (lo, hi), child in tqdm(list(zip(blocks, children, strict=True)), desc="deep_is", unit="batch",
-                                disable=None if progress is None else not progress, leave=False):
-        rng = np.random.default_rng(child)
+    for lo, hi in tqdm(blocks, desc="deep_is", unit="batch", disable=None if progress is None else not progress,
+                       leave=False):
         m = hi - lo
-        x = np.tile(x0, (m, 1))
-        logz = np.zeros(m)
-        for j in range(grid.size - 1):
-            t_lo, t_hi = grid[j], grid[j + 1]
-            tau = T - t_lo
-            t = np.full(m, t_lo)
-            active = np.arange(m)
-            while active.size:
-                xa = x[active]
-                lam = lam_fn(xa)
-                lam_is = lam * tilt_factors(xa, tau)
-                a0, a0is = lam.sum(1), lam_is.sum(1)
-                with np.errstate(divide="ignore"):
-                    wait = rng.standard_exponential(active.size) / a0is
-                jump = t[active] + wait < t_hi
-                stay = active[~jump]
-                logz[stay] -= (a0 - a0is)[~jump] * (t_hi - t[stay])
-                go = active[jump]
-                if go.size:
-                    cum = np.cumsum(lam_is[jump], axis=1)
-                    u = rng.random(go.size) * cum[:, -1]
-                    k = np.minimum((cum < u[:, None]).sum(1), zeta.shape[0] - 1)
-                    rows = np.flatnonzero(jump)
-                    logz[go] += np.log(lam[rows, k] / lam_is[rows, k]) - (a0 - a0is)[rows] * wait[rows]
-                    x[go] += zeta[k]
-                    t[go] += wait[jump]
-                active = go
-            i = record.get(float(t_hi))
-            if i is not None:
-                values[lo:hi, i] = outs(x) * np.exp(logz)[:, None]
+        xs = np.tile(x0, (m, 1)).astype(np.int64)
+        ts, js, logz = np.zeros(m), np.zeros(m, dtype=np.int64), np.zeros(m)
+        seeds = seed_states(seq, m, start=lo)
+        steps, status, done = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64), np.zeros(m, dtype=bool)
+        out_x = np.zeros((m, times.size, nspecies), dtype=np.int64)
+        out_logz = np.zeros((m, times.size))
+        missing = np.empty((m * (zeta.shape[0] + 1), nspecies), dtype=np.int64)
+        while True:
+            lacking = module.deep_is_advance(_NO_ARRAYS, p, zeta, grid, record, weights, base, floor, bounds[0],
+                                             bounds[1], table.keys, table.feat, xs, ts, js, logz, seeds, steps,
+                                             status, done, out_x, out_logz, missing, DEFAULT_MAX_STEPS)
+            failed = np.flatnonzero(status)
+            if failed.size:
+                i = int(failed[0])
+                raise_for_status(net, p, xs[i], float(ts[i]), int(status[i]), trajectory=lo + i,
+                                 budget=DEFAULT_MAX_STEPS, tf=T, method="deep_is")
+            if done.all():
+                break
+            if lacking == 0:  # cannot happen: an unfinished path stops only for missing features
+                raise RuntimeError("pycrn: DeepIS's kernel stopped without finishing or asking for features")
+            table.add(missing[:lacking])
+        values[lo:hi] = outs(out_x.reshape(-1, nspecies)).reshape(m, times.size, -1) * np.exp(out_logz)[:, :, None]
     return values

@@ -19,11 +19,13 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import numba
 import numpy as np
 import torch
 import xarray as xr
 
-from ..network import ReactionNetwork
+from ..network import MAX_EXACT_DOUBLE, ReactionNetwork
+from ..status import COUNT_LIMIT
 from .outputs import Outputs
 from .paths import unique_rows
 
@@ -45,6 +47,19 @@ def stoichiometry(net: ReactionNetwork) -> np.ndarray:
     return zeta
 
 
+@numba.njit(cache=True)
+def _dense(x: np.ndarray, w: np.ndarray, b: np.ndarray, relu: bool) -> np.ndarray:
+    """``x w^T + b`` (then ReLU), each entry summed in the same order whatever the number of rows."""
+    out = np.empty((x.shape[0], w.shape[0]))
+    for i in range(x.shape[0]):
+        for o in range(w.shape[0]):
+            v = b[o]
+            for k in range(w.shape[1]):
+                v += x[i, k] * w[o, k]
+            out[i, o] = max(v, 0.0) if relu else v
+    return out
+
+
 def state_vector(species: list[str], x0: Mapping[str, int] | Sequence[int],
                  defaults: Sequence[int] | None = None) -> np.ndarray:
     """``x0`` as int64 counts in the order of ``species``, checked; a mapping may leave out species with ``defaults``."""
@@ -58,10 +73,24 @@ def state_vector(species: list[str], x0: Mapping[str, int] | Sequence[int],
         if missing:
             raise ValueError(f"x0 must give every species; missing {missing}")
         x0 = [base[s] for s in species]
-    v = np.asarray(x0, dtype=np.float64).reshape(-1)
-    if v.size != len(species) or np.any(~np.isfinite(v)) or np.any(v < 0) or np.any(v != np.round(v)):
-        raise ValueError(f"x0 must be {len(species)} non-negative integer counts ({', '.join(species)}), got {x0!r}")
-    return v.astype(np.int64)
+    bad = ValueError(f"x0 must be {len(species)} non-negative integer counts ({', '.join(species)}), got {x0!r}")
+    try:
+        v = np.asarray(x0).reshape(-1)
+    except (OverflowError, ValueError):
+        raise bad from None
+    if v.size != len(species):
+        raise bad
+    # Never through float64: a count above 2**53 would round, and 2**63 - 1 would wrap to -2**63.
+    if v.dtype.kind in "iu":
+        if np.any(v < 0) or np.any(v > COUNT_LIMIT):
+            raise bad
+        return v.astype(np.int64)
+    if v.dtype.kind == "f" and np.all(np.isfinite(v)) and np.all(v >= 0) and np.all(v == np.round(v)):
+        if np.any(v > MAX_EXACT_DOUBLE):
+            raise ValueError(f"x0 has a count above 2**53 that is not held as an integer ({x0!r}): pass int64 "
+                             "counts (at most 2**63 - 1)")
+        return v.astype(np.int64)
+    raise bad
 
 
 class SDnet(torch.nn.Module):
@@ -253,6 +282,40 @@ class SDnet(torch.nn.Module):
         """``U(x, f, t)`` and ``U(x + zeta_k, f, t)`` for every reaction, in one network call: (n, reactions + 1, outputs)."""
         x, t = self._times(x, t)
         return self.steady + self._project(self._neighbour_features(x), t)
+
+    @torch.no_grad()
+    def features(self, x) -> np.ndarray:
+        """The eigenfunction network's ``[phi_r, phi_i]`` at states ``x`` (n, species), float64 (n, 2 modes).
+
+        Computed on the CPU in float64, one row at a time in a fixed order
+        (:func:`_dense`), so that a state's features do not depend on which
+        other states are evaluated with it: a batched matrix product may
+        round a row differently with the batch's size, and DeepIS's samples
+        would then depend on how their trajectories were grouped.
+        """
+        z = np.asarray(x, dtype=np.float64) / self.scale.detach().to(torch.float64).cpu().numpy()
+        layers = list(self.eigenfunctions)
+        for i, layer in enumerate(layers):
+            if isinstance(layer, torch.nn.Linear):
+                relu = i + 1 < len(layers) and isinstance(layers[i + 1], torch.nn.ReLU)
+                z = _dense(np.ascontiguousarray(z), layer.weight.detach().to(torch.float64).cpu().numpy(),
+                           layer.bias.detach().to(torch.float64).cpu().numpy(), relu)
+        return z
+
+    @torch.no_grad()
+    def time_weights(self, output: int, tau) -> np.ndarray:
+        """``W(tau)`` (len(tau), 2 modes), float64, with ``U(x, f, tau) = steady + features(x) . W(tau)`` for output ``output``.
+
+        With ``gamma = g + i h`` and ``e^{-sigma tau} = c - i s``:
+        ``W = [g c + h s, g s - h c]`` (the real form of :meth:`_project`).
+        """
+        sigma = self.decay_modes().detach().to(torch.complex128).cpu().numpy()
+        tau = np.asarray(tau, dtype=np.float64)[:, None]
+        damp = np.exp(-sigma.real * tau)
+        c, s = damp * np.cos(sigma.imag * tau), damp * np.sin(sigma.imag * tau)
+        g = self.coord_real[output].detach().to(torch.float64).cpu().numpy()
+        h = self.coord_imag[output].detach().to(torch.float64).cpu().numpy()
+        return np.concatenate([g * c + h * s, g * s - h * c], axis=1)
 
     @torch.no_grad()
     def predict(self, x0: Mapping[str, int] | Sequence[int], times) -> xr.DataArray:
