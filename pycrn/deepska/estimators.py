@@ -29,6 +29,7 @@ state, in rounds; the tilted SSA itself is compiled, see
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Literal
@@ -44,7 +45,7 @@ from ..engines.rng import seed_states
 from ..methods import DEFAULT_MAX_STEPS
 from ..network import ReactionNetwork
 from ..propensity import propensity_function
-from ..runner import _NO_ARRAYS, check_count, seed_attr, seed_sequence
+from ..runner import _NO_ARRAYS, Stop, check_count, interruptible, seed_attr, seed_sequence
 from ..simulate import simulate
 from ..status import raise_for_status
 from . import is_engine
@@ -342,6 +343,7 @@ def _deep_is(net, sdnet: SDnet, outs: Outputs, x0, times, n, seq, batch, tilt_in
     table.add(pilot)
     values = np.empty((n, times.size, len(outs)))
     blocks = [(lo, min(n, lo + batch)) for lo in range(0, n, batch)]
+    stop = Stop()
     for lo, hi in tqdm(blocks, desc="deep_is", unit="batch", disable=None if progress is None else not progress,
                        leave=False):
         m = hi - lo
@@ -353,9 +355,10 @@ def _deep_is(net, sdnet: SDnet, outs: Outputs, x0, times, n, seq, batch, tilt_in
         out_logz = np.zeros((m, times.size))
         missing = np.empty((m * (zeta.shape[0] + 1), nspecies), dtype=np.int64)
         while True:
-            lacking = module.deep_is_advance(_NO_ARRAYS, p, zeta, grid, record, weights, base, floor, bounds[0],
-                                             bounds[1], table.keys, table.feat, xs, ts, js, logz, seeds, steps,
-                                             status, done, out_x, out_logz, missing, DEFAULT_MAX_STEPS)
+            lacking = interruptible(functools.partial(
+                module.deep_is_advance, _NO_ARRAYS, p, zeta, grid, record, weights, base, floor, bounds[0], bounds[1], table.keys, table.feat,
+                xs, ts, js, logz, seeds, steps, status, done, out_x, out_logz, missing, DEFAULT_MAX_STEPS, stop.flag),
+                stop)
             failed = np.flatnonzero(status)
             if failed.size:
                 i = int(failed[0])

@@ -79,7 +79,7 @@ def _value(feat, row, w, base, floor):
 
 
 def deep_is_advance(net, p, zeta, grid, record, weights, base, floor, tilt_lo, tilt_hi, keys, feat, xs, ts, js,
-                    logz, seeds, steps, status, done, out_x, out_logz, missing, budget):
+                    logz, seeds, steps, status, done, out_x, out_logz, missing, budget, stop):
     """Advance every unfinished trajectory until it ends or lacks features; returns the rows written to ``missing``.
 
     Trajectory ``i`` is at state ``xs[i]``, time ``ts[i]`` in grid interval
@@ -88,6 +88,8 @@ def deep_is_advance(net, p, zeta, grid, record, weights, base, floor, tilt_lo, t
     ``logz`` are recorded in column ``record[j + 1]`` of ``out_x`` and
     ``out_logz`` if that is not negative. ``status[i]`` gets a failure code
     (0: none; see :mod:`pycrn.status`), ``done[i]`` whether it finished.
+    ``stop[0] != 0`` (Ctrl-C, see :func:`pycrn.runner.interruptible`) makes
+    it return within a few thousand reactions, with ``STATUS_INTERRUPTED``.
     """
     nspecies = xs.shape[1]
     m = zeta.shape[0]
@@ -108,9 +110,9 @@ def deep_is_advance(net, p, zeta, grid, record, weights, base, floor, tilt_lo, t
         lz = logz[i]
         s = seeds[i]
         nsteps = steps[i]
-        code = 0
+        code = STATUS_INTERRUPTED if stop[0] != 0 else 0  # noqa: F821
         total = rates(net, x, p, t, a)  # noqa: F821
-        if not (total <= MAX_FLOAT):  # noqa: F821
+        if code == 0 and not (total <= MAX_FLOAT):  # noqa: F821
             code = STATUS_INVALID_PROPENSITY  # noqa: F821
         fresh = False  # whether rows[] hold the table rows of x and its neighbours
         while code == 0 and j < last:
@@ -172,6 +174,9 @@ def deep_is_advance(net, p, zeta, grid, record, weights, base, floor, tilt_lo, t
                 for q in range(m):  # afresh: the likelihood ratio must not drift
                     total += a[q]
                 nsteps += 1
+                if (nsteps & 4095) == 0 and stop[0] != 0:
+                    code = STATUS_INTERRUPTED  # noqa: F821
+                    break
             else:
                 lz -= (total - a0is) * (t_hi - t)
                 t = t_hi

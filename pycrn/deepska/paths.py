@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..engines.rng import seed_states
 from ..methods import resolve
 from ..network import ReactionNetwork
 from ..problem import Problem
-from ..runner import EVENT_CAPACITY, Stop, compiled
+from ..runner import EVENT_CAPACITY, Stop, compiled, interruptible
 from ..status import raise_for_status
 
 
@@ -27,8 +29,8 @@ def simulate_paths(net: ReactionNetwork, x0: np.ndarray, T: float, seq, first: i
     states = seed_states(seq, count, start=first)
     out = []
     for i in range(count):
-        t, xs, c, code, x_end, t_end = module.simulate_events(arrays, problem.x0, p, 0.0, T, states[i],
-                                                              EVENT_CAPACITY, opts, stop.flag)
+        t, xs, c, code, x_end, t_end = interruptible(functools.partial(
+            module.simulate_events, arrays, problem.x0, p, 0.0, T, states[i], EVENT_CAPACITY, opts, stop.flag), stop)
         if code != 0:
             raise_for_status(net, p, x_end, float(t_end), int(code), budget=m.max_steps, tf=T, method=m.name)
         out.append((t[:c], xs[:c]))
