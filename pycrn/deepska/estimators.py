@@ -21,10 +21,10 @@ Badolle et al. (DeepSKA, 2025), Methods and supplementary section E.
   ``f(X^IS(t)) Z(t)`` is unbiased for every ``t`` up to the terminal time
   whatever SDnet and ``dt``; ``dt`` only affects the variance.
 
-SDnet is evaluated in torch in batches over all trajectories, once per
-distinct visited state (DeepIS: its eigenfunction network once per distinct
-state, in rounds; the tilted SSA itself is compiled, see
-:mod:`pycrn.deepska.is_engine`).
+SDnet is evaluated in batches over all trajectories, once per distinct
+visited state: for DeepCV in torch; for DeepIS its eigenfunction network's
+features, in rounds, by :meth:`SDnet.features` (float64, batch-independent),
+and the tilted SSA itself is compiled (:mod:`pycrn.deepska.is_engine`).
 """
 
 from __future__ import annotations
