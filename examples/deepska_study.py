@@ -55,6 +55,7 @@ args = parser.parse_args()
 cfg = json.loads(args.config.read_text())
 if args.small:
     cfg.update(SMALL)
+cfg.setdefault("from_start", 0.0)  # see pycrn.deepska.fit
 for item in args.set:
     key, sep, value = item.partition("=")
     if not sep or key not in cfg:
@@ -80,7 +81,7 @@ print(f"{cfg['train']:,} + {cfg['validate']:,} trajectories in {time.perf_counte
 sd = deepska.SDnet(net, outputs, modes=cfg["modes"], steady=steady)
 clock = time.perf_counter()
 history = deepska.fit(sd, train, steps=cfg["steps"], segments=cfg["segments"], accumulate=cfg["accumulate"],
-                      scaling=cfg.get("scaling", "batch"), validation=val,
+                      scaling=cfg.get("scaling", "batch"), from_start=cfg["from_start"], validation=val,
                       validate_every=max(1, cfg["steps"] // 20),
                       checkpoint=args.out / f"{name}_{cfg['steps']}_{cfg['train']}.ckpt")
 print(f"trained {cfg['steps']:,} steps in {time.perf_counter() - clock:.1f} s; validation loss "

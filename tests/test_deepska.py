@@ -487,3 +487,25 @@ def test_sigint_stops_a_long_estimate_within_a_second(method, tmp_path):
     word, stamp = out.split()
     assert word == "interrupted"
     assert float(stamp) - sent < 1.0
+
+
+def test_from_start_moves_a_share_of_the_segments_to_time_zero(net, small_data):
+    from pycrn.deepska.training import _Segments
+
+    sd = deepska.SDnet(net, ["P"], modes=2, steady=[STEADY_P])
+    seg = _Segments(sd, small_data, torch.device("cpu"))
+    # 0 is the seed's scheme, drawn exactly as before the option existed.
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    for _ in range(50):
+        rows, alpha, omega = seg.draw(a, 400)
+        w = int(b.integers(1, seg.J + 1))
+        assert (alpha, omega) == (int(b.integers(0, seg.J - w + 1)), w)
+        np.testing.assert_array_equal(rows, np.sort(b.choice(seg.n, size=max(1, min(seg.n, 400 // w)), replace=False)))
+    rng = np.random.default_rng(6)
+    assert all(seg.draw(rng, 400, 1.0)[1] == 0 for _ in range(50))
+    rng = np.random.default_rng(7)
+    starts = [seg.draw(rng, 400, 0.5)[1] for _ in range(400)]
+    zero = np.mean(np.equal(starts, 0))  # 0.5 plus the uniform start's own chance of 0 (about 0.5 * H_J / J)
+    assert abs(zero - 0.5 - 0.5 * sum(1 / k for k in range(1, seg.J + 1)) / seg.J) < 3 * math.sqrt(0.25 / 400)
+    with pytest.raises(ValueError, match="from_start must be a probability in"):
+        deepska.fit(sd, small_data, steps=1, from_start=1.5)

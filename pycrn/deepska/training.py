@@ -78,11 +78,13 @@ class _Segments:
         self.f = torch.as_tensor(model.outputs(flat).reshape(*states.shape[:2], -1), dtype=dtype, device=device)
         self.n, self.J = self.dm.shape[0], self.dm.shape[1]
 
-    def draw(self, rng: np.random.Generator, segments: int) -> tuple[np.ndarray, int, int]:
+    def draw(self, rng: np.random.Generator, segments: int, from_start: float = 0.0) -> tuple[np.ndarray, int, int]:
         omega = int(rng.integers(1, self.J + 1))
         alpha = int(rng.integers(0, self.J - omega + 1))
         count = max(1, min(self.n, segments // omega))
         rows = rng.choice(self.n, size=count, replace=False)
+        if from_start > 0 and rng.random() < from_start:  # no extra draw at 0: the seed's scheme, streams unchanged
+            alpha = 0
         return np.sort(rows), alpha, omega
 
     def loss(self, model: SDnet, rows: np.ndarray, alpha: int, omega: int, scaling: str = "batch") -> torch.Tensor:
@@ -123,6 +125,7 @@ def fit(
     segments: int = 10_000,
     accumulate: int = 10,
     scaling: str = "batch",
+    from_start: float = 0.0,
     validation: xr.Dataset | str | Path | None = None,
     validate_every: int = 100,
     checkpoint: str | Path | None = None,
@@ -155,6 +158,14 @@ def fit(
         ``1 + |mean| + 2 sd`` of ``f(X(t_b))`` over the draw's trajectories;
         ``"steady"``, ``1 + |U(f)|`` from SDnet's steady-state means (the
         seed's choice for the toggle switch and the repressilator).
+    from_start
+        The probability that a draw's segments start at ``t = 0`` instead of
+        a uniform grid point (default 0: the seed's scheme). Paths leave the
+        initial box's low-count states quickly, so under the seed's scheme
+        these states are almost never paired with short remaining times; on
+        the toggle switch SDnet then missed ``U(x, 0) = f(x)`` there by up to
+        1.6. A probe (1,500 steps, one draw each) halved the mean error of
+        SDnet against SSA over five states and four times with 0.5.
     validation
         Held-out trajectories (the seed: 10,000); their loss on a fixed set
         of draws is computed every ``validate_every`` steps and the best
@@ -185,6 +196,8 @@ def fit(
                         ("validate_every", validate_every), ("checkpoint_every", checkpoint_every)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not (0.0 <= from_start <= 1.0):
+        raise ValueError(f"from_start must be a probability in [0, 1], got {from_start!r}")
     if scaling not in ("batch", "steady"):
         raise ValueError(f"scaling must be 'batch' or 'steady', got {scaling!r}")
     if not (lr > 0 and np.isfinite(lr)):
@@ -211,7 +224,8 @@ def fit(
     best, best_state, start = float("inf"), copy.deepcopy(model.state_dict()), 0
     path = Path(checkpoint) if checkpoint is not None else None
     fp = _fingerprint(model, data, (steps, lr, segments, accumulate, scaling, seed, validate_every,
-                                    None if validation is None else _fingerprint(model, validation, ())))
+                                    None if validation is None else _fingerprint(model, validation, ()))
+                      + ((float(from_start),) if from_start else ()))  # older checkpoints keep their fingerprint
     if path is not None and path.exists():
         state = torch.load(path, map_location=dev, weights_only=False)
         if state.get("fingerprint") != fp:
@@ -239,7 +253,7 @@ def fit(
             optimiser.zero_grad(set_to_none=True)
             total = 0.0
             for _ in range(accumulate):
-                loss = train.loss(model, *train.draw(rng, segments), scaling) / accumulate
+                loss = train.loss(model, *train.draw(rng, segments, from_start), scaling) / accumulate
                 loss.backward()
                 total += float(loss.detach())
             if not np.isfinite(total):
