@@ -164,8 +164,10 @@ def fit(
         initial box's low-count states quickly, so under the seed's scheme
         these states are almost never paired with short remaining times; on
         the toggle switch SDnet then missed ``U(x, 0) = f(x)`` there by up to
-        1.6. A probe (1,500 steps, one draw each) halved the mean error of
-        SDnet against SSA over five states and four times with 0.5.
+        1.6. A short probe (1,500 steps, one draw each) halved the mean
+        error of SDnet against SSA over five states and four times with
+        0.5, but 10,000-step runs with and without it showed no clear
+        difference (README): an option for experiments.
     validation
         Held-out trajectories (the seed: 10,000); their loss on a fixed set
         of draws is computed every ``validate_every`` steps and the best
