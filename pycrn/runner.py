@@ -119,21 +119,27 @@ def interruptible(call: Callable[[], Any], stop: Stop) -> Any:
     if threading.current_thread() is not threading.main_thread():
         return call()
     box: dict[str, Any] = {}
+    # Waited on instead of Thread.join: on Python 3.11, once Ctrl-C interrupts join(timeout), a later join()
+    # returns at once and is_alive() is False while the thread still runs, so the kernel went on after the
+    # caller had moved on (and the interrupt tests could not tell a kernel that ignores ``stop``).
+    finished = threading.Event()
 
     def target() -> None:
         try:
             box["value"] = call()
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             box["error"] = exc
+        finally:
+            finished.set()
 
     worker = threading.Thread(target=target, name="pycrn-kernel", daemon=True)
     worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.05)
+        while not finished.wait(0.05):
+            pass
     except KeyboardInterrupt:
         stop.set()
-        worker.join()
+        finished.wait()
         raise
     if "error" in box:
         raise box["error"]

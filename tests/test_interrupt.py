@@ -79,3 +79,26 @@ def test_sigint_stops_a_long_run_within_a_second(case, tmp_path):
     print(f"{case}: {elapsed * 1000:.0f} ms from SIGINT to KeyboardInterrupt")
     assert elapsed < 1.0, f"{case}: {elapsed:.2f} s from SIGINT to KeyboardInterrupt"
 
+
+
+def test_ctrl_c_waits_for_the_kernel_to_return(tmp_path):
+    # interruptible sets the stop flag and must then wait for the kernel: on Python 3.11 a Thread.join() after an
+    # interrupted join(timeout) returned at once, leaving the kernel running behind the caller's back.
+    script = tmp_path / "wait.py"
+    script.write_text(DEFAULT_SIGINT + """
+import os, threading, time
+from pycrn.runner import Stop, interruptible
+ended = []
+def kernel():  # ignores the stop flag for 1.5 s, as a long compiled step would
+    time.sleep(1.5)
+    ended.append(time.monotonic())
+threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+try:
+    interruptible(kernel, Stop())
+except KeyboardInterrupt:
+    print("raised", time.monotonic(), ended[0] if ended else "running", flush=True)
+""")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    word, raised, ended = out.stdout.split()
+    assert word == "raised", out.stderr
+    assert ended != "running" and float(ended) <= float(raised)
