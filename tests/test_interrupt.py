@@ -51,6 +51,25 @@ CASES = {
 }
 
 
+def seconds_to_interrupt(script, wait: float, timeout: float = 30) -> float:
+    """Run ``script`` (it prints ``ready``, then ``interrupted <monotonic time>`` on KeyboardInterrupt), send it
+    SIGINT ``wait`` seconds after ``ready``, and return the seconds until its KeyboardInterrupt."""
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    time.sleep(wait)  # well inside the compiled loop
+    assert proc.poll() is None
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+    assert "KeyboardInterrupt" in err, err[-2000:]
+    word, stamp = out.split()
+    assert word == "interrupted"
+    return float(stamp) - sent
+
+
 #: These run the loops of direct, rssa and tau-leaping (checked in CI); their own compile is slow-suite work.
 #: batched's (60 s on CI's machine, two compilations in a fresh process) too: its loop checks the same
 #: stop flag every RESUM batches, and test_bad_input runs its runaways to their end in CI.
@@ -62,20 +81,7 @@ def test_sigint_stops_a_long_run_within_a_second(case, tmp_path):
     method, warm, long_run = CASES[case]
     script = tmp_path / "run.py"
     script.write_text(SCRIPT.format(model="pycrn.models.dimerisation()", method=method, warm=warm, run=long_run))
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
-    time.sleep(0.5)  # well inside the compiled loop
-    assert proc.poll() is None
-    sent = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    try:
-        out, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    assert "KeyboardInterrupt" in err, err[-2000:]
-    word, stamp = out.split()
-    assert word == "interrupted"
-    elapsed = float(stamp) - sent
+    elapsed = seconds_to_interrupt(script, wait=0.5)
     print(f"{case}: {elapsed * 1000:.0f} ms from SIGINT to KeyboardInterrupt")
     assert elapsed < 1.0, f"{case}: {elapsed:.2f} s from SIGINT to KeyboardInterrupt"
 
@@ -102,3 +108,30 @@ except KeyboardInterrupt:
     word, raised, ended = out.stdout.split()
     assert word == "raised", out.stderr
     assert ended != "running" and float(ended) <= float(raised)
+
+
+@pytest.mark.parametrize("method", ["deep_is", "deep_cv"])
+def test_sigint_stops_a_long_deepska_estimate_within_a_second(method, tmp_path):
+    pytest.importorskip("torch")
+    # Each path fires about 1e8 reactions between two states: minutes of compiled work for 20 samples, in one
+    # kernel call once the two states' features are known.
+    script = tmp_path / "run.py"
+    script.write_text(
+        DEFAULT_SIGINT
+        + "import time, warnings, pycrn\nfrom pycrn import deepska\nwarnings.simplefilter('ignore')\n"
+        "net = pycrn.parse('@parameters k=1e8\\n@species A=1 B=0\\nk, A --> B\\nk, B --> A\\n')\n"
+        "sd = deepska.SDnet(net, ['A'], modes=2, steady=[0.5])\n"
+        # DeepIS's own kernel, not the plain SSA pilot that seeds its feature table.
+        + ("import numpy as np\nfrom pycrn.deepska import estimators\n"
+           "estimators.simulate_paths = lambda net, x0, T, seq, first, count: [(np.zeros(1), x0[None])]\n"
+           if method == "deep_is" else "") +
+        f"deepska.estimate(net, sd, {{'A': 1, 'B': 0}}, [1e-6], 2, {method!r}, seed=0)  # compile outside the clock\n"
+        "print('ready', flush=True)\n"
+        "try:\n"
+        f"    deepska.estimate(net, sd, {{'A': 1, 'B': 0}}, [1.0], 20, {method!r}, seed=0)\n"
+        "    print('finished', flush=True)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', time.monotonic(), flush=True)\n"
+        "    raise\n"
+    )
+    assert seconds_to_interrupt(script, wait=1.0, timeout=60) < 1.0

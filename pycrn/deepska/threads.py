@@ -23,23 +23,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-import numpy as np
 import torch
 
+from ..runner import check_count
+
 F = TypeVar("F", bound=Callable)
-
-
-def check_threads(threads: int) -> int:
-    """``threads`` as an int, or a ValueError naming it."""
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ValueError(f"threads must be a positive integer, got {threads!r}")
-    return int(threads)
 
 
 @contextmanager
 def torch_threads(threads: int) -> Iterator[None]:
     """Run the block with ``torch.set_num_threads(threads)``; the previous number is restored after it."""
-    threads = check_threads(threads)
+    threads = check_count(threads, "threads")
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
