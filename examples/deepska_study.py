@@ -23,7 +23,9 @@ repressilator and the linear cascade with feedback; their sizes are the
 seed's (the numbers of modes those of the authors' published configs). ``--small`` shrinks every size for a quick check.
 
 Run as ``python examples/deepska_study.py examples/deepska_toggle.json [--small] [--out DIR] [--set KEY=VALUE ...]``
-(``--set`` overrides config entries, e.g. ``--set steps=2000 accumulate=1 modes=8`` for a shorter run).
+(``--set`` overrides config entries, e.g. ``--set steps=2000 accumulate=1 modes=8`` for a shorter run;
+``delta_network``, ``hidden``, ``reduction`` and ``dtype`` choose the SDnet and loss of the authors' published
+configurations, e.g. ``--set delta_network=true 'hidden=[24,24,24]' 'reduction="sum"'``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ cfg = json.loads(args.config.read_text())
 if args.small:
     cfg.update(SMALL)
 cfg.setdefault("from_start", 0.0)  # see pycrn.deepska.fit
+# The authors' published configurations differ from pycrn's defaults in these (see the README's DeepSKA section).
+cfg.setdefault("reduction", "mean")
+cfg.setdefault("delta_network", False)
+cfg.setdefault("hidden", [24, 24])
+cfg.setdefault("dtype", "float32")
 for item in args.set:
     key, sep, value = item.partition("=")
     if not sep or key not in cfg:
@@ -78,10 +85,12 @@ train = deepska.generate(net, box, cfg["train"], T=cfg["T"], dt=cfg["dt"], seed=
 val = deepska.generate(net, box, cfg["validate"], T=cfg["T"], dt=cfg["dt"], seed=3)
 print(f"{cfg['train']:,} + {cfg['validate']:,} trajectories in {time.perf_counter() - clock:.1f} s")
 
-sd = deepska.SDnet(net, outputs, modes=cfg["modes"], steady=steady)
+sd = deepska.SDnet(net, outputs, modes=cfg["modes"], hidden=cfg["hidden"], steady=steady,
+                   delta_network=cfg["delta_network"], dtype=cfg["dtype"])
 clock = time.perf_counter()
 history = deepska.fit(sd, train, steps=cfg["steps"], segments=cfg["segments"], accumulate=cfg["accumulate"],
-                      scaling=cfg.get("scaling", "batch"), from_start=cfg["from_start"], validation=val,
+                      scaling=cfg.get("scaling", "batch"), from_start=cfg["from_start"],
+                      reduction=cfg["reduction"], validation=val,
                       validate_every=max(1, cfg["steps"] // 20),
                       checkpoint=args.out / f"{name}_{cfg['steps']}_{cfg['train']}.ckpt")
 print(f"trained {cfg['steps']:,} steps in {time.perf_counter() - clock:.1f} s; validation loss "

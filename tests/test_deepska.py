@@ -175,9 +175,18 @@ def test_compiled_control_variate_matches_the_per_record_closed_forms(net):
     offsets = np.r_[0, np.cumsum([len(t) for t, _ in paths])].astype(np.int64)
     z = np.empty((len(paths), times.size, 2))
     at = np.empty((len(paths), times.size), dtype=np.int64)
-    path_integral(np.concatenate([t for t, _ in paths]), offsets, index.astype(np.int64), amp, gen, sigma, times, z, at)
+    t = np.concatenate([t for t, _ in paths])
+    index = index.astype(np.int64)
+    none = np.zeros(0, dtype=np.int64), np.zeros((0, 2, 3), dtype=np.complex128)
+    path_integral(t, offsets, index, amp, gen, sigma, times, z, at, *none)
     expected, states = _vectorised_control_variate(amp, gen, sigma, paths, times)
     np.testing.assert_allclose(z, expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
+    # Jumps from a table (a separate Delta U network): here the table holds the same differences, per record.
+    jump = np.arange(index.size, dtype=np.int64)
+    table = amp[index] - amp[np.r_[0, index[:-1]]]
+    z2 = np.empty_like(z)
+    path_integral(t, offsets, index, amp, gen, sigma, times, z2, at, jump, table)
+    np.testing.assert_allclose(z2, z, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
     np.testing.assert_array_equal(uniq[at], states)
     assert states[-1, 1].tolist() == [4, 7]  # the jump at t = 1.0 is in by time 1.0
 
@@ -466,3 +475,30 @@ def test_from_start_moves_a_share_of_the_segments_to_time_zero(net, small_data):
     assert abs(zero - 0.5 - 0.5 * sum(1 / k for k in range(1, seg.J + 1)) / seg.J) < 3 * math.sqrt(0.25 / 400)
     with pytest.raises(ValueError, match="from_start must be a probability in"):
         deepska.fit(sd, small_data, steps=1, from_start=1.5)
+
+
+def test_sum_reduction_is_the_seeds_s63_and_keeps_its_own_checkpoint(net, small_data, tmp_path):
+    from pycrn.deepska.training import _Segments
+
+    sd = oracle(net, perturb=0.3)
+    seg = _Segments(sd, small_data, torch.device("cpu"))
+    rows, alpha, omega = np.arange(40), 2, 6
+    with torch.no_grad():
+        # Per trajectory: the penalties of the segment's start points abar = alpha .. beta - 1, summed (eq. S63).
+        x = seg.x[rows, alpha:alpha + omega]
+        total = torch.zeros(rows.size, dtype=torch.float64)
+        for q in range(omega):
+            tail = sum((sd.delta(x[:, j], float(seg.times[alpha + omega] - seg.times[alpha + j]))[:, :, 0]
+                        * seg.dm[rows, alpha + j]).sum(1) for j in range(q, omega))
+            pred = sd(x[:, q], float(seg.times[alpha + omega] - seg.times[alpha + q]))[:, 0] + tail
+            r = (seg.f[rows, alpha + omega, 0] - pred) / (1 + STEADY_P)
+            total += torch.where(r.abs() < 1, r * r, 2 * r.abs() - 1)
+        assert float(seg.loss(sd, rows, alpha, omega, "steady", "sum")) == pytest.approx(float(total.mean()), rel=1e-10)
+        assert float(seg.loss(sd, rows, alpha, omega, "steady")) == pytest.approx(float(total.mean()) / omega, rel=1e-10)
+    small = deepska.SDnet(net, ["P"], modes=2, steady=[STEADY_P])
+    deepska.fit(small, small_data, steps=2, segments=200, accumulate=1, checkpoint=tmp_path / "c.ckpt", progress=False)
+    with pytest.raises(ValueError, match="other data, options"):
+        deepska.fit(small, small_data, steps=2, segments=200, accumulate=1, reduction="sum",
+                    checkpoint=tmp_path / "c.ckpt", progress=False)
+    with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):
+        deepska.fit(small, small_data, steps=2, reduction="max")

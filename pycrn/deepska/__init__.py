@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 
 _PARTS = {
-    "SDnet": "sdnet", "load": "sdnet", "Outputs": "outputs",
+    "SDnet": "sdnet", "load": "sdnet", "load_reference": "reference", "Outputs": "outputs",
     "generate": "data", "ergodic_mean": "data",
     "fit": "training", "FitHistory": "training",
     "estimate": "estimators", "steady_state": "em_deep_cv", "variance": "deep_ipa",

@@ -10,7 +10,10 @@ amplitudes ``A(x)`` (outputs x modes, complex) and their generator
 
 The kernel carries ``S`` forward in time: over a holding interval of length
 ``h`` in state ``x``, ``S <- S e^{-sigma h} - G(x) (1 - e^{-sigma h}) / sigma``;
-at a jump ``S += A(x_new) - A(x_old)``. A jump at exactly a requested time
+at a jump ``S += A(x_new) - A(x_old)``; with SDnet's separate Delta U network
+the jump adds its ``Delta A_k(x_old)`` for the reaction ``k`` that fired
+(``jump_amp[jump[j]]``), the same values the generator ``G`` uses, so that
+``S`` stays a martingale. A jump at exactly a requested time
 counts at that time, and the state recorded there is the one after it.
 The same quantity as the vectorised numpy version it replaced (to rounding),
 at a fraction of its cost: that one built complex arrays of records x
@@ -37,7 +40,7 @@ def _discount(sigma: complex, h: float) -> tuple[complex, complex]:
 
 
 @numba.njit(cache=True, nogil=True)
-def path_integral(t, offsets, index, amp, gen, sigma, times, z, at):
+def path_integral(t, offsets, index, amp, gen, sigma, times, z, at, jump, jump_amp):
     """Fill ``z`` (paths, times, outputs) with ``Z(times[i])`` and ``at`` (paths, times) with the state index there.
 
     Parameters
@@ -50,11 +53,16 @@ def path_integral(t, offsets, index, amp, gen, sigma, times, z, at):
         Complex (states, outputs, modes): SDnet's amplitudes and their generator.
     sigma
         Complex (modes,) decay rates.
+    jump, jump_amp
+        With a separate Delta U network: record ``j``'s jump adds
+        ``jump_amp[jump[j]]`` (complex (pairs, outputs, modes)). With
+        ``jump_amp`` of length 0, jumps add ``amp[new] - amp[old]``.
     times
         Increasing times in ``[0, inf)`` at which ``Z`` is wanted.
     """
     n_out, n_modes = amp.shape[1], amp.shape[2]
     nt = times.size
+    separate = jump_amp.shape[0] > 0
     s = np.zeros((n_out, n_modes), dtype=np.complex128)
     for p in range(offsets.size - 1):
         lo, hi = offsets[p], offsets[p + 1]
@@ -77,9 +85,14 @@ def path_integral(t, offsets, index, amp, gen, sigma, times, z, at):
                 if not jumping:
                     break
                 new = index[j]
-                for o in range(n_out):
-                    for m in range(n_modes):
-                        s[o, m] += amp[new, o, m] - amp[state, o, m]
+                if separate:
+                    for o in range(n_out):
+                        for m in range(n_modes):
+                            s[o, m] += jump_amp[jump[j], o, m]
+                else:
+                    for o in range(n_out):
+                        for m in range(n_modes):
+                            s[o, m] += amp[new, o, m] - amp[state, o, m]
                 state = new
                 j += 1
             at[p, i] = state

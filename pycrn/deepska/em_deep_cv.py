@@ -82,7 +82,8 @@ def steady_state(
     cv = np.empty_like(em)
     for r in range(n):
         rec = Records(simulate_paths(net, x0v, horizon, seq, r, 1), np.array([horizon]))
-        _, gen = amplitudes(sdnet, rec.uniq, lam_fn)
+        # Differences of U even with a separate Delta U network: E_pi[A F] = 0 needs A applied to a function.
+        _, gen = amplitudes(sdnet, rec.uniq, lam_fn, separate=False)
         shadow = (gen / sigma).real.sum(-1)  # A F(x) for the distinct states (states, outputs)
         f = sdnet.outputs(rec.uniq)
         h, _ = rec.holding()

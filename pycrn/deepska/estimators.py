@@ -257,23 +257,63 @@ def _control_variates(sdnet, outs, lam_fn, sigma, paths, times):
     # SDnet once per distinct state, for all paths of the batch in one call.
     uniq, index = unique_rows(np.concatenate([x for _, x in paths]))
     amp, gen = amplitudes(sdnet, uniq, lam_fn)
+    index = index.astype(np.int64)
+    if sdnet.delta_eigenfunctions is not None:
+        jump, jump_amp = _jump_amplitudes(sdnet, uniq, index, offsets)
+    else:
+        jump, jump_amp = np.zeros(0, dtype=np.int64), np.zeros((0, *amp.shape[1:]), dtype=np.complex128)
     z = np.empty((len(paths), times.size, amp.shape[1]))
     at = np.empty((len(paths), times.size), dtype=np.int64)
-    path_integral(t, offsets, index.astype(np.int64), amp, gen, sigma, np.asarray(times, dtype=np.float64), z, at)
+    path_integral(t, offsets, index, amp, gen, sigma, np.asarray(times, dtype=np.float64), z, at, jump, jump_amp)
     f_end = outs(uniq[at.reshape(-1)]).reshape(len(paths), times.size, -1)
     return f_end, z
 
 
 @torch.no_grad()
-def amplitudes(sdnet: SDnet, states: np.ndarray, lam_fn, chunk: int = 1 << 15):
-    """SDnet's ``A(x) = gamma phi(x)`` and ``G(x) = sum_k lambda_k(x) (A(x + zeta_k) - A(x))``, complex (n, outputs, modes)."""
+def _jump_amplitudes(sdnet: SDnet, uniq: np.ndarray, index: np.ndarray, offsets: np.ndarray,
+                     chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Per record, an index into ``Delta A_k(x_old)`` of the reaction that fired (complex (pairs, outputs, modes)).
+
+    The reaction is read off the jump ``x_new - x_old``: reactions with equal change vectors share SDnet's
+    ``Delta A`` (:attr:`SDnet.delta_rep`), so the first of them stands for all. Only the (state, reaction)
+    pairs that occur are evaluated.
+    """
+    zeta = sdnet.zeta.cpu().numpy().astype(np.int64)
+    jump = np.full(index.size, -1, dtype=np.int64)
+    first = np.zeros(index.size, dtype=bool)
+    first[offsets[:-1]] = True  # a path's first record is its initial state, not a jump
+    j = np.flatnonzero(~first)
+    diff = uniq[index[j]] - uniq[index[j - 1]]
+    hits = np.all(diff[:, None, :] == zeta[None, :, :], axis=2)  # (jumps, reactions)
+    if not np.all(hits.any(1)):
+        raise AssertionError("a recorded jump matches no reaction's change vector")
+    k = hits.argmax(1)  # the first reaction with that change
+    pairs, inverse = np.unique(index[j - 1] * zeta.shape[0] + k, return_inverse=True)
+    jump[j] = inverse
+    state, react = pairs // zeta.shape[0], pairs % zeta.shape[0]
+    out = []
+    for lo in range(0, pairs.size, chunk):
+        da = sdnet.delta_amplitudes(sdnet._tensor(uniq[state[lo:lo + chunk]]))  # (n, M, outputs, modes)
+        out.append(da[torch.arange(da.shape[0]), torch.as_tensor(react[lo:lo + chunk])].cpu().numpy())
+    size = (0, len(sdnet.outputs), sdnet.config["modes"])
+    return jump, (np.concatenate(out) if out else np.zeros(size)).astype(np.complex128)
+
+
+@torch.no_grad()
+def amplitudes(sdnet: SDnet, states: np.ndarray, lam_fn, chunk: int = 1 << 15, separate: bool = True):
+    """SDnet's ``A(x) = gamma phi(x)`` and ``G(x) = sum_k lambda_k(x) Delta A_k(x)``, complex (n, outputs, modes).
+
+    ``Delta A_k(x) = A(x + zeta_k) - A(x)``, or the separate Delta U network's when SDnet has one and
+    ``separate`` (``False``: differences of ``A`` always, for uses that need ``G`` to be a generator applied
+    to a function, as EM with DeepCV does).
+    """
     amp, gen = [], []
     for lo in range(0, states.shape[0], chunk):
         x = states[lo:lo + chunk]
         xt = sdnet._tensor(x)
         amp.append(sdnet.amplitudes(xt).cpu().numpy())
         lam = torch.as_tensor(lam_fn(x), dtype=xt.dtype, device=xt.device)
-        da = sdnet.delta_amplitudes(xt)  # (n, M, outputs, modes)
+        da = sdnet.delta_amplitudes(xt, separate)  # (n, M, outputs, modes)
         gen.append(torch.einsum("nk,nkom->nom", lam.to(da.dtype), da).cpu().numpy())
     return np.concatenate(amp).astype(np.complex128), np.concatenate(gen).astype(np.complex128)
 

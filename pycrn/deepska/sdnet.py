@@ -10,6 +10,14 @@ softplus of a trainable variable, so ``a_l >= 0``), per-output coordinates
 from one small ReLU network of the state, and the steady-state mean
 ``U(f)`` fixed (an ergodic mean, or known exactly). The output is the real
 part (the seed's CSDnet, as used in its experiments).
+
+With ``delta_network=True`` the differences ``Delta_{zeta_k} U`` come from a
+second ReLU network of the state, ``Delta_k U = Re sum_l exp(-sigma_l t)
+gamma_l(f) psi_lk(x)``, sharing the decay modes and coordinates (supplementary
+section D: "two separate approximations", one network evaluation per state
+instead of ``M + 1``). The estimators built on ``Delta U`` (DeepCV, EM with
+DeepCV, DeepIPA) then use it; DeepIS, which needs ``U`` itself at the
+neighbouring states, uses the first network.
 """
 
 from __future__ import annotations
@@ -93,6 +101,21 @@ def state_vector(species: list[str], x0: Mapping[str, int] | Sequence[int],
     raise bad
 
 
+def _relu_network(width: int, hidden: Sequence[int], out: int, gen: torch.Generator,
+                  dtype: torch.dtype) -> torch.nn.Sequential:
+    """Linear layers with ReLU between them, Glorot-uniform weights (as the seed) and zero biases."""
+    layers: list[torch.nn.Module] = []
+    for h in (*hidden, out):
+        lin = torch.nn.Linear(width, h, dtype=dtype)
+        bound = float(np.sqrt(6.0 / (width + h)))
+        with torch.no_grad():
+            lin.weight.uniform_(-bound, bound, generator=gen)
+            lin.bias.zero_()
+        layers += [lin, torch.nn.ReLU()]
+        width = h
+    return torch.nn.Sequential(*layers[:-1])
+
+
 class SDnet(torch.nn.Module):
     """The Spectral Decomposition-based network of DeepSKA for one network and a set of outputs.
 
@@ -107,7 +130,8 @@ class SDnet(torch.nn.Module):
         The truncation order ``r`` (number of complex decay modes).
     hidden
         Hidden layer widths of the eigenfunction network (the seed: two
-        layers of 24 ReLU units, Glorot-uniform initialised).
+        layers of 24 ReLU units, Glorot-uniform initialised; the authors'
+        published code, with ``n_hidden_layers: 2``, builds three).
     steady
         The steady-state means ``U(f)``, one per output (exact values where
         known, e.g. from :func:`ergodic_mean`). Kept fixed in training, as in
@@ -120,8 +144,12 @@ class SDnet(torch.nn.Module):
         Seed of the initial weights, modes and coordinates.
     dtype
         ``torch.float32`` (default: training is about 3x faster than in
-        float64) or ``torch.float64``. The estimators' unbiasedness does not
-        depend on it.
+        float64) or ``torch.float64`` (or their names). The estimators'
+        unbiasedness does not depend on it.
+    delta_network
+        Learn ``Delta_{zeta_k} U`` with a second network of the same widths
+        (``2 r M`` outputs: ``psi_lk``) instead of differencing ``U`` (the
+        authors' published configurations do this; see the module notes).
     """
 
     def __init__(
@@ -134,11 +162,16 @@ class SDnet(torch.nn.Module):
         steady: Sequence[float],
         scale: Sequence[float] | None = None,
         init_seed: int = 0,
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | str = torch.float32,
+        delta_network: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(modes, (int, np.integer)) or modes < 1:
             raise ValueError(f"modes must be a positive integer, got {modes!r}")
+        if isinstance(dtype, str):
+            if dtype not in ("float32", "float64"):
+                raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+            dtype = getattr(torch, dtype)
         hidden = tuple(int(h) for h in hidden)
         if not hidden or min(hidden) < 1:
             raise ValueError(f"hidden must be a non-empty sequence of positive widths, got {hidden!r}")
@@ -148,6 +181,8 @@ class SDnet(torch.nn.Module):
         self.signature = network_signature(net)
         self.model_name = net.name or ""
         self.config = {"modes": int(modes), "hidden": hidden, "init_seed": int(init_seed)}
+        if delta_network:  # only when set, so that the configurations (and fingerprints) of earlier SDnets stay
+            self.config["delta_network"] = True
         steady = np.asarray(steady, dtype=np.float64).reshape(-1)
         if steady.size != len(self.outputs) or not np.all(np.isfinite(steady)):
             raise ValueError(f"steady must give {len(self.outputs)} finite values (one per output), got {steady.tolist()}")
@@ -162,20 +197,20 @@ class SDnet(torch.nn.Module):
         self.dt: float | None = None
 
         gen = torch.Generator().manual_seed(int(init_seed))
-        layers: list[torch.nn.Module] = []
-        width = nspecies
-        for h in (*hidden, 2 * modes):
-            lin = torch.nn.Linear(width, h, dtype=dtype)
-            bound = float(np.sqrt(6.0 / (width + h)))  # Glorot uniform, as the seed
-            with torch.no_grad():
-                lin.weight.uniform_(-bound, bound, generator=gen)
-                lin.bias.zero_()
-            layers += [lin, torch.nn.ReLU()]
-            width = h
-        self.eigenfunctions = torch.nn.Sequential(*layers[:-1])
+        self.eigenfunctions = _relu_network(nspecies, hidden, 2 * modes, gen, dtype)
         # The seed: softplus(a) with a ~ U[0, 1], b ~ U[0, 1], coordinates initialised to 1.
         self.decay_raw = torch.nn.Parameter(torch.rand(modes, generator=gen, dtype=dtype))
         self.frequency = torch.nn.Parameter(torch.rand(modes, generator=gen, dtype=dtype))
+        nreactions = len(self.reactions)
+        # Drawn after everything else, so that an SDnet without it keeps its initial weights for a given seed.
+        self.delta_eigenfunctions = (_relu_network(nspecies, hidden, 2 * modes * nreactions, gen, dtype)
+                                     if delta_network else None)
+        # Reactions with equal change vectors have equal Delta U: the first of them gives it for all, so that
+        # DeepCV, which sees only the jump, adds the same value the compensator integrates (a martingale).
+        zeta = stoichiometry(net)
+        rep = [next(j for j in range(k + 1) if np.array_equal(zeta[j], zeta[k])) for k in range(nreactions)]
+        #: For each reaction, the reaction whose Delta U network outputs it uses (``None``: all distinct).
+        self.delta_rep = rep if rep != list(range(nreactions)) else None
         self.coord_real = torch.nn.Parameter(torch.ones(len(self.outputs), modes, dtype=dtype))
         self.coord_imag = torch.nn.Parameter(torch.ones(len(self.outputs), modes, dtype=dtype))
         self.register_buffer("steady", torch.as_tensor(steady, dtype=dtype))
@@ -254,6 +289,28 @@ class SDnet(torch.nn.Module):
                 return z[torch.as_tensor(inverse, device=z.device)].reshape(*both.shape[:2], -1)
         return self.eigenfunctions(both / self.scale)
 
+    def _delta_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The delta network's ``[psi_r, psi_i]`` per reaction at states ``x`` (n, species): (n, reactions, 2 modes).
+
+        The network's outputs are laid out as the authors' code lays them out
+        (real parts, then imaginary parts, each mode-major: ``l M + k``), so
+        that their trained weights load unchanged (:func:`load_reference`).
+        """
+        r, m = self.config["modes"], self.zeta.shape[0]
+        z = self.delta_eigenfunctions(x / self.scale)
+        re, im = z[..., :r * m].unflatten(-1, (r, m)), z[..., r * m:].unflatten(-1, (r, m))
+        out = torch.cat([re, im], -2).transpose(-1, -2)
+        return out if self.delta_rep is None else out[..., self.delta_rep, :]
+
+    def _rows(self, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], distinct: bool) -> torch.Tensor:
+        """``fn(x)`` row by row, computed once per distinct state when ``distinct`` (and ``x`` holds counts)."""
+        if distinct:
+            counts = x.detach().cpu().numpy()
+            if np.array_equal(counts, np.round(counts)):
+                uniq, inverse = unique_rows(counts.astype(np.int64))
+                return fn(self._tensor(uniq))[torch.as_tensor(inverse, device=x.device)]
+        return fn(x)
+
     def forward(self, x, t) -> torch.Tensor:
         """``U(x, f, t)`` for states ``x`` (n, species) and times ``t`` (n,) or a scalar: (n, outputs)."""
         x, t = self._times(x, t)
@@ -273,6 +330,9 @@ class SDnet(torch.nn.Module):
         ``x`` and its neighbours (for large batches with repeated states).
         """
         x, t = self._times(x, t)
+        if self.delta_eigenfunctions is not None:
+            z = self._rows(x, lambda y: self.eigenfunctions(y / self.scale), distinct)
+            return self.steady + self._project(z, t), self._project(self._rows(x, self._delta_features, distinct), t)
         z = self._neighbour_features(x, distinct)
         # The differences of the features before the projection: Delta U is small next to U, and float32 would
         # lose its digits to cancellation the other way round.
@@ -345,8 +405,15 @@ class SDnet(torch.nn.Module):
                 stacklevel=3,
             )
 
-    def delta_amplitudes(self, x: torch.Tensor) -> torch.Tensor:
-        """``gamma_l(f) (phi_l(x + zeta_k) - phi_l(x))``, complex (n, reactions, outputs, modes)."""
+    def delta_amplitudes(self, x: torch.Tensor, separate: bool = True) -> torch.Tensor:
+        """``gamma_l(f) (phi_l(x + zeta_k) - phi_l(x))``, complex (n, reactions, outputs, modes).
+
+        With a separate Delta U network (and ``separate``), ``gamma_l(f) psi_lk(x)`` instead.
+        """
+        if self.delta_eigenfunctions is not None and separate:
+            z = self._delta_features(x)
+            r = self.config["modes"]
+            return torch.complex(z[..., :r], z[..., r:]).unsqueeze(-2) * self.coordinates()
         both = torch.cat([x.unsqueeze(1), x.unsqueeze(1) + self.zeta], dim=1)  # (n, M + 1, species)
         phi = self.phi(both)
         return (phi[:, 1:] - phi[:, :1]).unsqueeze(-2) * self.coordinates()
@@ -385,7 +452,7 @@ def load(path: str | Path, net: ReactionNetwork, outputs=None) -> SDnet:
     sd = state["state"]
     model = SDnet(net, outputs if outputs is not None else state["outputs"], state["config"]["modes"],
                   state["config"]["hidden"], steady=sd["steady"].numpy(), init_seed=state["config"]["init_seed"],
-                  dtype=sd["steady"].dtype)
+                  dtype=sd["steady"].dtype, delta_network=state["config"].get("delta_network", False))
     model.load_state_dict(sd)
     model.horizon, model.dt = state["horizon"], state["dt"]
     return model

@@ -87,7 +87,8 @@ class _Segments:
             alpha = 0
         return np.sort(rows), alpha, omega
 
-    def loss(self, model: SDnet, rows: np.ndarray, alpha: int, omega: int, scaling: str = "batch") -> torch.Tensor:
+    def loss(self, model: SDnet, rows: np.ndarray, alpha: int, omega: int, scaling: str = "batch",
+             reduction: str = "mean") -> torch.Tensor:
         beta = alpha + omega
         idx = torch.as_tensor(rows, device=self.x.device)
         x = self.x[idx, alpha:beta]  # (b, omega, species): X(t_q), q = alpha .. beta - 1
@@ -107,7 +108,10 @@ class _Segments:
             else:
                 sd = target.std(0, unbiased=True) if b > 1 else torch.zeros_like(target[0])
                 delta = 1 + target.mean(0).abs() + 2 * sd
-        return _huber((target.unsqueeze(1) - pred) / delta).mean()
+        penalty = _huber((target.unsqueeze(1) - pred) / delta)  # (b, omega, outputs)
+        if reduction == "sum":  # the seed's eq. S63: summed over abar (and outputs), averaged over trajectories
+            return penalty.mean(0).sum()
+        return penalty.mean()
 
 
 def _fingerprint(model: SDnet, data: xr.Dataset, options: tuple) -> str:
@@ -126,6 +130,7 @@ def fit(
     accumulate: int = 10,
     scaling: str = "batch",
     from_start: float = 0.0,
+    reduction: str = "mean",
     validation: xr.Dataset | str | Path | None = None,
     validate_every: int = 100,
     checkpoint: str | Path | None = None,
@@ -168,6 +173,14 @@ def fit(
         error of SDnet against SSA over five states and four times with
         0.5, but 10,000-step runs with and without it showed no clear
         difference (README): an option for experiments.
+    reduction
+        How a draw's penalties are combined: ``"mean"`` (default) over
+        trajectories, start points and outputs, so every draw weighs the
+        same; ``"sum"``, the seed's eq. S63 and the authors' code: summed
+        over the start points ``abar`` of the segment and over the outputs,
+        averaged over trajectories, so a draw weighs in proportion to its
+        segment's length (every (start, end) pair of grid points then weighs
+        the same).
     validation
         Held-out trajectories (the seed: 10,000); their loss on a fixed set
         of draws is computed every ``validate_every`` steps and the best
@@ -200,6 +213,8 @@ def fit(
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if not (0.0 <= from_start <= 1.0):
         raise ValueError(f"from_start must be a probability in [0, 1], got {from_start!r}")
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
     if scaling not in ("batch", "steady"):
         raise ValueError(f"scaling must be 'batch' or 'steady', got {scaling!r}")
     if not (lr > 0 and np.isfinite(lr)):
@@ -227,7 +242,8 @@ def fit(
     path = Path(checkpoint) if checkpoint is not None else None
     fp = _fingerprint(model, data, (steps, lr, segments, accumulate, scaling, seed, validate_every,
                                     None if validation is None else _fingerprint(model, validation, ()))
-                      + ((float(from_start),) if from_start else ()))  # older checkpoints keep their fingerprint
+                      + ((float(from_start),) if from_start else ())  # older checkpoints keep their fingerprint
+                      + ((reduction,) if reduction != "mean" else ()))
     if path is not None and path.exists():
         state = torch.load(path, map_location=dev, weights_only=False)
         if state.get("fingerprint") != fp:
@@ -255,7 +271,7 @@ def fit(
             optimiser.zero_grad(set_to_none=True)
             total = 0.0
             for _ in range(accumulate):
-                loss = train.loss(model, *train.draw(rng, segments, from_start), scaling) / accumulate
+                loss = train.loss(model, *train.draw(rng, segments, from_start), scaling, reduction) / accumulate
                 loss.backward()
                 total += float(loss.detach())
             if not np.isfinite(total):
@@ -266,7 +282,7 @@ def fit(
             done = step + 1
             if val is not None and (done % validate_every == 0 or done == steps):
                 with torch.no_grad():
-                    v = float(np.mean([float(val.loss(model, *d, scaling)) for d in val_draws]))
+                    v = float(np.mean([float(val.loss(model, *d, scaling, reduction)) for d in val_draws]))
                 history.val_step.append(done)
                 history.val_loss.append(v)
                 if v < best:

@@ -1,0 +1,249 @@
+"""The DeepSKA authors' own trained SDnets, loaded into pycrn and run in pycrn's estimators.
+
+The DeepSKA authors (Badolle, Theuer, Fang, Gupta and Khammash, "Interpretable
+neural approximation of stochastic reaction dynamics with guaranteed
+reliability", 2025) publish one trained SDnet per network in their repository
+(arthur-theuer/deep-ska: ``pretrained_models/NAME_pretrained_weights.pth``,
+configurations in ``configs/NAME_analysis_only.ska.yaml``). This script needs a
+checkout of that repository (``--reference``); nothing of it is copied into
+pycrn. For each network it
+
+* builds the authors' network object in their code, and checks that pycrn's
+  model of the same name has the same propensities (at random states, after
+  matching the reactions by change vector);
+* loads their weights with ``pycrn.deepska.load_reference`` (the steady-state
+  means, which the file lacks, from ``pycrn.deepska.ergodic_mean`` with the
+  paper's protocol: five runs over [100, 100000]) and checks U and Delta U
+  against their own subnet classes run on the same states and times;
+* compares SDnet's curves from the configuration's test states with a
+  ``--reference-samples`` SSA 95% interval up to t = 60 (3x the training
+  horizon), and its U(x, 0) with f(x);
+* estimates the outputs at t = ``--eval-time`` from each test state with plain
+  SSA, SSA with DeepCV and SSA with DeepIS from ``--samples`` samples each, and
+  reports the variance ratios (the seed's >= 100x claim).
+
+This separates the two questions an own training cannot: how good the
+authors' trained SDnet is, and what pycrn's estimators make of it.
+
+    python benchmarks/deepska_authors_models.py --reference PATH/deep-ska [--networks TSW,rAIC,...]
+        [--samples 1000] [--reference-samples 50000] [--out results.json] [--plots DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+# The authors' classes, from their checkout, by their configuration's name; pycrn's model of the same network.
+NETWORKS = {
+    "GeneticToggleSwitch": "toggle_switch",
+    "ConstitutiveGeneExpression": "constitutive_gene_expression",
+    "ReferenceBasedAntitheticIntegralController": "antithetic_integral_control",
+    "SensorBasedAntitheticIntegralController": "antithetic_sensor_control",
+    "Repressilator": "repressilator",
+    "LinearConversionCascadeWithFeedback": "linear_cascade_feedback",
+    "NonlinearConversionCascade": "nonlinear_cascade",
+    "SelfRegulatoryGeneExpression": "self_regulatory_gene",
+    "SusceptibleInfectedRecoveredNetwork": "sir_demography",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference", type=Path, required=True, help="a checkout of arthur-theuer/deep-ska")
+    parser.add_argument("--networks", default="TSW", help="their abbreviations, comma-separated (TSW, CGE, rAIC, ...)")
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--reference-samples", type=int, default=50_000)
+    parser.add_argument("--eval-time", type=float, default=5.0)
+    parser.add_argument("--times", type=int, default=50, help="points of the curve comparison up to t = 60")
+    parser.add_argument("--ergodic-horizon", type=float, default=100_000.0)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--plots", type=Path, default=None)
+    args = parser.parse_args()
+
+    import torch
+    import yaml
+
+    import pycrn
+    from pycrn import deepska
+    from pycrn.deepska.reference import _reaction_order
+    from pycrn.deepska.sdnet import stoichiometry
+    from pycrn.propensity import propensity_function
+
+    sys.path.insert(0, str(args.reference / "src"))
+    from deep_ska.reaction_networks import examples
+    from deep_ska.subnets.v_subnets import SpectralDecompositionExpectationSubnet
+
+    results = {"reference": str(args.reference), "samples": args.samples,
+               "reference_samples": args.reference_samples, "eval_time": args.eval_time, "networks": {}}
+    for abbr in args.networks.split(","):
+        cfg = yaml.safe_load((args.reference / "configs" / f"{abbr}_analysis_only.ska.yaml").read_text())
+        rn_cfg, nn_cfg, val_cfg = cfg["reaction_network_config"], cfg["neural_network_config"], cfg["validation_config"]
+        theirs = getattr(examples, rn_cfg["reaction_network"])(rn_cfg)
+        net = pycrn.models.get(NETWORKS[rn_cfg["reaction_network"]])
+        zeta_ref = np.asarray(theirs.stoichiometry_matrix, dtype=np.int64)
+        # Same network? Propensities at random states, reactions matched by change vector.
+        rng = np.random.default_rng(0)
+        states = rng.integers(0, 40, size=(300, len(theirs.species_labels)))
+        lam_ref = np.array([theirs._calculate_all_propensities(s.astype(float)) for s in states])
+        try:
+            order = _reaction_order(zeta_ref, stoichiometry(net))
+            lam = propensity_function(net, net.parameter_values(None))(states)
+            gap = float(np.max(np.abs(lam[:, order] - lam_ref) / (1 + np.abs(lam_ref))))
+        except ValueError as err:  # other reactions or species
+            print(f"{abbr}: {err}")
+            gap = float("inf")
+        print(f"{abbr}: pycrn.models.{net.name} against their {rn_cfg['reaction_network']}: propensities differ by "
+              f"at most {gap:.2g} (relative) at 300 random states")
+        entry = {"network": net.name, "propensity_gap": gap}
+        results["networks"][abbr] = entry
+        if gap > 1e-9:
+            # Their trained model belongs to their network: rebuild that one in pycrn's language and check it.
+            net = pycrn.parse(_network_text(theirs, abbr))
+            order = _reaction_order(zeta_ref, stoichiometry(net))
+            lam = propensity_function(net, net.parameter_values(None))(states)
+            gap = float(np.max(np.abs(lam[:, order] - lam_ref) / (1 + np.abs(lam_ref))))
+            entry.update(network=f"the authors' {rn_cfg['reaction_network']}", network_text=str(net),
+                         rebuilt_propensity_gap=gap)
+            print(f"{abbr}: pycrn's model differs from their code; their network rebuilt in pycrn:\n{net}\n"
+                  f"propensities differ from theirs by at most {gap:.2g}")
+            if gap > 1e-9:
+                print(f"{abbr}: could not rebuild their network; skipped")
+                continue
+        species = [net.species_names[i] for i in np.atleast_1d(theirs.out_species_indices)]
+        outputs = [f"{s}**{p}" if p != 1 else s for p in rn_cfg["output_function_arguments"]["monomial_orders"]
+                   for s in species]
+        clock = time.perf_counter()
+        steady = deepska.ergodic_mean(net, outputs, burn_in=100.0, horizon=args.ergodic_horizon, runs=5, seed=1)
+        entry.update(outputs=outputs, steady=np.asarray(steady).tolist(), ergodic_seconds=time.perf_counter() - clock)
+        weights = args.reference / nn_cfg["trained_model_path"]
+        sd = deepska.load_reference(weights, net, outputs, steady=steady, stoichiometry_order=zeta_ref,
+                                    horizon=float(rn_cfg["t_stop"]), dt=float(rn_cfg["t_stop"]) / (rn_cfg["n_time_samples"] - 1))
+
+        # Their subnets on the same states and times: the loaded SDnet must reproduce them.
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        nspecies, nreact, nout = len(net.species_names), len(net.reactions), len(outputs)
+        args_ref = (torch.as_tensor(np.asarray(steady), dtype=torch.float64).reshape(1, -1), state["func_coord_real"],
+                    state["func_coord_imag"], state["decay_real"], state["decay_imag"])
+        x = torch.as_tensor(rng.integers(0, 30, size=(50, nspecies)), dtype=torch.float64)
+        grid = torch.linspace(0.0, float(rn_cfg["t_stop"]), 21, dtype=torch.float64)
+        xs = x.unsqueeze(1).expand(50, grid.numel(), nspecies)
+        gaps = {}
+        for name, int_net in (("main_net", False), ("diff_net", True)):
+            sub = SpectralDecompositionExpectationSubnet(nspecies, nreact, nout, nn_cfg, int_net=int_net).double()
+            sub.pairing_mode = "unconstrained"
+            sub.load_state_dict({k[len(name) + 1:]: v for k, v in state.items() if k.startswith(name + ".")})
+            with torch.no_grad():
+                ref = sub(xs, float(rn_cfg["t_stop"]), grid, *args_ref).real
+                u, du = sd.value_and_delta(xs.reshape(-1, nspecies), (float(rn_cfg["t_stop"]) - grid).repeat(50))
+            if int_net:
+                ref = ref.view(50, grid.numel(), nout, nreact)[..., np.argsort(order)]
+                mine = du.view(50, grid.numel(), nreact, nout).transpose(-1, -2)
+            else:
+                ref, mine = ref.view(50, grid.numel(), nout), u.view(50, grid.numel(), nout)
+            gaps[name] = float((ref - mine).abs().max() / ref.abs().max())
+        entry["forward_gap_relative"] = gaps
+        print(f"{abbr}: loaded SDnet against their subnets: U {gaps['main_net']:.1e}, Delta U {gaps['diff_net']:.1e} "
+              "(largest difference over largest value)")
+
+        # Curves against SSA, from the configuration's test states, to 3x the training horizon.
+        horizon = float(val_cfg["t_stop"])
+        times = np.linspace(horizon / args.times, horizon, args.times)
+        entry["states"] = {}
+        curves = []
+        for i, x0 in enumerate(val_cfg["test_states"]):
+            x0 = dict(zip(net.species_names, (int(v) for v in x0)))
+            key = str(list(x0.values()))
+            clock = time.perf_counter()
+            ssa = deepska.estimate(net, None, x0, times, args.reference_samples, "ssa", seed=10 + i, outputs=outputs)
+            ssa_seconds = time.perf_counter() - clock
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # beyond the horizon on purpose
+                pred = sd.predict(x0, times)
+                at0 = sd.predict(x0, [0.0]).values[:, 0]
+            f0 = sd.outputs(sd.state_vector(x0)[None, :])[0]
+            inside = ((pred.values >= ssa["ci_low"].values) & (pred.values <= ssa["ci_high"].values)).mean(1)
+            rel = np.abs(pred.values - ssa["estimate"].values) / np.maximum(np.abs(ssa["estimate"].values), 1.0)
+            row = {"inside_ci": dict(zip(outputs, inside.tolist())),
+                   "max_relative_error": dict(zip(outputs, rel.max(1).tolist())),
+                   "u_at_0": at0.tolist(), "f": np.asarray(f0).tolist(), "ssa_seconds": ssa_seconds}
+            clock = time.perf_counter()
+            var = {}
+            for method in ("ssa", "deep_cv", "deep_is"):
+                c = time.perf_counter()
+                est = deepska.estimate(net, sd, x0, [args.eval_time], args.samples, method, seed=5)
+                var[method] = est["variance"].values[:, 0]
+                row[f"{method}_estimate"] = est["estimate"].values[:, 0].tolist()
+                row[f"{method}_std_error"] = est["std_error"].values[:, 0].tolist()
+                row[f"{method}_ms_per_sample"] = (time.perf_counter() - c) / args.samples * 1e3
+            row["variance_ratio_deep_cv"] = dict(zip(outputs, (var["ssa"] / var["deep_cv"]).tolist()))
+            row["variance_ratio_deep_is"] = dict(zip(outputs, (var["ssa"] / var["deep_is"]).tolist()))
+            entry["states"][key] = row
+            curves.append((key, ssa, pred))
+            print(f"{abbr} from {key}: SDnet inside SSA's 95% CI at "
+                  + ", ".join(f"{o} {v:.0%}" for o, v in zip(outputs, inside))
+                  + f" of {times.size} times; U(x, 0) = {np.round(at0, 3).tolist()} vs f = {np.asarray(f0).tolist()}; "
+                  + f"at t = {args.eval_time:g} SSA/DeepCV " + ", ".join(f"{o} {v:.3g}" for o, v in row["variance_ratio_deep_cv"].items())
+                  + "; SSA/DeepIS " + ", ".join(f"{o} {v:.3g}" for o, v in row["variance_ratio_deep_is"].items()))
+        if args.plots is not None:
+            _plot(args.plots / f"deepska_authors_{abbr}.png", abbr, outputs, curves, float(rn_cfg["t_stop"]),
+                  args.reference_samples)
+        if args.out is not None:  # after every network: a long run keeps what it finished
+            args.out.write_text(json.dumps(results, indent=1))
+    if args.out is not None:
+        print(f"wrote {args.out}")
+
+
+def _network_text(theirs, name: str) -> str:
+    """The authors' network (their ``reaction_dict``, reactant and product matrices) in pycrn's language."""
+    species = [str(s) for s in theirs.species_labels]
+    par = theirs.parameter_dict
+
+    def side(row) -> str:
+        terms = [(f"{n} " if n > 1 else "") + species[j] for j, n in enumerate(row) if n > 0]
+        return " + ".join(terms) if terms else "0"
+
+    lines = [f"# {name} (the DeepSKA authors' code)", "@species " + " ".join(f"{s}=0" for s in species)]
+    for k in range(theirs.n_reactions):
+        kind, *a = theirs.reaction_dict[k]
+        left, right = side(theirs.reactant_matrix[k]), side(theirs.product_matrix[k])
+        if kind == "mass action":
+            lines.append(f"{par[a[0]]!r}, {left} --> {right}")
+        elif kind == "Hill repression":
+            s, amp, half, hill = species[a[0]], par[a[1]], par[a[2]], par[a[3]]
+            base = par[a[4]] if a[4] is not None else 0.0
+            lines.append(f"{base!r} + {amp!r} / ({half!r} + {s} ^ {hill!r}), {left} => {right}")
+        else:
+            raise NotImplementedError(f"{name}: reaction type {kind!r} is not translated")
+    return "\n".join(lines) + "\n"
+
+
+def _plot(path: Path, abbr: str, outputs: list[str], curves: list, horizon: float, n: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(len(curves), len(outputs), figsize=(4 * len(outputs), 2.6 * len(curves)), squeeze=False)
+    for row, (key, ssa, pred) in enumerate(curves):
+        for col, out in enumerate(outputs):
+            ax, s = axes[row, col], ssa.sel(output=out)
+            ax.fill_between(s["time"], s["ci_low"], s["ci_high"], color="0.7", label=f"SSA 95% CI ({n:,})")
+            ax.plot(pred["time"], pred.sel(output=out), "C0", lw=1, label="authors' SDnet in pycrn")
+            ax.axvline(horizon, color="k", ls=":", lw=0.8)
+            ax.set_title(f"{abbr}: {out} from {key}", fontsize=8)
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
