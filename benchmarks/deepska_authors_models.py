@@ -23,10 +23,14 @@ pycrn. For each network it
   reports the variance ratios (the seed's >= 100x claim).
 
 This separates the two questions an own training cannot: how good the
-authors' trained SDnet is, and what pycrn's estimators make of it.
+authors' trained SDnet is, and what pycrn's estimators make of it. With
+``--ours ABBR:LABEL=PATH`` SDnets trained in pycrn (``SDnet.save``) are
+evaluated next to theirs, on the same states and seeds (and the same SSA band
+where their outputs are the authors').
 
     python benchmarks/deepska_authors_models.py --reference PATH/deep-ska [--networks TSW,rAIC,...]
         [--samples 1000] [--reference-samples 50000] [--out results.json] [--plots DIR]
+        [--ours TSW:LABEL=PATH/toggle_switch_sdnet.pt ...]
 """
 
 from __future__ import annotations
@@ -65,7 +69,15 @@ def main() -> None:
     parser.add_argument("--ergodic-horizon", type=float, default=100_000.0)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--plots", type=Path, default=None)
+    parser.add_argument("--ours", nargs="+", default=[], metavar="ABBR[:LABEL]=PATH",
+                        help="SDnets trained in pycrn (SDnet.save files) to evaluate next to the authors', "
+                             "e.g. TSW:full=out/toggle_switch_sdnet.pt")
     args = parser.parse_args()
+    ours: dict[str, list[tuple[str, str]]] = {}
+    for item in args.ours:  # ABBR[:LABEL]=PATH
+        key, _, path = item.partition("=")
+        abbr, _, label = key.partition(":")
+        ours.setdefault(abbr, []).append((label or "pycrn", path))
 
     import torch
     import yaml
@@ -155,49 +167,68 @@ def main() -> None:
         # Curves against SSA, from the configuration's test states, to 3x the training horizon.
         horizon = float(val_cfg["t_stop"])
         times = np.linspace(horizon / args.times, horizon, args.times)
-        entry["states"] = {}
-        curves = []
+        models = {"authors": sd}
+        for label, path in ours.get(abbr, []):  # SDnets trained in pycrn, on the same states, bands and seeds
+            models[label] = deepska.load(path, net)
+            entry[f"sdnet_{label}"] = {"path": str(path), "config": models[label].config,
+                                       "outputs": models[label].output_names}
+        curves = {who: [] for who in models}
+        for who in models:
+            entry["states" if who == "authors" else f"states_{who}"] = {}
         for i, x0 in enumerate(val_cfg["test_states"]):
             x0 = dict(zip(net.species_names, (int(v) for v in x0)))
             key = str(list(x0.values()))
             clock = time.perf_counter()
             ssa = deepska.estimate(net, None, x0, times, args.reference_samples, "ssa", seed=10 + i, outputs=outputs)
             ssa_seconds = time.perf_counter() - clock
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # beyond the horizon on purpose
-                pred = sd.predict(x0, times)
-                at0 = sd.predict(x0, [0.0]).values[:, 0]
-            f0 = sd.outputs(sd.state_vector(x0)[None, :])[0]
-            inside = ((pred.values >= ssa["ci_low"].values) & (pred.values <= ssa["ci_high"].values)).mean(1)
-            rel = np.abs(pred.values - ssa["estimate"].values) / np.maximum(np.abs(ssa["estimate"].values), 1.0)
-            row = {"inside_ci": dict(zip(outputs, inside.tolist())),
-                   "max_relative_error": dict(zip(outputs, rel.max(1).tolist())),
-                   "u_at_0": at0.tolist(), "f": np.asarray(f0).tolist(), "ssa_seconds": ssa_seconds}
-            clock = time.perf_counter()
-            var = {}
-            for method in ("ssa", "deep_cv", "deep_is"):
-                c = time.perf_counter()
-                est = deepska.estimate(net, sd, x0, [args.eval_time], args.samples, method, seed=5)
-                var[method] = est["variance"].values[:, 0]
-                row[f"{method}_estimate"] = est["estimate"].values[:, 0].tolist()
-                row[f"{method}_std_error"] = est["std_error"].values[:, 0].tolist()
-                row[f"{method}_ms_per_sample"] = (time.perf_counter() - c) / args.samples * 1e3
-            row["variance_ratio_deep_cv"] = dict(zip(outputs, (var["ssa"] / var["deep_cv"]).tolist()))
-            row["variance_ratio_deep_is"] = dict(zip(outputs, (var["ssa"] / var["deep_is"]).tolist()))
-            entry["states"][key] = row
-            curves.append((key, ssa, pred))
-            print(f"{abbr} from {key}: SDnet inside SSA's 95% CI at "
-                  + ", ".join(f"{o} {v:.0%}" for o, v in zip(outputs, inside))
-                  + f" of {times.size} times; U(x, 0) = {np.round(at0, 3).tolist()} vs f = {np.asarray(f0).tolist()}; "
-                  + f"at t = {args.eval_time:g} SSA/DeepCV " + ", ".join(f"{o} {v:.3g}" for o, v in row["variance_ratio_deep_cv"].items())
-                  + "; SSA/DeepIS " + ", ".join(f"{o} {v:.3g}" for o, v in row["variance_ratio_deep_is"].items()))
+            for who, model in models.items():
+                band = ssa  # another SDnet's outputs get their own band, from the same seed
+                if model.output_names != outputs:
+                    band = deepska.estimate(net, None, x0, times, args.reference_samples, "ssa", seed=10 + i,
+                                            outputs=model.output_names)
+                row, pred = _evaluate(deepska, net, model, x0, times, band, args.samples, args.eval_time)
+                row["ssa_seconds"] = ssa_seconds
+                entry["states" if who == "authors" else f"states_{who}"][key] = row
+                curves[who].append((key, band, pred))
+                print(f"{abbr} ({who}) from {key}: SDnet inside SSA's 95% CI at "
+                      + ", ".join(f"{o} {v:.0%}" for o, v in row["inside_ci"].items())
+                      + f" of {times.size} times; U(x, 0) = {np.round(row['u_at_0'], 3).tolist()} vs f = {row['f']}; "
+                      + f"at t = {args.eval_time:g} SSA/DeepCV "
+                      + ", ".join(f"{o} {v:.3g}" for o, v in row["variance_ratio_deep_cv"].items())
+                      + "; SSA/DeepIS " + ", ".join(f"{o} {v:.3g}" for o, v in row["variance_ratio_deep_is"].items()))
         if args.plots is not None:
-            _plot(args.plots / f"deepska_authors_{abbr}.png", abbr, outputs, curves, float(rn_cfg["t_stop"]),
-                  args.reference_samples)
+            for who, rows in curves.items():
+                _plot(args.plots / f"deepska_{who}_{abbr}.png", abbr, models[who].output_names, rows, float(rn_cfg["t_stop"]),
+                      args.reference_samples, "authors' SDnet in pycrn" if who == "authors" else "SDnet trained in pycrn")
         if args.out is not None:  # after every network: a long run keeps what it finished
             args.out.write_text(json.dumps(results, indent=1))
     if args.out is not None:
         print(f"wrote {args.out}")
+
+
+def _evaluate(deepska, net, sd, x0: dict, times: np.ndarray, ssa, samples: int, eval_time: float) -> tuple[dict, object]:
+    """SDnet's curve against the SSA band, its U(x, 0), and the three estimators' variances at ``eval_time``."""
+    outputs = sd.output_names
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # beyond the horizon on purpose
+        pred = sd.predict(x0, times)
+        at0 = sd.predict(x0, [0.0]).values[:, 0]
+    f0 = sd.outputs(sd.state_vector(x0)[None, :])[0]
+    inside = ((pred.values >= ssa["ci_low"].values) & (pred.values <= ssa["ci_high"].values)).mean(1)
+    rel = np.abs(pred.values - ssa["estimate"].values) / np.maximum(np.abs(ssa["estimate"].values), 1.0)
+    row = {"inside_ci": dict(zip(outputs, inside.tolist())), "max_relative_error": dict(zip(outputs, rel.max(1).tolist())),
+           "u_at_0": at0.tolist(), "f": np.asarray(f0).tolist()}
+    var = {}
+    for method in ("ssa", "deep_cv", "deep_is"):
+        c = time.perf_counter()
+        est = deepska.estimate(net, sd, x0, [eval_time], samples, method, seed=5)
+        var[method] = est["variance"].values[:, 0]
+        row[f"{method}_estimate"] = est["estimate"].values[:, 0].tolist()
+        row[f"{method}_std_error"] = est["std_error"].values[:, 0].tolist()
+        row[f"{method}_ms_per_sample"] = (time.perf_counter() - c) / samples * 1e3
+    row["variance_ratio_deep_cv"] = dict(zip(outputs, (var["ssa"] / var["deep_cv"]).tolist()))
+    row["variance_ratio_deep_is"] = dict(zip(outputs, (var["ssa"] / var["deep_is"]).tolist()))
+    return row, pred
 
 
 def _network_text(theirs, name: str) -> str:
@@ -224,7 +255,7 @@ def _network_text(theirs, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plot(path: Path, abbr: str, outputs: list[str], curves: list, horizon: float, n: int) -> None:
+def _plot(path: Path, abbr: str, outputs: list[str], curves: list, horizon: float, n: int, label: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -236,7 +267,7 @@ def _plot(path: Path, abbr: str, outputs: list[str], curves: list, horizon: floa
         for col, out in enumerate(outputs):
             ax, s = axes[row, col], ssa.sel(output=out)
             ax.fill_between(s["time"], s["ci_low"], s["ci_high"], color="0.7", label=f"SSA 95% CI ({n:,})")
-            ax.plot(pred["time"], pred.sel(output=out), "C0", lw=1, label="authors' SDnet in pycrn")
+            ax.plot(pred["time"], pred.sel(output=out), "C0", lw=1, label=label)
             ax.axvline(horizon, color="k", ls=":", lw=0.8)
             ax.set_title(f"{abbr}: {out} from {key}", fontsize=8)
     axes[0, 0].legend(fontsize=7)
