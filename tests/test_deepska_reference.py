@@ -187,3 +187,16 @@ def test_deep_cv_with_an_untrained_delta_network_is_unbiased(net, which):
         got = est.sel(output=name, time=5.0)
         z = (float(got["estimate"]) - value) / float(got["std_error"])
         assert abs(z) < 3, (which, name, float(got["estimate"]), value, float(got["std_error"]))
+
+
+def test_a_reaction_that_changes_nothing_has_no_delta_u(net):
+    # Its exact Delta U is 0, so the delta network is held to it; DeepCV stays unbiased with such a reaction.
+    model = pycrn.parse("@parameters a=3.0 c=2.0 g=0.5\n@species X=4\na, 0 --> X\nc, X --> X\ng, X --> 0\n")
+    sd = deepska.SDnet(model, ["X"], modes=3, steady=[6.0], delta_network=True, init_seed=2)
+    assert sd.delta_null == [1]
+    with torch.no_grad():
+        d = sd.delta(np.array([[1], [5]]), np.array([0.3, 2.0])).numpy()
+    assert np.all(d[:, 1] == 0) and np.all(d[:, [0, 2]] != 0)
+    est = deepska.estimate(model, sd, {"X": 4}, [5.0], 1500, "deep_cv", seed=8)
+    exact = 6.0 * (1 - np.exp(-2.5)) + 4 * np.exp(-2.5)
+    assert abs(float(est["estimate"].item()) - exact) < 3 * float(est["std_error"].item())

@@ -283,11 +283,12 @@ def _jump_amplitudes(sdnet: SDnet, uniq: np.ndarray, index: np.ndarray, offsets:
     first = np.zeros(index.size, dtype=bool)
     first[offsets[:-1]] = True  # a path's first record is its initial state, not a jump
     j = np.flatnonzero(~first)
-    diff = uniq[index[j]] - uniq[index[j - 1]]
-    hits = np.all(diff[:, None, :] == zeta[None, :, :], axis=2)  # (jumps, reactions)
+    # The few distinct jumps, matched to reactions (memory: jumps x species, not jumps x reactions x species).
+    changes, which = np.unique(uniq[index[j]] - uniq[index[j - 1]], axis=0, return_inverse=True)
+    hits = np.all(changes[:, None, :] == zeta[None, :, :], axis=2)  # (changes, reactions)
     if not np.all(hits.any(1)):
-        raise AssertionError("a recorded jump matches no reaction's change vector")
-    k = hits.argmax(1)  # the first reaction with that change
+        raise RuntimeError(f"a recorded jump {changes[~hits.any(1)][0].tolist()} matches no reaction's change vector")
+    k = hits.argmax(1)[which.reshape(-1)]  # the first reaction with that change
     pairs, inverse = np.unique(index[j - 1] * zeta.shape[0] + k, return_inverse=True)
     jump[j] = inverse
     state, react = pairs // zeta.shape[0], pairs % zeta.shape[0]

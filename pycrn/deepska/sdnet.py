@@ -211,6 +211,8 @@ class SDnet(torch.nn.Module):
         rep = [next(j for j in range(k + 1) if np.array_equal(zeta[j], zeta[k])) for k in range(nreactions)]
         #: For each reaction, the reaction whose Delta U network outputs it uses (``None``: all distinct).
         self.delta_rep = rep if rep != list(range(nreactions)) else None
+        #: Reactions that change nothing: their Delta U is exactly 0, so the delta network is not asked for it.
+        self.delta_null = [k for k in range(nreactions) if not zeta[k].any()]
         self.coord_real = torch.nn.Parameter(torch.ones(len(self.outputs), modes, dtype=dtype))
         self.coord_imag = torch.nn.Parameter(torch.ones(len(self.outputs), modes, dtype=dtype))
         self.register_buffer("steady", torch.as_tensor(steady, dtype=dtype))
@@ -300,7 +302,13 @@ class SDnet(torch.nn.Module):
         z = self.delta_eigenfunctions(x / self.scale)
         re, im = z[..., :r * m].unflatten(-1, (r, m)), z[..., r * m:].unflatten(-1, (r, m))
         out = torch.cat([re, im], -2).transpose(-1, -2)
-        return out if self.delta_rep is None else out[..., self.delta_rep, :]
+        if self.delta_rep is not None:
+            out = out[..., self.delta_rep, :]
+        if self.delta_null:
+            keep = torch.ones(m, 1, dtype=out.dtype, device=out.device)
+            keep[self.delta_null] = 0.0
+            out = out * keep
+        return out
 
     def _rows(self, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], distinct: bool) -> torch.Tensor:
         """``fn(x)`` row by row, computed once per distinct state when ``distinct`` (and ``x`` holds counts)."""
