@@ -200,3 +200,18 @@ def test_a_reaction_that_changes_nothing_has_no_delta_u(net):
     est = deepska.estimate(model, sd, {"X": 4}, [5.0], 1500, "deep_cv", seed=8)
     exact = 6.0 * (1 - np.exp(-2.5)) + 4 * np.exp(-2.5)
     assert abs(float(est["estimate"].item()) - exact) < 3 * float(est["std_error"].item())
+
+
+def test_fine_tuning_a_loaded_sdnet_keeps_its_input_scale(net, tmp_path):
+    # fit sets the input scale from the training box only for a fresh SDnet: loaded weights were trained for theirs.
+    _authors_file(tmp_path / "w.pth", np.random.default_rng(6), 2, 4, 3, 2)
+    sd = deepska.load_reference(tmp_path / "w.pth", net, ["P", "P**2"], steady=STEADY)
+    data = deepska.generate(net, {"R": (0, 3), "P": (0, 3)}, 50, T=1.0, dt=0.1, seed=1)
+    deepska.fit(sd, data, steps=1, segments=100, accumulate=1, progress=False)
+    assert torch.all(sd.scale == 1)
+    fresh = deepska.SDnet(net, ["P"], modes=2, steady=[40.0])
+    deepska.fit(fresh, data, steps=1, segments=100, accumulate=1, progress=False)
+    assert torch.all(fresh.scale == 3)
+    fresh.save(tmp_path / "f.pt")
+    back = deepska.load(tmp_path / "f.pt", net)
+    assert back.scale_fixed and torch.all(back.scale == 3)

@@ -135,4 +135,5 @@ def load_reference(
                 lin.weight.copy_(w[perm] if last else w)
                 lin.bias.copy_(b[perm] if last else b)
     model.horizon, model.dt = horizon, dt
+    model.scale_fixed = True  # their network reads raw counts: fine-tuning must not rescale its inputs
     return model

@@ -137,9 +137,10 @@ class SDnet(torch.nn.Module):
         known, e.g. from :func:`ergodic_mean`). Kept fixed in training, as in
         the seed.
     scale
-        Per-species divisors of the input counts (default 1; :func:`~pycrn.deepska.fit`
-        sets them from the training box when left at 1), so that the
-        eigenfunction network sees values of order one.
+        Per-species divisors of the input counts, so that the eigenfunction
+        network sees values of order one. Not given: 1 until
+        :func:`~pycrn.deepska.fit` sets them from the training box. Given (or
+        an SDnet loaded with its weights), ``fit`` keeps them.
     init_seed
         Seed of the initial weights, modes and coordinates.
     dtype
@@ -187,6 +188,8 @@ class SDnet(torch.nn.Module):
         if steady.size != len(self.outputs) or not np.all(np.isfinite(steady)):
             raise ValueError(f"steady must give {len(self.outputs)} finite values (one per output), got {steady.tolist()}")
         nspecies = len(self.species)
+        #: Whether :func:`~pycrn.deepska.fit` keeps ``scale`` as it is (given here, or weights loaded for it).
+        self.scale_fixed = scale is not None
         if scale is None:
             scale = np.ones(nspecies)
         scale = np.asarray(scale, dtype=np.float64).reshape(-1)
@@ -463,4 +466,5 @@ def load(path: str | Path, net: ReactionNetwork, outputs=None) -> SDnet:
                   dtype=sd["steady"].dtype, delta_network=state["config"].get("delta_network", False))
     model.load_state_dict(sd)
     model.horizon, model.dt = state["horizon"], state["dt"]
+    model.scale_fixed = True  # its weights were trained for this scale
     return model

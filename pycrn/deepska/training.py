@@ -223,7 +223,7 @@ def fit(
     if validation is not None:
         validation = open_data(validation)
         _check_data(model, validation, "validation")
-    if torch.all(model.scale == 1):
+    if not model.scale_fixed and torch.all(model.scale == 1):
         top = np.asarray(data["state"].isel(time=0).max("trajectory").values, dtype=np.float64)
         model.scale.copy_(torch.as_tensor(np.maximum(top, 1.0), dtype=model.scale.dtype))
     model.horizon = float(data.attrs["T"])
