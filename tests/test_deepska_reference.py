@@ -110,7 +110,7 @@ def test_load_reference_names_what_does_not_fit(net, tmp_path):
         deepska.load_reference(tmp_path / "w.pth", pycrn.models.birth_death(), ["X"], steady=[1.0])
 
 
-def _exact_delta_network(net, main_wrong: bool = True) -> deepska.SDnet:
+def _exact_delta_network(net) -> deepska.SDnet:
     """An SDnet whose Delta U network is exact for E_x[P(t)] of constitutive gene expression; its U network is not.
 
     E_x[P(t)] = 40 - 4 e^{-t} (R - 10) + e^{-t/2} (P + 4 R - 80): the eigenfunctions are affine, so
