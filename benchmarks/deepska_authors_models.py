@@ -84,10 +84,6 @@ def main() -> None:
 
     import pycrn
     from pycrn import deepska
-    from pycrn.deepska.reference import _reaction_order
-    from pycrn.deepska.sdnet import stoichiometry
-    from pycrn.propensity import propensity_function
-
     sys.path.insert(0, str(args.reference / "src"))
     from deep_ska.reaction_networks import examples
     from deep_ska.subnets.v_subnets import SpectralDecompositionExpectationSubnet
@@ -105,9 +101,7 @@ def main() -> None:
         states = rng.integers(0, 40, size=(300, len(theirs.species_labels)))
         lam_ref = np.array([theirs._calculate_all_propensities(s.astype(float)) for s in states])
         try:
-            order = _reaction_order(zeta_ref, stoichiometry(net))
-            lam = propensity_function(net, net.parameter_values(None))(states)
-            gap = float(np.max(np.abs(lam[:, order] - lam_ref) / (1 + np.abs(lam_ref))))
+            order, gap = _propensity_gap(net, zeta_ref, states, lam_ref)
         except ValueError as err:  # other reactions or species
             print(f"{abbr}: {err}")
             gap = float("inf")
@@ -118,9 +112,7 @@ def main() -> None:
         if gap > 1e-9:
             # Their trained model belongs to their network: rebuild that one in pycrn's language and check it.
             net = pycrn.parse(_network_text(theirs, abbr))
-            order = _reaction_order(zeta_ref, stoichiometry(net))
-            lam = propensity_function(net, net.parameter_values(None))(states)
-            gap = float(np.max(np.abs(lam[:, order] - lam_ref) / (1 + np.abs(lam_ref))))
+            order, gap = _propensity_gap(net, zeta_ref, states, lam_ref)
             entry.update(network=f"the authors' {rn_cfg['reaction_network']}", network_text=str(net),
                          rebuilt_propensity_gap=gap)
             print(f"{abbr}: pycrn's model differs from their code; their network rebuilt in pycrn:\n{net}\n"
@@ -204,6 +196,17 @@ def main() -> None:
             args.out.write_text(json.dumps(results, indent=1))
     if args.out is not None:
         print(f"wrote {args.out}")
+
+
+def _propensity_gap(net, zeta_ref: np.ndarray, states: np.ndarray, lam_ref: np.ndarray) -> tuple[np.ndarray, float]:
+    """pycrn's reaction index of each of the authors' reactions, and the largest relative difference of propensities."""
+    from pycrn.deepska.reference import _reaction_order
+    from pycrn.deepska.sdnet import stoichiometry
+    from pycrn.propensity import propensity_function
+
+    order = _reaction_order(zeta_ref, stoichiometry(net))
+    lam = propensity_function(net, net.parameter_values(None))(states)
+    return order, float(np.max(np.abs(lam[:, order] - lam_ref) / (1 + np.abs(lam_ref))))
 
 
 def _evaluate(deepska, net, sd, x0: dict, times: np.ndarray, ssa, samples: int, eval_time: float) -> tuple[dict, object]:

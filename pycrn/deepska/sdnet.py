@@ -238,7 +238,7 @@ class SDnet(torch.nn.Module):
 
     def phi(self, x: torch.Tensor) -> torch.Tensor:
         """The eigenfunctions ``phi_l(x)`` of states (..., species), complex (..., modes)."""
-        z = self.eigenfunctions(x / self.scale)
+        z = self._features(x)
         r = self.config["modes"]
         return torch.complex(z[..., :r], z[..., r:])
 
@@ -279,20 +279,16 @@ class SDnet(torch.nn.Module):
     def _neighbour_features(self, x: torch.Tensor, distinct: bool = False) -> torch.Tensor:
         """The network's ``[phi_r, phi_i]`` at ``x`` and ``x + zeta_k`` for every reaction: (n, reactions + 1, 2 modes).
 
-        ``distinct``: run the network once per distinct state. In training the
-        rows repeat a few thousand states (a trajectory keeps its state between
-        jumps, many share small counts, neighbours overlap): several times fewer
-        rows than ``n (reactions + 1)``. On small batches the bookkeeping costs
-        more than it saves.
+        ``distinct``: run the network once per distinct state (:meth:`_rows`).
         """
         both = torch.cat([x.unsqueeze(1), x.unsqueeze(1) + self.zeta], dim=1)  # (n, M + 1, species)
         if distinct:
-            counts = both.detach().reshape(-1, both.shape[-1]).cpu().numpy()
-            if np.array_equal(counts, np.round(counts)):  # states, not arbitrary points
-                uniq, inverse = unique_rows(counts.astype(np.int64))
-                z = self.eigenfunctions(self._tensor(uniq) / self.scale)
-                return z[torch.as_tensor(inverse, device=z.device)].reshape(*both.shape[:2], -1)
-        return self.eigenfunctions(both / self.scale)
+            return self._rows(both.reshape(-1, both.shape[-1]), self._features, True).reshape(*both.shape[:2], -1)
+        return self._features(both)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        """The eigenfunction network's ``[phi_r, phi_i]`` at states ``x`` (..., species)."""
+        return self.eigenfunctions(x / self.scale)
 
     def _delta_features(self, x: torch.Tensor) -> torch.Tensor:
         """The delta network's ``[psi_r, psi_i]`` per reaction at states ``x`` (n, species): (n, reactions, 2 modes).
@@ -314,10 +310,16 @@ class SDnet(torch.nn.Module):
         return out
 
     def _rows(self, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], distinct: bool) -> torch.Tensor:
-        """``fn(x)`` row by row, computed once per distinct state when ``distinct`` (and ``x`` holds counts)."""
+        """``fn(x)`` row by row, computed once per distinct state when ``distinct`` (and ``x`` holds counts).
+
+        In training the rows repeat a few thousand states (a trajectory keeps
+        its state between jumps, many share small counts, neighbours overlap):
+        several times fewer rows. On small batches the bookkeeping costs more
+        than it saves.
+        """
         if distinct:
             counts = x.detach().cpu().numpy()
-            if np.array_equal(counts, np.round(counts)):
+            if np.array_equal(counts, np.round(counts)):  # states, not arbitrary points
                 uniq, inverse = unique_rows(counts.astype(np.int64))
                 return fn(self._tensor(uniq))[torch.as_tensor(inverse, device=x.device)]
         return fn(x)
@@ -325,7 +327,7 @@ class SDnet(torch.nn.Module):
     def forward(self, x, t) -> torch.Tensor:
         """``U(x, f, t)`` for states ``x`` (n, species) and times ``t`` (n,) or a scalar: (n, outputs)."""
         x, t = self._times(x, t)
-        return self.steady + self._project(self.eigenfunctions(x / self.scale), t)
+        return self.steady + self._project(self._features(x), t)
 
     def delta(self, x, t) -> torch.Tensor:
         """``Delta_{zeta_k} U(x, f, t) = U(x + zeta_k, f, t) - U(x, f, t)`` for every reaction: (n, reactions, outputs).
@@ -342,7 +344,7 @@ class SDnet(torch.nn.Module):
         """
         x, t = self._times(x, t)
         if self.delta_eigenfunctions is not None:
-            z = self._rows(x, lambda y: self.eigenfunctions(y / self.scale), distinct)
+            z = self._rows(x, self._features, distinct)
             return self.steady + self._project(z, t), self._project(self._rows(x, self._delta_features, distinct), t)
         z = self._neighbour_features(x, distinct)
         # The differences of the features before the projection: Delta U is small next to U, and float32 would
