@@ -87,6 +87,64 @@ def _as_tensor(data, model: SignalingModel, what: str, columns: int) -> torch.Te
     return x
 
 
+def batch_objective(
+    model: SignalingModel,
+    ligands: torch.Tensor,
+    tfs: torch.Tensor,
+    index: torch.Tensor,
+    cache: torch.Tensor,
+    pick: int,
+    weights: LossWeights,
+    bias_offset: torch.Tensor | None = None,
+    mse: torch.nn.Module | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], float]:
+    """The objective of one mini-batch, as :func:`fit` computes it; updates ``cache`` in place.
+
+    Parameters
+    ----------
+    model
+        The model being trained.
+    ligands, tfs
+        The mini-batch's conditions (rows ``index`` of the training set).
+    index
+        Their rows in the training set, where ``cache`` keeps every
+        condition's latest steady state (the uniformity term is taken over
+        the cache with this batch's states in place).
+    pick
+        Which of the batch's states enters the spectral term.
+    weights
+        The loss coefficients.
+    bias_offset
+        Noise added to the bias (``fit`` draws it with sd ``noise * lr`` or
+        ``noise_fixed``); ``None``: none.
+    mse
+        The data loss (default ``torch.nn.MSELoss()``).
+
+    Returns
+    -------
+    loss, mse, terms, rho
+        The total, its data part, the weighted terms (names in ``TERMS``)
+        and the spectral radius at the picked state.
+    """
+    w = weights
+    states = model.states(ligands, bias_noise=0.0, bias_offset=bias_offset)
+    fit_loss = (mse or torch.nn.MSELoss())(model.output(states), tfs)
+    uniform = losses.uniformity_with_cache(states, cache, index, w.uniform_low, w.uniform_high, w.uniform_negative_max)
+    cache[index] = states.detach()
+    barrier, rho = losses.spectral_barrier(model, states[pick], w.spectral_k, w.spectral_precision,
+                                           w.spectral_target, w.spectral_normalize_above)
+    terms = dict(sign=w.sign * losses.sign_violation(model),
+                 ligand_bias=w.ligand_bias * losses.ligand_bias(model), l2=w.l2 * losses.l2(model),
+                 nonzero=w.nonzero * losses.nonzero(model), uniformity=w.uniformity * uniform,
+                 spectral=w.spectral * barrier)
+    if w.output_scale:
+        terms["output_scale"] = w.output_scale * losses.output_scale(model)
+    loss = fit_loss
+    for term in terms.values():  # in this order, as before the terms were recorded
+        loss = loss + term
+    return loss, fit_loss, terms, rho
+
+
 def fit(
     model: SignalingModel,
     ligands,
@@ -243,23 +301,9 @@ def fit(
                     opt.zero_grad()
                     noise = torch.randn((len(idx), model.network.n_nodes), generator=gen, dtype=x.dtype).to(x.device)
                     sd = w.noise_fixed if w.noise_fixed is not None else w.noise * cur_lr
-                    states = model.states(x[idx], bias_noise=0.0, bias_offset=sd * noise)
-                    fit_loss = mse(model.output(states), y[idx])
-                    uniform = losses.uniformity_with_cache(states, cache, idx, w.uniform_low, w.uniform_high,
-                                                           w.uniform_negative_max)
-                    cache[idx] = states.detach()
                     pick = int(torch.randint(len(idx), (1,), generator=gen))
-                    barrier, rho = losses.spectral_barrier(model, states[pick], w.spectral_k, w.spectral_precision,
-                                                           w.spectral_target, w.spectral_normalize_above)
-                    terms = dict(sign=w.sign * losses.sign_violation(model),
-                                 ligand_bias=w.ligand_bias * losses.ligand_bias(model), l2=w.l2 * losses.l2(model),
-                                 nonzero=w.nonzero * losses.nonzero(model), uniformity=w.uniformity * uniform,
-                                 spectral=w.spectral * barrier)
-                    if w.output_scale:
-                        terms["output_scale"] = w.output_scale * losses.output_scale(model)
-                    loss = fit_loss
-                    for term in terms.values():  # in this order, as before the terms were recorded
-                        loss = loss + term
+                    loss, fit_loss, terms, rho = batch_objective(model, x[idx], y[idx], idx, cache, pick, w,
+                                                                 sd * noise, mse)
                     loss.backward()
                     opt.step()
                     if sched is not None:
