@@ -379,6 +379,26 @@ def test_ergodic_mean_is_the_steady_state_mean(net):
     assert abs(runs.mean() - STEADY_P) < 4 * runs.std(ddof=1) / 2
 
 
+def test_ergodic_mean_standard_error_matches_the_integrated_autocovariance(net):
+    # A linear network: Cov(X(s), X(0)) = exp(A s) S at stationarity (A the drift matrix, S the stationary
+    # covariance, A S + S A^T + D = 0), so a time average over a window W has variance 2 [-A^-1 S]_PP / W
+    # (up to O(1/W^2)). 20 runs: the estimated standard error has a relative spread of 1/sqrt(38) = 0.16,
+    # so a ratio within [0.55, 1.45] is a 2.8-sigma band.
+    burn_in, horizon, runs = 20.0, 2000.0, 20
+    mean, se = deepska.ergodic_mean(net, ["P"], burn_in=burn_in, horizon=horizon, runs=runs, seed=7, std_error=True)
+    assert mean == pytest.approx(deepska.ergodic_mean(net, ["P"], burn_in=burn_in, horizon=horizon, runs=runs, seed=7),
+                                 abs=0)
+    drift = np.array([[-GR, 0.0], [KP, -GP]])  # d/dt (E R, E P)
+    r_bar = KR / GR
+    noise = np.diag([KR + GR * r_bar, KP * r_bar + GP * STEADY_P])  # births and deaths of R and P
+    cov = scipy.linalg.solve_continuous_lyapunov(drift, -noise)
+    expected_se = math.sqrt(2 * (-np.linalg.solve(drift, cov))[1, 1] / (horizon - burn_in) / runs)
+    assert 0.55 < se[0] / expected_se < 1.45
+    assert abs(mean[0] - STEADY_P) < 3.5 * expected_se
+    with pytest.raises(ValueError, match="runs >= 2"):
+        deepska.ergodic_mean(net, ["P"], horizon=200.0, runs=1, std_error=True)
+
+
 def test_steady_scaling_divides_by_one_plus_the_steady_mean(net, small_data):
     from pycrn.deepska.training import _Segments
 
