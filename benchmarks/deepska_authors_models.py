@@ -124,8 +124,10 @@ def main() -> None:
         outputs = [f"{s}**{p}" if p != 1 else s for p in rn_cfg["output_function_arguments"]["monomial_orders"]
                    for s in species]
         clock = time.perf_counter()
-        steady = deepska.ergodic_mean(net, outputs, burn_in=100.0, horizon=args.ergodic_horizon, runs=5, seed=1)
-        entry.update(outputs=outputs, steady=np.asarray(steady).tolist(), ergodic_seconds=time.perf_counter() - clock)
+        steady, steady_se = deepska.ergodic_mean(net, outputs, burn_in=100.0, horizon=args.ergodic_horizon, runs=5,
+                                                 seed=1, std_error=True)
+        entry.update(outputs=outputs, steady=np.asarray(steady).tolist(), steady_std_error=steady_se.tolist(),
+                     ergodic_seconds=time.perf_counter() - clock)
         weights = args.reference / nn_cfg["trained_model_path"]
         sd = deepska.load_reference(weights, net, outputs, steady=steady, stoichiometry_order=zeta_ref,
                                     horizon=float(rn_cfg["t_stop"]), dt=float(rn_cfg["t_stop"]) / (rn_cfg["n_time_samples"] - 1))
@@ -178,13 +180,17 @@ def main() -> None:
                 if model.output_names != outputs:
                     band = deepska.estimate(net, None, x0, times, args.reference_samples, "ssa", seed=10 + i,
                                             outputs=model.output_names)
-                row, pred = _evaluate(deepska, net, model, x0, times, band, args.samples, args.eval_time)
+                row, pred = _evaluate(deepska, net, model, x0, times, band, args.samples, args.eval_time,
+                                      float(rn_cfg["t_stop"]))
                 row["ssa_seconds"] = ssa_seconds
                 entry["states" if who == "authors" else f"states_{who}"][key] = row
                 curves[who].append((key, band, pred))
                 print(f"{abbr} ({who}) from {key}: SDnet inside SSA's 95% CI at "
                       + ", ".join(f"{o} {v:.0%}" for o, v in row["inside_ci"].items())
-                      + f" of {times.size} times; U(x, 0) = {np.round(row['u_at_0'], 3).tolist()} vs f = {row['f']}; "
+                      + f" of {times.size} times (within the horizon "
+                      + ", ".join(f"{v:.0%}" for v in row["inside_ci_within_horizon"].values())
+                      + "; median miss " + ", ".join(f"{v:.2g}" for v in row["miss_in_half_widths_median"].values())
+                      + f" half-widths); U(x, 0) = {np.round(row['u_at_0'], 3).tolist()} vs f = {row['f']}; "
                       + f"at t = {args.eval_time:g} SSA/DeepCV "
                       + ", ".join(f"{o} {v:.3g}" for o, v in row["variance_ratio_deep_cv"].items())
                       + "; SSA/DeepIS " + ", ".join(f"{o} {v:.3g}" for o, v in row["variance_ratio_deep_is"].items()))
@@ -209,17 +215,31 @@ def _propensity_gap(net, zeta_ref: np.ndarray, states: np.ndarray, lam_ref: np.n
     return order, float(np.max(np.abs(lam[:, order] - lam_ref) / (1 + np.abs(lam_ref))))
 
 
-def _evaluate(deepska, net, sd, x0: dict, times: np.ndarray, ssa, samples: int, eval_time: float) -> tuple[dict, object]:
-    """SDnet's curve against the SSA band, its U(x, 0), and the three estimators' variances at ``eval_time``."""
+def _evaluate(deepska, net, sd, x0: dict, times: np.ndarray, ssa, samples: int, eval_time: float,
+              horizon: float) -> tuple[dict, object]:
+    """SDnet's curve against the SSA band, its U(x, 0), and the three estimators' variances at ``eval_time``.
+
+    Besides the share of times inside the band, the share within and beyond the training ``horizon``, and how far
+    SDnet lies from SSA's estimate in units of the band's half-width (1 is the band's edge).
+    """
     outputs = sd.output_names
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # beyond the horizon on purpose
         pred = sd.predict(x0, times)
         at0 = sd.predict(x0, [0.0]).values[:, 0]
     f0 = sd.outputs(sd.state_vector(x0)[None, :])[0]
-    inside = ((pred.values >= ssa["ci_low"].values) & (pred.values <= ssa["ci_high"].values)).mean(1)
-    rel = np.abs(pred.values - ssa["estimate"].values) / np.maximum(np.abs(ssa["estimate"].values), 1.0)
-    row = {"inside_ci": dict(zip(outputs, inside.tolist())), "max_relative_error": dict(zip(outputs, rel.max(1).tolist())),
+    low, high, mid = ssa["ci_low"].values, ssa["ci_high"].values, ssa["estimate"].values
+    inside = (pred.values >= low) & (pred.values <= high)
+    within = times <= horizon
+    miss = np.abs(pred.values - mid) / np.maximum((high - low) / 2, 1e-300)
+    rel = np.abs(pred.values - mid) / np.maximum(np.abs(mid), 1.0)
+    row = {"inside_ci": dict(zip(outputs, inside.mean(1).tolist())),
+           "inside_ci_within_horizon": dict(zip(outputs, inside[:, within].mean(1).tolist())),
+           "inside_ci_beyond_horizon": dict(zip(outputs, inside[:, ~within].mean(1).tolist())),
+           "miss_in_half_widths_median": dict(zip(outputs, np.median(miss, 1).tolist())),
+           "miss_in_half_widths_max": dict(zip(outputs, miss.max(1).tolist())),
+           "max_relative_error": dict(zip(outputs, rel.max(1).tolist())),
+           "band_half_width_at_end": dict(zip(outputs, ((high - low)[:, -1] / 2).tolist())),
            "u_at_0": at0.tolist(), "f": np.asarray(f0).tolist()}
     var = {}
     for method in ("ssa", "deep_cv", "deep_is"):
