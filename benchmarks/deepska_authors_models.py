@@ -22,6 +22,12 @@ pycrn. For each network it
   SSA, SSA with DeepCV and SSA with DeepIS from ``--samples`` samples each, and
   reports the variance ratios (the seed's >= 100x claim).
 
+With ``--their-deep-cv N`` it also runs the authors' own exact DeepCV
+estimator (their ``ExpectationGeneratorExactCV``, single process) with their
+model from each test state, N samples, and reports its variance ratio, its
+estimate and its cost per sample next to pycrn's: a check of pycrn's
+estimator against theirs on the same SDnet.
+
 This separates the two questions an own training cannot: how good the
 authors' trained SDnet is, and what pycrn's estimators make of it. With
 ``--ours ABBR:LABEL=PATH`` SDnets trained in pycrn (``SDnet.save``) are
@@ -69,6 +75,9 @@ def main() -> None:
     parser.add_argument("--ergodic-horizon", type=float, default=100_000.0)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--plots", type=Path, default=None)
+    parser.add_argument("--their-deep-cv", type=int, default=0, metavar="N",
+                        help="also run the authors' own exact DeepCV estimator (their ExpectationGeneratorExactCV) "
+                             "with N samples per test state, single process, next to pycrn's")
     parser.add_argument("--ours", nargs="+", default=[], metavar="ABBR[:LABEL]=PATH",
                         help="SDnets trained in pycrn (SDnet.save files) to evaluate next to the authors', "
                              "e.g. TSW:full=out/toggle_switch_sdnet.pt")
@@ -194,6 +203,15 @@ def main() -> None:
                       + f"at t = {args.eval_time:g} SSA/DeepCV "
                       + ", ".join(f"{o} {v:.3g}" for o, v in row["variance_ratio_deep_cv"].items())
                       + "; SSA/DeepIS " + ", ".join(f"{o} {v:.3g}" for o, v in row["variance_ratio_deep_is"].items()))
+            if args.their_deep_cv > 0 and who == "authors":
+                their = _their_deep_cv(examples, rn_cfg, nn_cfg, val_cfg, weights, steady, x0, args.eval_time,
+                                       args.their_deep_cv, seed=100 + i)
+                entry["states"][key]["their_deep_cv"] = their
+                print(f"{abbr} (authors) from {key}: their own exact DeepCV, {args.their_deep_cv} samples: SSA/DeepCV "
+                      + ", ".join(f"{o} {v:.3g}" for o, v in zip(outputs, their["variance_ratio"]))
+                      + f"; estimate {np.round(their['estimate'], 3).tolist()} +- "
+                      + f"{np.round(their['std_error'], 3).tolist()} ({their['ms_per_sample']:.0f} ms per sample)",
+                      flush=True)
         if args.plots is not None:
             for who, rows in curves.items():
                 _plot(args.plots / f"deepska_{who}_{abbr}.png", abbr, models[who].output_names, rows, float(rn_cfg["t_stop"]),
@@ -252,6 +270,48 @@ def _evaluate(deepska, net, sd, x0: dict, times: np.ndarray, ssa, samples: int, 
     row["variance_ratio_deep_cv"] = dict(zip(outputs, (var["ssa"] / var["deep_cv"]).tolist()))
     row["variance_ratio_deep_is"] = dict(zip(outputs, (var["ssa"] / var["deep_is"]).tolist()))
     return row, pred
+
+
+def _their_deep_cv(examples, rn_cfg: dict, nn_cfg: dict, val_cfg: dict, weights: Path, steady, x0: dict,
+                   t_stop: float, n: int, seed: int) -> dict:
+    """The authors' own exact DeepCV (``ExpectationGeneratorExactCV``) with their model, from ``x0`` to ``t_stop``.
+
+    Their estimator freezes Delta U at the last event's time over each interval between events (a left-point
+    rule; still a martingale, so still unbiased), where pycrn integrates Delta U(x, T - s) exactly. Plain SSA's
+    variance is taken from the same trajectories (their ``final_output``), as pycrn's ratio is.
+    """
+    import copy
+
+    import torch
+    from deep_ska.analysis.analyzers import ExpectationGeneratorExactCV
+    from deep_ska.core.model import ExpectationModel
+
+    nn_cfg = copy.deepcopy(nn_cfg)
+    nn_cfg["v"]["stationary_mean_initialization"] = "zeros"  # set below: their "estimate" reruns the ergodic means
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # as their RunContext does
+    try:
+        network = getattr(examples, rn_cfg["reaction_network"])(rn_config=rn_cfg, initial_state=np.array(list(x0.values()), dtype=float))
+        model = ExpectationModel(network, torch.Generator().manual_seed(0), nn_cfg)
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=False)
+        for name in ("main_net", "diff_net", "quot_net"):  # their main.py's switch to real outputs for the analysis
+            if getattr(model, name, None) is not None:
+                getattr(model, name).allow_complex = False
+        with torch.no_grad():
+            model.v_stationary_mean.copy_(torch.as_tensor(np.asarray(steady), dtype=torch.float64).reshape(1, -1))
+        generator = ExpectationGeneratorExactCV(network, model, val_cfg, seed=seed)
+        clock = time.perf_counter()
+        draws = [generator.sample_final_exact_cv_trajectory(t_stop) for _ in range(n)]
+        seconds = time.perf_counter() - clock
+    finally:
+        torch.set_default_dtype(default)
+    final = np.array([np.ravel(f) for f, _ in draws])
+    adjusted = final - np.array([np.ravel(a) for _, a in draws])
+    return {"samples": n, "estimate": adjusted.mean(0).tolist(),
+            "std_error": (adjusted.std(0, ddof=1) / np.sqrt(n)).tolist(),
+            "ssa_estimate": final.mean(0).tolist(),
+            "variance_ratio": (final.var(0, ddof=1) / adjusted.var(0, ddof=1)).tolist(),
+            "ms_per_sample": seconds / n * 1e3}
 
 
 def _network_text(theirs, name: str) -> str:
