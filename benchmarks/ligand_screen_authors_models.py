@@ -38,6 +38,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -54,6 +55,23 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 def per_condition(y: np.ndarray, truth: np.ndarray, names) -> dict[str, float]:
     """Pearson r over the TFs of each held-out condition (one ligand's failure is hidden in a fold's pooled r)."""
     return {name: pearson(y[i], truth[i]) for i, name in enumerate(names)}
+
+
+def ligand_screen_with_reference(reference: str) -> SimpleNamespace:
+    """The authors' code (``bionetwork``, imported from ``reference``), pycrn's ligand screen, and the maps between
+    their node order and pycrn's: ``ref, net, ligands, tfs, conditions, names, lig_names, tf_names, their_nodes,
+    node_of`` (pycrn's index of each of their nodes), ``all_folds`` and ``row`` (condition name -> row)."""
+    ref = load_reference(reference)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the three duplicate edges, merged as the authors' loader merges them
+        net, ligands, tfs, conditions = datasets.ligand_screen()
+    names = list(net.nodes)
+    _, their_node_list, _ = ref.loadNetwork(str(Path(reference) / "data" / "ligandScreen-Model.tsv"))
+    their_nodes = np.array(their_node_list)
+    return SimpleNamespace(ref=ref, net=net, ligands=ligands, tfs=tfs, conditions=conditions, names=names,
+                           lig_names=[names[i] for i in net.ligands], tf_names=[names[i] for i in net.tfs],
+                           their_nodes=their_nodes, node_of=np.array([names.index(n) for n in their_nodes]),
+                           all_folds=datasets.ligand_screen_folds(), row={c: i for i, c in enumerate(conditions)})
 
 
 def both_passes(ref, pickled, x_theirs, inverse, their_nodes, net, ligands) -> tuple[np.ndarray, np.ndarray]:
@@ -82,19 +100,11 @@ def main() -> None:
         ap.error("--ours and --epochs go together")
     epochs = [int(e) for e in args.epochs.split(",") if e] if args.epochs else []
 
-    ref = load_reference(args.reference)
+    d = ligand_screen_with_reference(args.reference)
+    ref, net, ligands, tfs, conditions = d.ref, d.net, d.ligands, d.tfs, d.conditions
+    lig_names, tf_names, their_nodes, all_folds, row = d.lig_names, d.tf_names, d.their_nodes, d.all_folds, d.row
     cv = Path(args.reference) / "CVligandScreen"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the three duplicate edges, merged as the authors' loader merges them
-        net, ligands, tfs, conditions = datasets.ligand_screen()
-    names = list(net.nodes)
-    lig_names = [names[i] for i in net.ligands]
-    tf_names = [names[i] for i in net.tfs]
-    all_folds = datasets.ligand_screen_folds()
     folds = [int(k) for k in args.folds.split(",") if k] or list(range(len(all_folds)))
-    row = {c: i for i, c in enumerate(conditions)}
-    _, their_node_list, _ = ref.loadNetwork(str(Path(args.reference) / "data" / "ligandScreen-Model.tsv"))
-    their_nodes = np.array(their_node_list)
     torch.set_num_threads(1)
 
     rows, pooled = [], {key: ([], []) for key in ("authors", "pycrn_forward", "scrambled", "scrambled, pycrn_forward")}

@@ -43,16 +43,15 @@ import json
 import math
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import torch
-from bench_signaling import load_reference, reference_fixed_steps
+from bench_signaling import reference_fixed_steps
+from ligand_screen_authors_models import ligand_screen_with_reference
 
 from pycrn import signaling as sig
-from pycrn.signaling import datasets
 from pycrn.signaling.training import batch_objective
 
 # Their script's coefficients (ligandScreenCrossValidation.py), written out here to check pycrn's against.
@@ -177,21 +176,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
-    ref = load_reference(args.reference)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the three duplicate edges, merged as the authors' loader merges them
-        net, ligands, tfs, conditions = datasets.ligand_screen()
-    names = list(net.nodes)
-    lig_names = [names[i] for i in net.ligands]
-    tf_names = [names[i] for i in net.tfs]
-    _, their_node_list, _ = ref.loadNetwork(str(Path(args.reference) / "data" / "ligandScreen-Model.tsv"))
-    their_nodes = np.array(their_node_list)
-    node_of = np.array([names.index(n) for n in their_nodes])  # pycrn's node index of each of theirs
-    all_folds = datasets.ligand_screen_folds()
-    row = {c: i for i, c in enumerate(conditions)}
-    data = SimpleNamespace(net=net, ligands=ligands, tfs=tfs, conditions=conditions, names=names, lig_names=lig_names,
-                           tf_names=tf_names, their_nodes=their_nodes, node_of=node_of, all_folds=all_folds, row=row,
-                           weights=sig.LossWeights.ligand_screen())
+    data = ligand_screen_with_reference(args.reference)
+    data.weights = sig.LossWeights.ligand_screen()
+    ref = data.ref
     torch.set_num_threads(1)
     rng = np.random.default_rng(args.batch_seed)
     results, start = [], time.perf_counter()
