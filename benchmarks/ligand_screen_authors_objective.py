@@ -163,7 +163,7 @@ def check_fold(ref, reference: Path, k: int, d: SimpleNamespace, rng: np.random.
     print(f"  gradients, largest difference over largest value: weights "
           f"{entry['grad_weights_relative_difference']:.2e}, biases {entry['grad_bias_relative_difference']:.2e}, "
           f"output scales {entry['grad_output_scale_relative_difference']:.2e}; "
-          + "; ".join(f"{label}: weights {d['weights']:.2e}, biases {d['biases']:.2e}" for label, d in split.items()),
+          + "; ".join(f"{label}: weights {g['weights']:.2e}, biases {g['biases']:.2e}" for label, g in split.items()),
           flush=True)
     return entry
 
