@@ -612,6 +612,39 @@ def test_ligand_screen_weights_are_the_authors_objective():
     assert losses.output_scale(model).item() == pytest.approx(len(net.tfs) * 0.3**2)
 
 
+def test_batch_objective_is_the_sum_of_its_terms_and_updates_the_cache():
+    # The objective fit uses per mini-batch, against the terms composed here from losses' functions.
+    net = datasets.toy()
+    model = sig.SignalingModel(net).load_parameters(datasets.toy_parameters())
+    w = sig.LossWeights.ligand_screen()
+    x = torch.tensor([[1.0, 0.5], [0.0, 1.0], [0.3, 0.0]], dtype=torch.float64)
+    y = torch.tensor([[0.2], [0.7], [0.1]], dtype=torch.float64)
+    cache = torch.full((5, net.n_nodes), 0.25, dtype=torch.float64)
+    index = torch.tensor([0, 3, 4])
+    offset = 1e-3 * torch.randn(3, net.n_nodes, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    loss, mse, terms, rho = training.batch_objective(model, x, y, index, cache.clone(), 2, w, offset)
+    states = model.states(x, bias_offset=offset)
+    full = cache.clone()
+    full[index] = states
+    barrier, rho_direct = losses.spectral_barrier(model, states[2], w.spectral_k, w.spectral_precision,
+                                                  w.spectral_target, w.spectral_normalize_above)
+    expected = {"sign": w.sign * losses.sign_violation(model), "ligand_bias": w.ligand_bias * losses.ligand_bias(model),
+                "l2": w.l2 * losses.l2(model), "nonzero": 0.0, "spectral": w.spectral * barrier,
+                "uniformity": w.uniformity * losses.uniformity(full, w.uniform_low, w.uniform_high,
+                                                               w.uniform_negative_max),
+                "output_scale": w.output_scale * losses.output_scale(model)}
+    assert mse.item() == pytest.approx(torch.nn.functional.mse_loss(model.output(states), y).item(), rel=1e-12)
+    assert set(terms) == set(expected) and rho == pytest.approx(rho_direct, rel=1e-12)
+    for name, value in expected.items():
+        assert float(terms[name]) == pytest.approx(float(value), rel=1e-10, abs=1e-18), name
+    assert loss.item() == pytest.approx(mse.item() + sum(float(v) for v in terms.values()), rel=1e-12)
+    # The cache keeps the batch's states (detached) in its rows and the others untouched.
+    kept = cache.clone()
+    training.batch_objective(model, x, y, index, kept, 2, w, offset)
+    torch.testing.assert_close(kept[index], states.detach(), rtol=0, atol=1e-15)
+    assert torch.equal(kept[[1, 2]], cache[[1, 2]]) and not kept[index].requires_grad
+
+
 def test_bad_inputs_are_named():
     net = datasets.toy()
     model = sig.SignalingModel(net)
