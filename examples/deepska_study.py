@@ -24,7 +24,7 @@ seed's (the numbers of modes those of the authors' published configs). ``--small
 
 Run as ``python examples/deepska_study.py examples/deepska_toggle.json [--small] [--out DIR] [--set KEY=VALUE ...]``
 (``--set`` overrides config entries, e.g. ``--set steps=2000 accumulate=1 modes=8`` for a shorter run;
-``delta_network``, ``hidden``, ``reduction`` and ``dtype`` choose the SDnet and loss of the authors' published
+``delta_network``, ``hidden``, ``reduction``, ``dtype`` and ``frequency_init`` choose the SDnet and loss of the authors' published
 configurations, e.g. ``--set delta_network=true 'hidden=[24,24,24]' 'reduction="sum"'``).
 """
 
@@ -63,6 +63,7 @@ cfg.setdefault("reduction", "mean")
 cfg.setdefault("delta_network", False)
 cfg.setdefault("hidden", [24, 24])
 cfg.setdefault("dtype", "float32")
+cfg.setdefault("frequency_init", "uniform")
 for item in args.set:
     key, sep, value = item.partition("=")
     if not sep or key not in cfg:
@@ -86,7 +87,8 @@ val = deepska.generate(net, box, cfg["validate"], T=cfg["T"], dt=cfg["dt"], seed
 print(f"{cfg['train']:,} + {cfg['validate']:,} trajectories in {time.perf_counter() - clock:.1f} s")
 
 sd = deepska.SDnet(net, outputs, modes=cfg["modes"], hidden=cfg["hidden"], steady=steady,
-                   delta_network=cfg["delta_network"], dtype=cfg["dtype"])
+                   delta_network=cfg["delta_network"], dtype=cfg["dtype"],
+                   frequency_init=cfg["frequency_init"])
 clock = time.perf_counter()
 history = deepska.fit(sd, train, steps=cfg["steps"], segments=cfg["segments"], accumulate=cfg["accumulate"],
                       scaling=cfg.get("scaling", "batch"), from_start=cfg["from_start"],

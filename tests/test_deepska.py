@@ -297,6 +297,20 @@ def test_save_and_load_round_trip(net, tmp_path):
         deepska.load(tmp_path / "o.pt", pycrn.models.birth_death())
 
 
+def test_frequency_init_zero_starts_real_modes_and_changes_nothing_else(net, tmp_path):
+    kw = dict(steady=[40.0, 1693.3], init_seed=5)
+    paper = deepska.SDnet(net, ["P", "P**2"], 4, **kw)
+    code = deepska.SDnet(net, ["P", "P**2"], 4, frequency_init="zero", **kw)
+    assert torch.all(paper.frequency > 0) and torch.all(code.frequency == 0)
+    a, b = paper.state_dict(), code.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if k != "frequency")
+    assert "frequency_init" not in paper.config and code.config["frequency_init"] == "zero"
+    code.save(tmp_path / "z.pt")
+    assert deepska.load(tmp_path / "z.pt", net).config == code.config
+    with pytest.raises(ValueError, match="frequency_init"):
+        deepska.SDnet(net, ["P"], 4, frequency_init="random", **kw)
+
+
 def test_bad_input_is_named(net, small_data):
     with pytest.raises(ValueError, match="'Q', which is not a species"):
         deepska.SDnet(net, ["Q**2"], steady=[1.0])

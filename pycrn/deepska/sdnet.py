@@ -151,6 +151,11 @@ class SDnet(torch.nn.Module):
         Learn ``Delta_{zeta_k} U`` with a second network of the same widths
         (``2 r M`` outputs: ``psi_lk``) instead of differencing ``U`` (the
         authors' published configurations do this; see the module notes).
+    frequency_init
+        How the imaginary parts ``b_l`` of the decay modes start: ``"uniform"``
+        (default), uniformly in [0, 1] as the seed's Methods say; ``"zero"``,
+        at 0 as the authors' published code does (every mode starts real and
+        non-oscillating). The other parameters start the same either way.
     """
 
     def __init__(
@@ -165,8 +170,11 @@ class SDnet(torch.nn.Module):
         init_seed: int = 0,
         dtype: torch.dtype | str = torch.float32,
         delta_network: bool = False,
+        frequency_init: str = "uniform",
     ) -> None:
         super().__init__()
+        if frequency_init not in ("uniform", "zero"):
+            raise ValueError(f"frequency_init must be 'uniform' or 'zero', got {frequency_init!r}")
         if not isinstance(modes, (int, np.integer)) or modes < 1:
             raise ValueError(f"modes must be a positive integer, got {modes!r}")
         if isinstance(dtype, str):
@@ -184,6 +192,8 @@ class SDnet(torch.nn.Module):
         self.config = {"modes": int(modes), "hidden": hidden, "init_seed": int(init_seed)}
         if delta_network:  # only when set, so that the configurations (and fingerprints) of earlier SDnets stay
             self.config["delta_network"] = True
+        if frequency_init != "uniform":  # likewise
+            self.config["frequency_init"] = frequency_init
         steady = np.asarray(steady, dtype=np.float64).reshape(-1)
         if steady.size != len(self.outputs) or not np.all(np.isfinite(steady)):
             raise ValueError(f"steady must give {len(self.outputs)} finite values (one per output), got {steady.tolist()}")
@@ -204,6 +214,9 @@ class SDnet(torch.nn.Module):
         # The seed: softplus(a) with a ~ U[0, 1], b ~ U[0, 1], coordinates initialised to 1.
         self.decay_raw = torch.nn.Parameter(torch.rand(modes, generator=gen, dtype=dtype))
         self.frequency = torch.nn.Parameter(torch.rand(modes, generator=gen, dtype=dtype))
+        if frequency_init == "zero":  # drawn all the same, so that every other parameter starts as with "uniform"
+            with torch.no_grad():
+                self.frequency.zero_()
         nreactions = len(self.reactions)
         # Drawn after everything else, so that an SDnet without it keeps its initial weights for a given seed.
         self.delta_eigenfunctions = (_relu_network(nspecies, hidden, 2 * modes * nreactions, gen, dtype)
@@ -465,7 +478,8 @@ def load(path: str | Path, net: ReactionNetwork, outputs=None) -> SDnet:
     sd = state["state"]
     model = SDnet(net, outputs if outputs is not None else state["outputs"], state["config"]["modes"],
                   state["config"]["hidden"], steady=sd["steady"].numpy(), init_seed=state["config"]["init_seed"],
-                  dtype=sd["steady"].dtype, delta_network=state["config"].get("delta_network", False))
+                  dtype=sd["steady"].dtype, delta_network=state["config"].get("delta_network", False),
+                  frequency_init=state["config"].get("frequency_init", "uniform"))
     model.load_state_dict(sd)
     model.horizon, model.dt = state["horizon"], state["dt"]
     model.scale_fixed = True  # its weights were trained for this scale
