@@ -64,6 +64,7 @@ cfg.setdefault("delta_network", False)
 cfg.setdefault("hidden", [24, 24])
 cfg.setdefault("dtype", "float32")
 cfg.setdefault("frequency_init", "uniform")
+cfg.setdefault("seed", 0)  # SDnet's initial weights and the training's draws; the data's seeds stay fixed
 for item in args.set:
     key, sep, value = item.partition("=")
     if not sep or key not in cfg:
@@ -88,12 +89,12 @@ print(f"{cfg['train']:,} + {cfg['validate']:,} trajectories in {time.perf_counte
 
 sd = deepska.SDnet(net, outputs, modes=cfg["modes"], hidden=cfg["hidden"], steady=steady,
                    delta_network=cfg["delta_network"], dtype=cfg["dtype"],
-                   frequency_init=cfg["frequency_init"])
+                   frequency_init=cfg["frequency_init"], init_seed=cfg["seed"])
 clock = time.perf_counter()
 history = deepska.fit(sd, train, steps=cfg["steps"], segments=cfg["segments"], accumulate=cfg["accumulate"],
                       scaling=cfg.get("scaling", "batch"), from_start=cfg["from_start"],
                       reduction=cfg["reduction"], validation=val,
-                      validate_every=max(1, cfg["steps"] // 20),
+                      validate_every=max(1, cfg["steps"] // 20), seed=cfg["seed"],
                       checkpoint=args.out / f"{name}_{cfg['steps']}_{cfg['train']}.ckpt")
 print(f"trained {cfg['steps']:,} steps in {time.perf_counter() - clock:.1f} s; validation loss "
       f"{history.val_loss[0]:.4g} -> {min(history.val_loss):.4g}")
