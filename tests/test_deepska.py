@@ -12,6 +12,7 @@ errors (DeepSKA's guarantee: the estimators are unbiased whatever SDnet is).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -536,3 +537,20 @@ def test_sum_reduction_is_the_seeds_s63_and_keeps_its_own_checkpoint(net, small_
                     checkpoint=tmp_path / "c.ckpt", progress=False)
     with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):
         deepska.fit(small, small_data, steps=2, reduction="max")
+
+
+def test_the_benchmarks_backward_equation_gives_the_exact_moments(net):
+    """benchmarks/deepska_exact_curves.py, which grades SDnets against exact curves, against the closed form."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "deepska_exact_curves.py"
+    spec = importlib.util.spec_from_file_location("deepska_exact_curves", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    states = np.array([[0, 0], [2, 1], [7, 40]])
+    mean, second, steady = bench.exact(net, ["P", "P**2"], {"R": 35, "P": 150}, states, np.linspace(0.0, 5.0, 3))
+    for i, (r0, p0) in enumerate(states):
+        for k, t in enumerate((0.0, 2.5, 5.0)):
+            assert mean[k, i] == pytest.approx(exact_moments(t, r0, p0), rel=1e-9)
+            assert second[k, i, 0] == pytest.approx(exact_moments(t, r0, p0)[1], rel=1e-9)
+    assert steady == pytest.approx([KR * KP / (GR * GP), 1693.3333333333333], rel=1e-8)  # a sparse solve
