@@ -25,7 +25,8 @@ seed's (the numbers of modes those of the authors' published configs). ``--small
 Run as ``python examples/deepska_study.py examples/deepska_toggle.json [--small] [--out DIR] [--set KEY=VALUE ...]``
 (``--set`` overrides config entries, e.g. ``--set steps=2000 accumulate=1 modes=8`` for a shorter run;
 ``delta_network``, ``hidden``, ``reduction``, ``dtype`` and ``frequency_init`` choose the SDnet and loss of the authors' published
-configurations, e.g. ``--set delta_network=true 'hidden=[24,24,24]' 'reduction="sum"'``).
+configurations, e.g. ``--set delta_network=true 'hidden=[24,24,24]' 'frequency_init="zero"'``; ``reduction``
+is the loss's, ``"sum"`` by default as in ``pycrn.deepska.fit``).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ if args.small:
     cfg.update(SMALL)
 cfg.setdefault("from_start", 0.0)  # see pycrn.deepska.fit
 # The authors' published configurations differ from pycrn's defaults in these (see the README's DeepSKA section).
-cfg.setdefault("reduction", "mean")
+cfg.setdefault("reduction", "sum")
 cfg.setdefault("delta_network", False)
 cfg.setdefault("hidden", [24, 24])
 cfg.setdefault("dtype", "float32")

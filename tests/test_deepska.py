@@ -531,10 +531,11 @@ def test_sum_reduction_is_the_seeds_s63_and_keeps_its_own_checkpoint(net, small_
         assert float(seg.loss(sd, rows, alpha, omega, "steady", "sum")) == pytest.approx(float(total.mean()), rel=1e-10)
         assert float(seg.loss(sd, rows, alpha, omega, "steady")) == pytest.approx(float(total.mean()) / omega, rel=1e-10)
     small = deepska.SDnet(net, ["P"], modes=2, steady=[STEADY_P])
-    deepska.fit(small, small_data, steps=2, segments=200, accumulate=1, checkpoint=tmp_path / "c.ckpt", progress=False)
-    with pytest.raises(ValueError, match="other data, options"):
-        deepska.fit(small, small_data, steps=2, segments=200, accumulate=1, reduction="sum",
-                    checkpoint=tmp_path / "c.ckpt", progress=False)
+    deepska.fit(small, small_data, steps=2, segments=200, accumulate=1, reduction="mean",
+                checkpoint=tmp_path / "c.ckpt", progress=False)
+    with pytest.raises(ValueError, match="other data, options"):  # the default is "sum"
+        deepska.fit(small, small_data, steps=2, segments=200, accumulate=1, checkpoint=tmp_path / "c.ckpt",
+                    progress=False)
     with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):
         deepska.fit(small, small_data, steps=2, reduction="max")
 
