@@ -59,7 +59,8 @@ cfg = json.loads(args.config.read_text())
 if args.small:
     cfg.update(SMALL)
 cfg.setdefault("from_start", 0.0)  # see pycrn.deepska.fit
-# The authors' published configurations differ from pycrn's defaults in these (see the README's DeepSKA section).
+# Choices of SDnet and loss, pycrn's defaults (the authors' published configurations differ in all but reduction;
+# see the README's DeepSKA section).
 cfg.setdefault("reduction", "sum")
 cfg.setdefault("delta_network", False)
 cfg.setdefault("hidden", [24, 24])
