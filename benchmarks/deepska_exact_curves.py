@@ -43,8 +43,8 @@ from pycrn.deepska.outputs import Outputs
 from pycrn.propensity import propensity_function
 
 
-def generator(net, bounds: dict[str, int]) -> tuple[sp.csr_matrix, np.ndarray]:
-    """The backward generator Q on the box {0..bounds}^N (rows: from-states) and the box's states."""
+def generator(net, bounds: dict[str, int]) -> tuple[sp.csr_matrix, np.ndarray, tuple[int, ...]]:
+    """The backward generator Q on the box {0..bounds}^N (rows: from-states), the box's states and its shape."""
     names = list(net.species_names)
     shape = tuple(int(bounds[s]) + 1 for s in names)
     states = np.stack(np.unravel_index(np.arange(int(np.prod(shape))), shape), axis=1)
@@ -64,14 +64,14 @@ def generator(net, bounds: dict[str, int]) -> tuple[sp.csr_matrix, np.ndarray]:
     cols.append(np.arange(len(states)))
     vals.append(-out)
     q = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(states),) * 2)
-    return q, states
+    return q, states, shape
 
 
 def exact(net, outputs, bounds: dict[str, int], states: np.ndarray,
           times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """E_x[f(X(t))] and E_x[f(X(t))^2], (times, states, outputs), for the given states; and U(f), the stationary
     mean of each output (pi Q = 0 on the box, one equation replaced by sum(pi) = 1)."""
-    q, box = generator(net, bounds)
+    q, box, shape = generator(net, bounds)
     f = Outputs(net, outputs)(box)  # (box, outputs)
     qt = q.T.tolil()
     qt[0, :] = np.ones(q.shape[0])
@@ -81,7 +81,6 @@ def exact(net, outputs, bounds: dict[str, int], states: np.ndarray,
     steady = pi @ f
     g = np.concatenate([f, f * f], axis=1)
     u = expm_multiply(q, g, start=0.0, stop=float(times[-1]), num=len(times), endpoint=True)  # (times, box, 2 outputs)
-    shape = tuple(int(bounds[s]) + 1 for s in net.species_names)
     idx = np.ravel_multi_index(tuple(states.T), shape)
     m = f.shape[1]
     return u[:, idx, :m], u[:, idx, m:], steady
@@ -115,8 +114,8 @@ def main() -> None:
     times = np.linspace(0.0, args.t_max, args.times)
     clock = time.perf_counter()
     key = json.dumps([net.name, bounds, args.outputs, states.tolist(), times.tolist()])
-    if args.cache is not None and args.cache.exists() and str(np.load(args.cache)["key"]) == key:
-        saved = np.load(args.cache)
+    saved = np.load(args.cache) if args.cache is not None and args.cache.exists() else None
+    if saved is not None and str(saved["key"]) == key:
         mean, second, steady = saved["mean"], saved["second"], saved["steady"]
         print(f"exact U read from {args.cache}")
     else:
