@@ -123,6 +123,25 @@ def test_evaluation_is_the_spectral_sum_with_each_distinct_state_evaluated_once(
     np.testing.assert_allclose(off, u.detach().numpy(), rtol=1e-6)
 
 
+@pytest.mark.parametrize("delta_network", [False, True])
+def test_value_and_increment_weights_the_differences_before_projecting(net, delta_network):
+    """The training loss's sum_k w_k Delta_k U, projected once, equals weighting value_and_delta's differences."""
+    sd = deepska.SDnet(net, ["P", "P**2"], modes=3, steady=[40.0, STEADY_P2], init_seed=5, dtype=torch.float64,
+                       delta_network=delta_network)
+    with torch.no_grad():
+        sd.frequency.copy_(torch.tensor([0.2, -0.7, 1.5], dtype=torch.float64))
+    rng = np.random.default_rng(8)
+    x = rng.integers(0, 5, size=(200, 2))
+    t = rng.uniform(0, 8, size=200)
+    w = torch.as_tensor(rng.normal(size=(200, 4)))
+    u, d = sd.value_and_delta(x, t)
+    for distinct in (False, True):
+        u2, inc = sd.value_and_increment(x, t, w, distinct=distinct)
+        np.testing.assert_allclose(u2.detach().numpy(), u.detach().numpy(), rtol=1e-13)
+        np.testing.assert_allclose(inc.detach().numpy(), (d * w.unsqueeze(-1)).sum(1).detach().numpy(),
+                                   rtol=1e-10, atol=1e-10)
+
+
 def test_deep_cv_with_the_exact_u_has_zero_variance_and_the_exact_mean(net):
     est = deepska.estimate(net, oracle(net), {"R": 0, "P": 0}, [0.5, 5.0, 20.0], 200, "deep_cv", seed=1)
     exact = [exact_moments(t)[0] for t in (0.5, 5.0, 20.0)]

@@ -95,10 +95,10 @@ class _Segments:
         tau = (self.times[beta] - self.times[alpha:beta]).expand(x.shape[0], omega)  # t_b - t_q
         b = x.shape[0]
         flat_x, flat_t = x.reshape(b * omega, -1), tau.reshape(-1)
-        u, du = model.value_and_delta(flat_x, flat_t, distinct=True)  # U(X(t_q), t_b - t_q) and its Delta_k
-        u = u.reshape(b, omega, -1)
-        du = du.reshape(b, omega, -1, u.shape[-1])  # (b, omega, M, outputs)
-        d = (du * self.dm[idx, alpha:beta].unsqueeze(-1)).sum(2)  # (b, omega, outputs)
+        dm = self.dm[idx, alpha:beta].reshape(b * omega, -1)
+        # U(X(t_q), t_b - t_q) and sum_k Delta_k U(X(t_q), t_b - t_q) dR~_k(t_q)
+        u, d = model.value_and_increment(flat_x, flat_t, dm, distinct=True)
+        u, d = u.reshape(b, omega, -1), d.reshape(b, omega, -1)  # (b, omega, outputs)
         tail = torch.flip(torch.cumsum(torch.flip(d, [1]), 1), [1])  # sum over q >= abar
         pred = u + tail  # F_{abar, beta}, abar = alpha .. beta - 1
         target = self.f[idx, beta]  # (b, outputs)
