@@ -27,10 +27,19 @@ def simulate_paths(net: ReactionNetwork, x0: np.ndarray, T: float, seq, first: i
     opts = m.kernel_options()
     stop = Stop()
     states = seed_states(seq, count, start=first)
+    kernel = functools.partial(module.simulate_events, arrays, problem.x0, p, 0.0, T)
+
+    def batch() -> list:
+        # All paths in one helper thread: a thread per path cost about 10x the Direct method's own time.
+        done = []
+        for i in range(count):
+            done.append(kernel(states[i], EVENT_CAPACITY, opts, stop.flag))
+            if done[-1][3] != 0:
+                break
+        return done
+
     out = []
-    for i in range(count):
-        t, xs, c, code, x_end, t_end = interruptible(functools.partial(
-            module.simulate_events, arrays, problem.x0, p, 0.0, T, states[i], EVENT_CAPACITY, opts, stop.flag), stop)
+    for t, xs, c, code, x_end, t_end in interruptible(batch, stop):
         if code != 0:
             raise_for_status(net, p, x_end, float(t_end), int(code), budget=m.max_steps, tf=T, method=m.name)
         out.append((t[:c], xs[:c]))
