@@ -284,7 +284,7 @@ def _jump_amplitudes(sdnet: SDnet, uniq: np.ndarray, index: np.ndarray, offsets:
     first[offsets[:-1]] = True  # a path's first record is its initial state, not a jump
     j = np.flatnonzero(~first)
     # The few distinct jumps, matched to reactions (memory: jumps x species, not jumps x reactions x species).
-    changes, which = np.unique(uniq[index[j]] - uniq[index[j - 1]], axis=0, return_inverse=True)
+    changes, which = unique_rows(uniq[index[j]] - uniq[index[j - 1]])  # keyed rows, not np.unique(axis=0): that sort was most of the time
     hits = np.all(changes[:, None, :] == zeta[None, :, :], axis=2)  # (changes, reactions)
     if not np.all(hits.any(1)):
         raise RuntimeError(f"a recorded jump {changes[~hits.any(1)][0].tolist()} matches no reaction's change vector")
