@@ -140,6 +140,8 @@ def test_value_and_increment_weights_the_differences_before_projecting(net, delt
         np.testing.assert_allclose(u2.detach().numpy(), u.detach().numpy(), rtol=1e-13)
         np.testing.assert_allclose(inc.detach().numpy(), (d * w.unsqueeze(-1)).sum(1).detach().numpy(),
                                    rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match=r"weights must be \(states, reactions\) = \(200, 4\)"):
+        sd.value_and_increment(x, t, w[:, :3])
 
 
 def test_deep_cv_with_the_exact_u_has_zero_variance_and_the_exact_mean(net):

@@ -364,7 +364,7 @@ class SDnet(torch.nn.Module):
         # lose its digits to cancellation the other way round.
         return self.steady + self._project(z[:, 0], t), self._project(z[:, 1:] - z[:, :1], t)
 
-    def value_and_increment(self, x, t, weights: torch.Tensor, distinct: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def value_and_increment(self, x, t, weights, distinct: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """``U(x, f, t)`` and ``sum_k w_k Delta_{zeta_k} U(x, f, t)``, both (n, outputs), for weights ``w`` (n, reactions).
 
         The same values as weighting :meth:`value_and_delta`'s differences,
@@ -375,13 +375,17 @@ class SDnet(torch.nn.Module):
         takes about a third less time this way.
         """
         x, t = self._times(x, t)
+        weights = self._tensor(weights)
+        if weights.shape != (x.shape[0], self.zeta.shape[0]):
+            raise ValueError(f"weights must be (states, reactions) = ({x.shape[0]}, {self.zeta.shape[0]}), "
+                             f"got {tuple(weights.shape)}")
         if self.delta_eigenfunctions is not None:
             z = self._rows(x, self._features, distinct)
             dz = self._rows(x, self._delta_features, distinct)
         else:
             both = self._neighbour_features(x, distinct)
             z, dz = both[:, 0], both[:, 1:] - both[:, :1]  # differences first, as in value_and_delta
-        dz = (dz * weights.to(dz.dtype).unsqueeze(-1)).sum(1)
+        dz = (dz * weights.unsqueeze(-1)).sum(1)
         out = self._project(torch.stack([z, dz], 1), t)
         return self.steady + out[:, 0], out[:, 1]
 
