@@ -356,13 +356,22 @@ class SDnet(torch.nn.Module):
         ``x`` and its neighbours (for large batches with repeated states).
         """
         x, t = self._times(x, t)
+        z, dz = self._value_and_delta_features(x, distinct)
+        return self.steady + self._project(z, t), self._project(dz, t)
+
+    def _value_and_delta_features(self, x: torch.Tensor, distinct: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The features of ``U`` (n, 2 modes) and of each ``Delta_k U`` (n, reactions, 2 modes) at states ``x``.
+
+        From the Delta U network when there is one (both networks on the same distinct rows), else the
+        differences of the eigenfunction network's features at the neighbours: taken before the projection,
+        because Delta U is small next to U and float32 would lose its digits to cancellation the other way round.
+        """
         if self.delta_eigenfunctions is not None:
-            z = self._rows(x, self._features, distinct)
-            return self.steady + self._project(z, t), self._project(self._rows(x, self._delta_features, distinct), t)
-        z = self._neighbour_features(x, distinct)
-        # The differences of the features before the projection: Delta U is small next to U, and float32 would
-        # lose its digits to cancellation the other way round.
-        return self.steady + self._project(z[:, 0], t), self._project(z[:, 1:] - z[:, :1], t)
+            both = self._rows(x, lambda v: torch.cat([self._features(v).unsqueeze(1), self._delta_features(v)], 1),
+                              distinct)
+            return both[:, 0], both[:, 1:]
+        both = self._neighbour_features(x, distinct)
+        return both[:, 0], both[:, 1:] - both[:, :1]
 
     def value_and_increment(self, x, t, weights, distinct: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """``U(x, f, t)`` and ``sum_k w_k Delta_{zeta_k} U(x, f, t)``, both (n, outputs), for weights ``w`` (n, reactions).
@@ -379,12 +388,7 @@ class SDnet(torch.nn.Module):
         if weights.shape != (x.shape[0], self.zeta.shape[0]):
             raise ValueError(f"weights must be (states, reactions) = ({x.shape[0]}, {self.zeta.shape[0]}), "
                              f"got {tuple(weights.shape)}")
-        if self.delta_eigenfunctions is not None:
-            z = self._rows(x, self._features, distinct)
-            dz = self._rows(x, self._delta_features, distinct)
-        else:
-            both = self._neighbour_features(x, distinct)
-            z, dz = both[:, 0], both[:, 1:] - both[:, :1]  # differences first, as in value_and_delta
+        z, dz = self._value_and_delta_features(x, distinct)
         dz = (dz * weights.unsqueeze(-1)).sum(1)
         out = self._project(torch.stack([z, dz], 1), t)
         return self.steady + out[:, 0], out[:, 1]
