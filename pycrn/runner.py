@@ -518,9 +518,7 @@ def run_events(
     state = seed_states(seed_sequence(seed), 1)[0]
     stop = Stop()
     opts = method.kernel_options()
-    # The record doubles as it grows: a runaway trajectory must stop before it exhausts memory.
-    free = available_memory()
-    fits = math.inf if free is None else max(EVENT_CAPACITY, 0.3 * free / (8.0 * (problem.x0.size + 1)))
+    fits = records_that_fit(problem.x0.size)
     opts[1] = min(opts[1], fits)
     times, xs, count, code, x_end, t_end = interruptible(
         lambda: module.simulate_events(arrays, problem.x0, p, problem.t0, problem.tf, state, EVENT_CAPACITY, opts,
@@ -534,6 +532,17 @@ def run_events(
         raise_for_status(problem.net, problem.p, x_end, float(t_end), int(code), budget=method.max_steps,
                          tf=problem.tf, method=method.name)
     return times[:count], xs[:count], int(count - 1)
+
+
+def records_that_fit(nspecies: int) -> float:
+    """How many jumps an event record of ``nspecies`` species may hold: 30% of the memory available.
+
+    The record doubles as it grows, so a runaway trajectory must stop (as if
+    its step budget were spent) before it exhausts memory. ``inf`` when the
+    available memory is unknown.
+    """
+    free = available_memory()
+    return math.inf if free is None else max(EVENT_CAPACITY, 0.3 * free / (8.0 * (nspecies + 1)))
 
 
 def available_memory() -> int | None:

@@ -138,6 +138,17 @@ def test_save_events_stops_before_memory_runs_out(monkeypatch):
         pycrn.simulate(pycrn.parse("1e17, 0 --> B"), tspan=(0, 100), method="direct", save="events", seed=1)
 
 
+def test_deep_cv_paths_stop_before_memory_runs_out(monkeypatch):
+    """The estimators' SSA paths record every jump: a runaway stops when the batch's records fill the memory."""
+    pytest.importorskip("torch")
+    from pycrn import deepska, runner
+
+    net = pycrn.parse("1e17, 0 --> B")
+    monkeypatch.setattr(runner, "available_memory", lambda: 50_000_000)
+    with pytest.raises(SimulationError, match=r"SSA paths recorded .* jumps .* as many as fit in the memory"):
+        deepska.estimate(net, deepska.SDnet(net, ["B"], modes=1, steady=[0.0]), {"B": 0}, [100.0], 2, "deep_cv", seed=1)
+
+
 def test_budget_is_validated_and_left_out_of_provenance():
     for bad in (0, -1, 1.5, True, "10"):
         with pytest.raises(ValueError, match="max_steps must be a positive integer or None"):

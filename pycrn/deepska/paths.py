@@ -10,8 +10,9 @@ from ..engines.rng import seed_states
 from ..methods import resolve
 from ..network import ReactionNetwork
 from ..problem import Problem
-from ..runner import EVENT_CAPACITY, Stop, compiled, interruptible
-from ..status import raise_for_status
+from ..errors import SimulationError
+from ..runner import EVENT_CAPACITY, Stop, compiled, interruptible, records_that_fit
+from ..status import Status, raise_for_status
 
 
 def simulate_paths(net: ReactionNetwork, x0: np.ndarray, T: float, seq, first: int, count: int):
@@ -29,17 +30,26 @@ def simulate_paths(net: ReactionNetwork, x0: np.ndarray, T: float, seq, first: i
     states = seed_states(seq, count, start=first)
     kernel = functools.partial(module.simulate_events, arrays, problem.x0, p, 0.0, T)
 
+    budget, fits = opts[1], records_that_fit(problem.x0.size)  # the paths of a batch share the memory
+
     def batch() -> list:
         # All paths in one helper thread: a thread per path cost about 10x the Direct method's own time.
-        done = []
+        done, kept = [], 0
         for i in range(count):
+            opts[1] = min(budget, fits - kept)
             done.append(kernel(states[i], EVENT_CAPACITY, opts, stop.flag))
+            kept += done[-1][2]
             if done[-1][3] != 0:
                 break
         return done
 
     out = []
     for t, xs, c, code, x_end, t_end in interruptible(batch, stop):
+        if code == Status.BUDGET and opts[1] < budget:
+            raise SimulationError(
+                f"the SSA paths recorded {sum(len(r[0]) for r in out) + int(c):,} jumps by t={float(t_end):.6g} "
+                f"(of {T:.6g}), as many as fit in the memory available; use fewer samples or a shorter horizon"
+            )
         if code != 0:
             raise_for_status(net, p, x_end, float(t_end), int(code), budget=m.max_steps, tf=T, method=m.name)
         out.append((t[:c], xs[:c]))

@@ -158,7 +158,10 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
                 if code == 0 and NUM_STATE_EVENTS > 0:  # noqa: F821
                     code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
         if count == times.shape[0]:
-            times, states = _grow(times, states, count)
+            times, states = _grow(times, states, count, stop)
+            if count == times.shape[0]:
+                code = STATUS_INTERRUPTED  # noqa: F821
+                break
         times[count] = t
         states[count, :] = x
         count += 1

@@ -254,7 +254,10 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
                 break
             _draw_all(a, t, s, tau, heap, pos)
         if count == times.shape[0]:
-            times, states = _grow(times, states, count)  # noqa: F821
+            times, states = _grow(times, states, count, stop)  # noqa: F821
+            if count == times.shape[0]:
+                code = STATUS_INTERRUPTED  # noqa: F821
+                break
         times[count] = t
         states[count, :] = x
         count += 1

@@ -384,7 +384,10 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
                 code = STATUS_INVALID_PROPENSITY  # noqa: F821
                 break
         if count == times.shape[0]:
-            times, states = _grow(times, states, count)  # noqa: F821
+            times, states = _grow(times, states, count, stop)  # noqa: F821
+            if count == times.shape[0]:
+                code = STATUS_INTERRUPTED  # noqa: F821
+                break
         times[count] = t
         states[count, :] = x
         count += 1

@@ -48,6 +48,8 @@ milliseconds even in a single long trajectory.
 from __future__ import annotations
 
 RESUM = 4096
+#: Records copied between two checks of the stop flag while an event record grows.
+GROW_BLOCK = 1 << 16
 #: Rounds of state events triggering one another at one instant before giving up.
 MAX_CASCADE = 100
 
@@ -167,12 +169,22 @@ def _end_trajectory(i, code, x, t, work, second, out, status, steps, final_t):
     return True
 
 
-def _grow(times, states, count):
-    """Double the capacity of an event record."""
+def _grow(times, states, count, stop):
+    """Double the capacity of an event record; the record unchanged if ``stop`` is set before the copy ends.
+
+    A record of 1e8 jumps is gigabytes: copying it at once (page faults
+    included) took most of a second, during which Ctrl-C went unanswered. The
+    copy goes in blocks, checking ``stop`` between them; the caller stops
+    when the capacity did not change.
+    """
     grown_t = np.empty(2 * count, dtype=np.float64)
     grown_x = np.empty((2 * count, states.shape[1]), dtype=np.int64)
-    grown_t[:count] = times[:count]
-    grown_x[:count] = states[:count]
+    for start in range(0, count, GROW_BLOCK):
+        if stop[0] != 0:
+            return times, states
+        end = min(count, start + GROW_BLOCK)
+        grown_t[start:end] = times[start:end]
+        grown_x[start:end] = states[start:end]
     return grown_t, grown_x
 
 
@@ -487,7 +499,10 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
                 break
             agg_reset(a, aux)  # noqa: F821
         if count == times.shape[0]:
-            times, states = _grow(times, states, count)
+            times, states = _grow(times, states, count, stop)
+            if count == times.shape[0]:
+                code = STATUS_INTERRUPTED  # noqa: F821
+                break
         times[count] = t
         states[count, :] = x
         count += 1
@@ -508,7 +523,7 @@ def agg_reset(a, aux):
 SEARCH_HOOKS = (agg_update, agg_reset)
 #: Event handling and trajectory set-up, shared with the leaping engines.
 EVENT_SOURCES = (
-    f"MAX_CASCADE = {MAX_CASCADE}\n",
+    f"MAX_CASCADE = {MAX_CASCADE}\nGROW_BLOCK = {GROW_BLOCK}\n",
     _events_start,
     _next_event_time,
     _fire_events,
