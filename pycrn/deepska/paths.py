@@ -7,10 +7,10 @@ import functools
 import numpy as np
 
 from ..engines.rng import seed_states
+from ..errors import SimulationError
 from ..methods import resolve
 from ..network import ReactionNetwork
 from ..problem import Problem
-from ..errors import SimulationError
 from ..runner import EVENT_CAPACITY, Stop, compiled, interruptible, records_that_fit
 from ..status import Status, raise_for_status
 
