@@ -18,6 +18,10 @@ process. This script times, for each network:
   depend on the weights);
 * **peak memory**: the process's maximum resident set size at the end.
 
+``--device cpu,cuda`` runs the training and estimator rows with SDnet on
+each device in turn, on the same data (the simulations stay on the CPU);
+``--torch-threads`` sets torch's threads for both (pycrn's default: 1).
+
 Compile cost is kept apart: one warm-up call of each pycrn path first.
 ``--busy`` repeats everything with a CPU-bound process on the other core.
 
@@ -80,15 +84,18 @@ def _peer_simulator(peer: Path, config: str, seed: int):
     return ExpectationGeneratorSSA(net, seed), cfg
 
 
-def bench(name: str, args) -> dict:
+def bench(name: str, args, device: str = "cpu", time_data: bool = True) -> dict:
     config, box, outputs = NETWORKS[name]
     net = pycrn.models.get(name)
-    row: dict = {"network": name, "trajectories": args.trajectories}
+    row: dict = {"network": name, "trajectories": args.trajectories, "device": device}
+    if device.startswith("cuda"):
+        row["device_name"] = torch.cuda.get_device_name(device)
     deepska.generate(net, box, 10, T=1.0, dt=0.5, seed=0)  # compile apart
-    row["pycrn_data_s_per_traj"] = _median_time(
-        lambda: deepska.generate(net, box, args.trajectories, T=20.0, dt=0.02, seed=1), args.repeats
-    ) / args.trajectories
-    if args.peer is not None and config is not None:
+    if time_data:
+        row["pycrn_data_s_per_traj"] = _median_time(
+            lambda: deepska.generate(net, box, args.trajectories, T=20.0, dt=0.02, seed=1), args.repeats
+        ) / args.trajectories
+    if args.peer is not None and config is not None and time_data:
         sim, cfg = _peer_simulator(args.peer, config, 1)
         count = max(1, args.trajectories // args.peer_fraction)
         row["peer_trajectories"] = count
@@ -99,9 +106,10 @@ def bench(name: str, args) -> dict:
         row["data_speedup"] = row["peer_data_s_per_traj"] / row["pycrn_data_s_per_traj"]
     data = deepska.generate(net, box, args.trajectories, T=20.0, dt=0.02, seed=2)
     sd = deepska.SDnet(net, outputs, modes=args.modes, steady=np.zeros(len(outputs)))
-    deepska.fit(sd, data, steps=1, segments=1000, accumulate=1)
+    deepska.fit(sd, data, steps=1, segments=1000, accumulate=1, device=device)  # moves sd to the device
     row["train_s_per_step"] = statistics.median(
-        _step_seconds(sd, data, max(args.steps, 3), args.accumulate, 1) for _ in range(args.repeats))
+        _step_seconds(sd, data, max(args.steps, 3), args.accumulate, args.torch_threads) for _ in range(args.repeats))
+    row["torch_threads"] = args.torch_threads
     row["accumulate"] = args.accumulate
     row["modes"] = args.modes
     x0 = {s: 0 for s in net.species_names}
@@ -111,7 +119,8 @@ def bench(name: str, args) -> dict:
             warnings.simplefilter("ignore")
             deepska.estimate(net, sd, x0, [5.0], 20, method, seed=0)
             row[f"{method}_s_per_sample"] = _median_time(
-                lambda m=method: deepska.estimate(net, sd, x0, [5.0], args.samples, m, seed=1), args.repeats
+                lambda m=method: deepska.estimate(net, sd, x0, [5.0], args.samples, m, seed=1,
+                                                  threads=args.torch_threads), args.repeats
             ) / args.samples
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return row
@@ -168,6 +177,11 @@ def main() -> None:
     parser.add_argument("--busy-only", action="store_true", help="only the run with the other core busy")
     parser.add_argument("--threads", action="store_true",
                         help="compare threads=1 and threads=2 for training and DeepIS instead")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device(s) of SDnet, comma-separated (e.g. cpu,cuda): training and estimators "
+                             "run on each, on the same data; the simulations stay on the CPU")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch's threads for training and the estimators' SDnet calls (pycrn's default: 1)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -177,10 +191,11 @@ def main() -> None:
         burner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if load == "busy" else None
         try:
             for name in args.networks.split(","):
-                row = bench_threads(name, args) if args.threads else bench(name, args)
-                row["load"] = load
-                rows.append(row)
-                print(json.dumps(row))
+                for i, device in enumerate(args.device.split(",")):
+                    row = bench_threads(name, args) if args.threads else bench(name, args, device, i == 0)
+                    row["load"] = load
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
         finally:
             if burner is not None:
                 burner.kill()
