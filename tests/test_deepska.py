@@ -95,6 +95,21 @@ def test_delta_is_the_difference_of_neighbouring_values(net):
     np.testing.assert_allclose(nb[:, 1:] - nb[:, :1], d, rtol=1e-10, atol=1e-9)
 
 
+def test_distinct_rows_on_a_torch_device_match_the_numpy_ones():
+    """The GPU training path keeps its rows on the device; its distinct rows are numpy's, in the same order."""
+    from pycrn.deepska.paths import unique_rows
+    from pycrn.deepska.sdnet import unique_rows_torch
+
+    rng = np.random.default_rng(5)
+    small = rng.integers(0, 6, size=(4000, 3))
+    huge = np.concatenate([small[:50], small[:50] * 2**40])  # spans past int64 keys: the dim=0 path
+    for counts in (small, huge):
+        first, inverse = unique_rows_torch(torch.as_tensor(counts, dtype=torch.float64))
+        uniq, inv = unique_rows(counts)
+        np.testing.assert_array_equal(counts[first.numpy()], uniq)
+        np.testing.assert_array_equal(inverse.numpy(), inv)
+
+
 def test_evaluation_is_the_spectral_sum_with_each_distinct_state_evaluated_once(net):
     """U = steady + Re sum_l gamma_l phi_l(x) e^{-sigma_l t}, from the complex amplitudes, on batches with repeats."""
     sd = deepska.SDnet(net, ["P", "P**2"], modes=4, steady=[40.0, STEADY_P2], init_seed=2, dtype=torch.float64)

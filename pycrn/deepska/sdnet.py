@@ -38,6 +38,29 @@ from .outputs import Outputs
 from .paths import unique_rows
 
 
+def unique_rows_torch(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distinct rows of a tensor of counts, on its device: the index of one row per distinct state, and the inverse.
+
+    The torch counterpart of :func:`pycrn.deepska.paths.unique_rows`: an
+    integer key per row where it fits in int64, ``torch.unique(dim=0)``
+    otherwise. ``x[first][inverse]`` equals ``x``; the distinct rows come in
+    the order of their keys.
+    """
+    counts = x.to(torch.int64)
+    low = counts.min(0).values
+    span = counts.max(0).values - low + 1
+    if float(torch.prod(span.to(torch.float64))) < 2.0**62:
+        weights = torch.cumprod(torch.cat([span.new_ones(1), span[:-1]]), 0)
+        keys, inverse = torch.unique(((counts - low) * weights).sum(1), sorted=True, return_inverse=True)
+    else:
+        keys, inverse = torch.unique(counts, dim=0, sorted=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    # Rows sharing a key are equal, so whichever of them the scatter keeps is the same state.
+    first = torch.zeros(keys.shape[0], dtype=torch.int64, device=x.device)
+    first.scatter_(0, inverse, torch.arange(inverse.numel(), device=x.device))
+    return first, inverse
+
+
 def network_signature(net: ReactionNetwork | str) -> str:
     """A hash of the network's text (species, reactions, rate laws, parameter values), or of a model text."""
     return hashlib.sha256(str(net).encode()).hexdigest()[:16]
@@ -330,7 +353,13 @@ class SDnet(torch.nn.Module):
         several times fewer rows. On small batches the bookkeeping costs more
         than it saves.
         """
-        if distinct:
+        if distinct and x.device.type != "cpu":
+            # On a GPU the rows stay there: a round trip through numpy's sort cost more than the network.
+            x = x.detach()
+            if torch.equal(x, torch.round(x)):
+                first, inverse = unique_rows_torch(x)
+                return fn(x[first])[inverse]
+        elif distinct:
             counts = x.detach().cpu().numpy()
             if np.array_equal(counts, np.round(counts)):  # states, not arbitrary points
                 uniq, inverse = unique_rows(counts.astype(np.int64))

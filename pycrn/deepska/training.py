@@ -271,11 +271,13 @@ def fit(
         for step in range(start, steps):
             model.train()
             optimiser.zero_grad(set_to_none=True)
-            total = 0.0
+            parts = []
             for _ in range(accumulate):
                 loss = train.loss(model, *train.draw(rng, segments, from_start), scaling, reduction) / accumulate
                 loss.backward()
-                total += float(loss.detach())
+                parts.append(loss.detach())
+            # One read of the losses per step: float() of each draw's loss made a GPU wait for every draw.
+            total = sum(float(v) for v in torch.stack(parts).cpu())
             if not np.isfinite(total):
                 raise FloatingPointError(f"the training loss became {total} at step {step}: lower lr")
             optimiser.step()
