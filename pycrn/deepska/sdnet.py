@@ -355,10 +355,10 @@ class SDnet(torch.nn.Module):
         """
         if distinct and x.device.type != "cpu":
             # On a GPU the rows stay there: a round trip through numpy's sort cost more than the network.
-            x = x.detach()
-            if torch.equal(x, torch.round(x)):
-                first, inverse = unique_rows_torch(x)
-                return fn(x[first])[inverse]
+            states = x.detach()
+            if torch.equal(states, torch.round(states)):
+                first, inverse = unique_rows_torch(states)
+                return fn(states[first])[inverse]
         elif distinct:
             counts = x.detach().cpu().numpy()
             if np.array_equal(counts, np.round(counts)):  # states, not arbitrary points
