@@ -132,7 +132,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     code, next_ev = _start_trajectory(x0, seed, p, x, s, pl, t, ev_time, ev_done, prev, trig)
     times[0] = t
     states[0, :] = x
-    count = np.int64(1)  # not a literal: numba would compile _grow for the literal too
+    count = np.int64(1)  # not a literal: numba would compile _record for the literal too
     budget = opts[1]
     nsteps = 0
     while t < tf and code == 0:
@@ -157,13 +157,10 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
                 nsteps += taken
                 if code == 0 and NUM_STATE_EVENTS > 0:  # noqa: F821
                     code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
-        if count == times.shape[0]:
-            times, states = _grow(times, states, count, stop)
-            if count == times.shape[0]:
-                code = STATUS_INTERRUPTED  # noqa: F821
-                break
-        times[count] = t
-        states[count, :] = x
+        times, states, recorded = _record(times, states, count, t, x, stop)  # noqa: F821
+        if not recorded:
+            code = STATUS_INTERRUPTED  # noqa: F821
+            break
         count += 1
     return times, states, count, code, x, t
 

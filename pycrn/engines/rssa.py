@@ -329,7 +329,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     code, next_ev = _start_trajectory(x0, seed, p, x, s, pl, t, ev_time, ev_done, prev, trig)  # noqa: F821
     times[0] = t
     states[0, :] = x
-    count = np.int64(1)  # not a literal: numba would compile _grow for the literal too
+    count = np.int64(1)  # not a literal: numba would compile _record for the literal too
     if code != 0:
         return times, states, count, code, x, t
     total = _restart(net, x, pl, k_eff, delta, lo, hi, alo, ahi, sel)
@@ -383,13 +383,10 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
             if not (total <= MAX_FLOAT):  # noqa: F821
                 code = STATUS_INVALID_PROPENSITY  # noqa: F821
                 break
-        if count == times.shape[0]:
-            times, states = _grow(times, states, count, stop)  # noqa: F821
-            if count == times.shape[0]:
-                code = STATUS_INTERRUPTED  # noqa: F821
-                break
-        times[count] = t
-        states[count, :] = x
+        times, states, recorded = _record(times, states, count, t, x, stop)  # noqa: F821
+        if not recorded:
+            code = STATUS_INTERRUPTED  # noqa: F821
+            break
         count += 1
     return times, states, count, code, x, t
 

@@ -169,23 +169,28 @@ def _end_trajectory(i, code, x, t, work, second, out, status, steps, final_t):
     return True
 
 
-def _grow(times, states, count, stop):
-    """Double the capacity of an event record; the record unchanged if ``stop`` is set before the copy ends.
+def _record(times, states, count, t, x, stop):
+    """Write ``(t, x)`` as record ``count``, doubling the record first when it is full.
 
-    A record of 1e8 jumps is gigabytes: copying it at once (page faults
-    included) took most of a second, during which Ctrl-C went unanswered. The
-    copy goes in blocks, checking ``stop`` between them; the caller stops
-    when the capacity did not change.
+    Returns ``(times, states, recorded)``; ``recorded`` is False, and the
+    record unchanged, if ``stop`` was set while the record grew. A record of
+    1e8 jumps is gigabytes: copying it at once (page faults included) took
+    most of a second, during which Ctrl-C went unanswered, so the copy goes in
+    blocks with ``stop`` checked between them.
     """
-    grown_t = np.empty(2 * count, dtype=np.float64)
-    grown_x = np.empty((2 * count, states.shape[1]), dtype=np.int64)
-    for start in range(0, count, GROW_BLOCK):
-        if stop[0] != 0:
-            return times, states
-        end = min(count, start + GROW_BLOCK)
-        grown_t[start:end] = times[start:end]
-        grown_x[start:end] = states[start:end]
-    return grown_t, grown_x
+    if count == times.shape[0]:
+        grown_t = np.empty(2 * count, dtype=np.float64)
+        grown_x = np.empty((2 * count, states.shape[1]), dtype=np.int64)
+        for start in range(0, count, GROW_BLOCK):
+            if stop[0] != 0:
+                return times, states, False
+            end = min(count, start + GROW_BLOCK)
+            grown_t[start:end] = times[start:end]
+            grown_x[start:end] = states[start:end]
+        times, states = grown_t, grown_x
+    times[count] = t
+    states[count, :] = x
+    return times, states, True
 
 
 def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t, opts, stop):
@@ -445,7 +450,7 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     code, next_ev = _start_trajectory(x0, seed, p, x, s, pl, t, ev_time, ev_done, prev, trig)
     times[0] = t
     states[0, :] = x
-    count = np.int64(1)  # not a literal: numba would compile _grow for the literal too
+    count = np.int64(1)  # not a literal: numba would compile _record for the literal too
     if code != 0:
         return times, states, count, code, x, t
     total = rates(net, x, pl, t, a)  # noqa: F821
@@ -498,13 +503,10 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
                 code = STATUS_INVALID_PROPENSITY  # noqa: F821
                 break
             agg_reset(a, aux)  # noqa: F821
-        if count == times.shape[0]:
-            times, states = _grow(times, states, count, stop)
-            if count == times.shape[0]:
-                code = STATUS_INTERRUPTED  # noqa: F821
-                break
-        times[count] = t
-        states[count, :] = x
+        times, states, recorded = _record(times, states, count, t, x, stop)  # noqa: F821
+        if not recorded:
+            code = STATUS_INTERRUPTED  # noqa: F821
+            break
         count += 1
     return times, states, count, code, x, t
 
@@ -531,7 +533,7 @@ EVENT_SOURCES = (
     _start_trajectory,
     _stopped,
     _end_trajectory,
-    _grow,
+    _record,
 )
 SOURCES = (
     f"RESUM = {RESUM}\n", _total, *EVENT_SOURCES, _advance_compensators, _save_counters, simulate_grid,
