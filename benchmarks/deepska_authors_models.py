@@ -118,7 +118,15 @@ def main() -> None:
               f"at most {gap:.2g} (relative) at 300 random states")
         entry = {"network": net.name, "propensity_gap": gap}
         results["networks"][abbr] = entry
+        own, relabel = net, None  # pycrn's model, and their species j's index in it where only the labels differ
         if gap > 1e-9:
+            relabel = _species_relabeling(net, zeta_ref, states, lam_ref)
+            if relabel is not None:
+                entry["species_relabeling"] = {str(theirs.species_labels[j]): net.species_names[i]
+                                               for j, i in enumerate(relabel)}
+                print(f"{abbr}: pycrn's model is theirs with the species relabelled "
+                      f"{entry['species_relabeling']}: SDnets trained in pycrn are evaluated on pycrn's model "
+                      "from the relabelled test states")
             # Their trained model belongs to their network: rebuild that one in pycrn's language and check it.
             try:
                 net = pycrn.parse(_network_text(theirs, abbr))
@@ -176,7 +184,10 @@ def main() -> None:
         times = np.linspace(horizon / args.times, horizon, args.times)
         models = {"authors": sd}
         for label, path in ours.get(abbr, []):  # SDnets trained in pycrn, on the same states, bands and seeds
-            models[label] = deepska.load(path, net)
+            if own is not net and relabel is None:
+                print(f"{abbr}: {path} belongs to pycrn's model, which is not theirs up to a relabelling; skipped")
+                continue
+            models[label] = deepska.load(path, own)
             entry[f"sdnet_{label}"] = {"path": str(path), "config": models[label].config,
                                        "outputs": models[label].output_names}
         curves = {who: [] for who in models}
@@ -189,15 +200,21 @@ def main() -> None:
             ssa = deepska.estimate(net, None, x0, times, args.reference_samples, "ssa", seed=10 + i, outputs=outputs)
             ssa_seconds = time.perf_counter() - clock
             for who, model in models.items():
+                model_net, model_x0 = net, x0
+                if who != "authors" and own is not net:  # pycrn's model, the same state under its labels
+                    model_net = own
+                    model_x0 = {own.species_names[relabel[j]]: v for j, v in enumerate(x0.values())}
                 band = ssa  # another SDnet's outputs get their own band, from the same seed
-                if model.output_names != outputs:
-                    band = deepska.estimate(net, None, x0, times, args.reference_samples, "ssa", seed=10 + i,
-                                            outputs=model.output_names)
-                row, pred = _evaluate(deepska, net, model, x0, times, band, args.samples, args.eval_time,
-                                      float(rn_cfg["t_stop"]))
+                if model.output_names != outputs or model_net is not net:
+                    band = deepska.estimate(model_net, None, model_x0, times, args.reference_samples, "ssa",
+                                            seed=10 + i, outputs=model.output_names)
+                row, pred = _evaluate(deepska, model_net, model, model_x0, times, band, args.samples,
+                                      args.eval_time, float(rn_cfg["t_stop"]))
+                if model_x0 is not x0:
+                    row["state_relabelled"] = model_x0
                 row["ssa_seconds"] = ssa_seconds
                 entry["states" if who == "authors" else f"states_{who}"][key] = row
-                curves[who].append((key, band, pred))
+                curves[who].append((str(list(model_x0.values())), band, pred))
                 print(f"{abbr} ({who}) from {key}: SDnet inside SSA's 95% CI at "
                       + ", ".join(f"{o} {v:.0%}" for o, v in row["inside_ci"].items())
                       + f" of {times.size} times (within the horizon "
@@ -235,6 +252,31 @@ def _propensity_gap(net, zeta_ref: np.ndarray, states: np.ndarray, lam_ref: np.n
     order = _reaction_order(zeta_ref, stoichiometry(net))
     lam = propensity_function(net, net.parameter_values(None))(states)
     return order, float(np.max(np.abs(lam[:, order] - lam_ref) / (1 + np.abs(lam_ref))))
+
+
+def _species_relabeling(net, zeta_ref: np.ndarray, states: np.ndarray, lam_ref: np.ndarray) -> np.ndarray | None:
+    """``relabel[j]``: pycrn's index of the authors' species ``j`` if a relabelling makes the two models equal.
+
+    The authors' repressilator is the paper's with genes 2 and 3 swapped, so its E[P_1] from a state is pycrn's
+    E[P1] from the relabelled state, and SDnets trained on either model answer the same question. Searched over
+    all species permutations (up to 8 species), pruned by the change vectors.
+    """
+    from itertools import permutations
+
+    n = zeta_ref.shape[1]
+    if n > 8:
+        return None
+    for perm in permutations(range(n)):
+        relabel = np.asarray(perm)
+        zeta, mapped = np.zeros_like(zeta_ref), np.zeros_like(states)
+        zeta[:, relabel], mapped[:, relabel] = zeta_ref, states
+        try:
+            _, gap = _propensity_gap(net, zeta, mapped, lam_ref)
+        except ValueError:  # a change vector without counterpart under this relabelling
+            continue
+        if gap <= 1e-9:
+            return relabel
+    return None
 
 
 def _evaluate(deepska, net, sd, x0: dict, times: np.ndarray, ssa, samples: int, eval_time: float,
