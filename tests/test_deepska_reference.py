@@ -215,3 +215,51 @@ def test_fine_tuning_a_loaded_sdnet_keeps_its_input_scale(net, tmp_path):
     fresh.save(tmp_path / "f.pt")
     back = deepska.load(tmp_path / "f.pt", net)
     assert back.scale_fixed and torch.all(back.scale == 3)
+
+
+AUTHORS_REPRESSILATOR = """
+@species M_1=0 M_2=0 M_3=0 P_1=0 P_2=0 P_3=0
+1 + 10 / (1 + P_2 ^ 1), 0 => M_1
+1 + 10 / (1 + P_3 ^ 1), 0 => M_2
+1 + 10 / (1 + P_1 ^ 1), 0 => M_3
+2, M_1 --> M_1 + P_1
+2, M_2 --> M_2 + P_2
+2, M_3 --> M_3 + P_3
+1, M_1 --> 0
+1, M_2 --> 0
+1, M_3 --> 0
+0.1, P_1 --> 0
+0.1, P_2 --> 0
+0.1, P_3 --> 0
+"""
+
+
+def _benchmark_module(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_authors_repressilator_is_pycrns_with_genes_two_and_three_swapped():
+    """The comparison script evaluates pycrn-trained SDnets on pycrn's model from relabelled states; the
+    relabelling it finds must make the two models' propensities and change vectors equal, and none may be
+    found for a network that differs in more than its labels."""
+    from pycrn.propensity import propensity_function
+
+    bench = _benchmark_module("deepska_authors_models")
+    theirs = pycrn.parse(AUTHORS_REPRESSILATOR)
+    ours = pycrn.models.get("repressilator")
+    states = np.random.default_rng(0).integers(0, 40, size=(300, 6))
+    lam = propensity_function(theirs, theirs.parameter_values(None))(states)
+    relabel = bench._species_relabeling(ours, stoichiometry(theirs), states, lam)
+    assert relabel is not None
+    assert dict(zip(theirs.species_names, (ours.species_names[i] for i in relabel))) == {
+        "M_1": "R1", "M_2": "R3", "M_3": "R2", "P_1": "P1", "P_2": "P3", "P_3": "P2"}
+    other = pycrn.parse(AUTHORS_REPRESSILATOR.replace("0.1, P_3", "0.2, P_3"))  # one rate differs
+    lam = propensity_function(other, other.parameter_values(None))(states)
+    assert bench._species_relabeling(ours, stoichiometry(other), states, lam) is None
