@@ -32,7 +32,9 @@ This separates the two questions an own training cannot: how good the
 authors' trained SDnet is, and what pycrn's estimators make of it. With
 ``--ours ABBR:LABEL=PATH`` SDnets trained in pycrn (``SDnet.save``) are
 evaluated next to theirs, on the same states and seeds (and the same SSA band
-where their outputs are the authors').
+where their outputs are the authors'). Where pycrn's model is theirs with the
+species relabelled (their repressilator), pycrn's SDnets run on pycrn's model
+from the relabelled states, each with its own SSA band.
 
     python benchmarks/deepska_authors_models.py --reference PATH/deep-ska [--networks TSW,rAIC,...]
         [--samples 1000] [--reference-samples 50000] [--out results.json] [--plots DIR]
