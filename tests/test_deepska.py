@@ -12,7 +12,6 @@ errors (DeepSKA's guarantee: the estimators are unbiased whatever SDnet is).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +20,8 @@ import scipy.linalg
 import pycrn
 
 torch = pytest.importorskip("torch")
+from benchmark_modules import load_benchmark  # noqa: E402
+
 from pycrn import deepska  # noqa: E402
 from pycrn.deepska import estimators  # noqa: E402
 
@@ -578,12 +579,7 @@ def test_sum_reduction_is_the_seeds_s63_and_keeps_its_own_checkpoint(net, small_
 
 def test_the_benchmarks_backward_equation_gives_the_exact_moments(net):
     """benchmarks/deepska_exact_curves.py, which grades SDnets against exact curves, against the closed form."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "deepska_exact_curves.py"
-    spec = importlib.util.spec_from_file_location("deepska_exact_curves", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("deepska_exact_curves")
     states = np.array([[0, 0], [2, 1], [7, 40]])
     mean, second, steady = bench.exact(net, ["P", "P**2"], {"R": 35, "P": 150}, states, np.linspace(0.0, 5.0, 3))
     for i, (r0, p0) in enumerate(states):

@@ -17,6 +17,8 @@ import pytest
 import pycrn
 
 torch = pytest.importorskip("torch")
+from benchmark_modules import load_benchmark  # noqa: E402
+
 from pycrn import deepska  # noqa: E402
 from pycrn.deepska.sdnet import stoichiometry  # noqa: E402
 
@@ -234,24 +236,13 @@ AUTHORS_REPRESSILATOR = """
 """
 
 
-def _benchmark_module(name: str):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_authors_repressilator_is_pycrns_with_genes_two_and_three_swapped():
     """The comparison script evaluates pycrn-trained SDnets on pycrn's model from relabelled states; the
     relabelling it finds must make the two models' propensities and change vectors equal, and none may be
     found for a network that differs in more than its labels."""
     from pycrn.propensity import propensity_function
 
-    bench = _benchmark_module("deepska_authors_models")
+    bench = load_benchmark("deepska_authors_models")
     theirs = pycrn.parse(AUTHORS_REPRESSILATOR)
     ours = pycrn.models.get("repressilator")
     states = np.random.default_rng(0).integers(0, 40, size=(300, 6))
