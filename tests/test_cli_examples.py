@@ -207,6 +207,7 @@ def test_example_deepska_study(tmp_path):
     assert set(summary["variance"]) == {"ssa", "deep_cv", "deep_is"} and summary["sizes"] == [10, 20]
     assert summary["config"]["steps"] == 20 and summary["config"]["modes"] == 6
     assert set(summary["variance_ratio"]) == {"P", "P**2"} and len(summary["inside_ci"]) == 4
+    assert len(summary["within_5pct"]) == 4 and all(0 <= v <= 1 for v in summary["within_5pct"].values())
     assert (tmp_path / "constitutive_gene_expression_sdnet.png").stat().st_size > 10_000
     assert (tmp_path / "constitutive_gene_expression_mse.png").stat().st_size > 10_000
 

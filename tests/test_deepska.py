@@ -587,3 +587,51 @@ def test_the_benchmarks_backward_equation_gives_the_exact_moments(net):
             assert mean[k, i] == pytest.approx(exact_moments(t, r0, p0), rel=1e-9)
             assert second[k, i, 0] == pytest.approx(exact_moments(t, r0, p0)[1], rel=1e-9)
     assert steady == pytest.approx([KR * KP / (GR * GP), 1693.3333333333333], rel=1e-8)  # a sparse solve
+
+
+def test_agreement_counts_the_band_and_the_tolerance_against_ssa(net):
+    """The exact curve lies within +-5% of a 4,000-sample SSA mean at every time from t = 2 (where 5% of E[P] is
+    at least 5 standard errors), and inside the 95% interval at most times; a curve 10% off is never within either;
+    the horizon splits the shares."""
+    times = np.linspace(2.0, 20.0, 19)
+    ssa = deepska.estimate(net, None, {"R": 0, "P": 0}, times, 4000, "ssa", seed=3, outputs=["P"])
+    exact = oracle(net).predict({"R": 0, "P": 0}, times)
+    assert np.all(0.05 * ssa["estimate"].values >= 5 * ssa["std_error"].values)
+    ok = deepska.agreement(exact, ssa, horizon=10.0)
+    assert float(ok["within_tolerance"].sel(output="P")) == 1.0
+    # 19 times at nominal 95% coverage each, positively correlated along one set of paths: well above 2/3.
+    assert float(ok["inside_ci"].sel(output="P")) >= 2 / 3
+    assert float(ok["max_relative_error"].sel(output="P")) < 0.05
+    off = deepska.agreement(exact * 1.10, ssa)
+    assert float(off["within_tolerance"].sel(output="P")) == 0.0 and float(off["inside_ci"].sel(output="P")) == 0.0
+    late = exact.where(exact["time"] <= 10.0, exact * 1.10)
+    split = deepska.agreement(late, ssa, horizon=10.0)
+    assert float(split["within_tolerance_within_horizon"].sel(output="P")) == 1.0
+    assert float(split["within_tolerance_beyond_horizon"].sel(output="P")) == 0.0
+    assert split.attrs["tolerance"] == 0.05 and split.attrs["horizon"] == 10.0
+
+
+def test_agreement_names_bad_input(net):
+    times = np.array([1.0, 2.0])
+    ssa = deepska.estimate(net, None, {"R": 0, "P": 0}, times, 50, "ssa", seed=1, outputs=["P"])
+    curve = oracle(net).predict({"R": 0, "P": 0}, times)
+    with pytest.raises(ValueError, match="same times"):
+        deepska.agreement(curve, deepska.estimate(net, None, {"R": 0, "P": 0}, [1.0, 3.0], 50, "ssa", seed=1,
+                                                     outputs=["P"]))
+    with pytest.raises(ValueError, match="no output 'P\\*\\*2'"):
+        deepska.agreement(_with_square(net, oracle(net)).predict({"R": 0, "P": 0}, times), ssa)
+    with pytest.raises(ValueError, match="tolerance"):
+        deepska.agreement(curve, ssa, tolerance=-0.1)
+    with pytest.raises(ValueError, match="ci_low"):
+        deepska.agreement(curve, ssa.drop_vars("ci_low"))
+
+
+def test_the_authors_models_benchmark_reports_both_curve_criteria_and_can_skip_the_estimators(net):
+    bench = load_benchmark("deepska_authors_models")
+    times = np.linspace(2.0, 30.0, 8)
+    ssa = deepska.estimate(net, None, {"R": 0, "P": 0}, times, 2000, "ssa", seed=4, outputs=["P"])
+    row, _ = bench._evaluate(deepska, net, oracle(net), {"R": 0, "P": 0}, times, ssa, 0, 5.0, 20.0)
+    assert row["within_5pct"] == {"P": 1.0} and "variance_ratio_deep_cv" not in row
+    assert len(row["curve"]["sdnet"][0]) == times.size and row["within_5pct_beyond_horizon"]["P"] == 1.0
+    row, _ = bench._evaluate(deepska, net, oracle(net, perturb=0.3), {"R": 0, "P": 0}, times, ssa, 40, 5.0, 20.0)
+    assert row["within_5pct"]["P"] < 1.0 and row["variance_ratio_deep_cv"]["P"] > 0
