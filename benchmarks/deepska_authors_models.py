@@ -74,6 +74,8 @@ def main() -> None:
                         help="samples per estimator at --eval-time; 0: compare the curves only")
     parser.add_argument("--reference-samples", type=int, default=50_000)
     parser.add_argument("--eval-time", type=float, default=5.0)
+    parser.add_argument("--pilot", type=int, default=0, metavar="N",
+                        help="also DeepCV with the coefficient rho* estimated from N pilot trajectories")
     parser.add_argument("--times", type=int, default=50, help="points of the curve comparison up to t = 60")
     parser.add_argument("--ergodic-horizon", type=float, default=100_000.0)
     parser.add_argument("--out", type=Path, default=None)
@@ -212,7 +214,7 @@ def main() -> None:
                     band = deepska.estimate(model_net, None, model_x0, times, args.reference_samples, "ssa",
                                             seed=10 + i, outputs=model.output_names)
                 row, pred = _evaluate(deepska, model_net, model, model_x0, times, band, args.samples,
-                                      args.eval_time, float(rn_cfg["t_stop"]))
+                                      args.eval_time, float(rn_cfg["t_stop"]), args.pilot)
                 if model_x0 is not x0:
                     row["state_relabelled"] = model_x0
                 row["ssa_seconds"] = ssa_seconds
@@ -233,6 +235,9 @@ def main() -> None:
                              + ", ".join(f"{o} {v:.3g}" for o, v in row["variance_ratio_deep_cv"].items())
                              + "; SSA/DeepIS "
                              + ", ".join(f"{o} {v:.3g}" for o, v in row["variance_ratio_deep_is"].items()))
+                if "variance_ratio_deep_cv_pilot" in row:
+                    line += ("; SSA/DeepCV with rho* from the pilot "
+                             + ", ".join(f"{o} {v:.3g}" for o, v in row["variance_ratio_deep_cv_pilot"].items()))
                 print(line, flush=True)
             if args.their_deep_cv > 0 and who == "authors":
                 their = _their_deep_cv(examples, rn_cfg, nn_cfg, val_cfg, weights, steady, x0, args.eval_time,
@@ -290,13 +295,14 @@ def _species_relabeling(net, zeta_ref: np.ndarray, states: np.ndarray, lam_ref: 
 
 
 def _evaluate(deepska, net, sd, x0: dict, times: np.ndarray, ssa, samples: int, eval_time: float,
-              horizon: float) -> tuple[dict, object]:
+              horizon: float, pilot: int = 0) -> tuple[dict, object]:
     """SDnet's curve against the SSA band, its U(x, 0), and the three estimators' variances at ``eval_time``.
 
     Besides the share of times inside the band, the share within +-5% of SSA's mean (the authors' own check,
     ``compare_nn_expectation_with_ssa_tolerance`` in their pipeline; :func:`pycrn.deepska.agreement`), each within
     and beyond the training ``horizon``, and how far SDnet lies from SSA's estimate in units of the band's
-    half-width (1 is the band's edge). ``samples`` 0: the curves only, no estimators.
+    half-width (1 is the band's edge). ``samples`` 0: the curves only, no estimators. ``pilot`` > 0: DeepCV
+    also with the coefficient rho* from that many pilot trajectories (``coefficient="pilot"``).
     """
     outputs = sd.output_names
     with warnings.catch_warnings():
@@ -335,6 +341,15 @@ def _evaluate(deepska, net, sd, x0: dict, times: np.ndarray, ssa, samples: int, 
         row[f"{method}_estimate"] = est["estimate"].values[:, 0].tolist()
         row[f"{method}_std_error"] = est["std_error"].values[:, 0].tolist()
         row[f"{method}_ms_per_sample"] = (time.perf_counter() - c) / samples * 1e3
+    if pilot > 0:  # the same trajectories as deep_cv above, the coefficient rho* from independent pilot ones
+        c = time.perf_counter()
+        est = deepska.estimate(net, sd, x0, [eval_time], samples, "deep_cv", seed=5, coefficient="pilot", pilot=pilot)
+        var["deep_cv_pilot"] = est["variance"].values[:, 0]
+        row["deep_cv_pilot_estimate"] = est["estimate"].values[:, 0].tolist()
+        row["deep_cv_pilot_std_error"] = est["std_error"].values[:, 0].tolist()
+        row["deep_cv_pilot_coefficient"] = est["coefficient"].values[:, 0].tolist()
+        row["deep_cv_pilot_ms_per_sample"] = (time.perf_counter() - c) / samples * 1e3
+        row["variance_ratio_deep_cv_pilot"] = dict(zip(outputs, (var["ssa"] / var["deep_cv_pilot"]).tolist()))
     row["variance_ratio_deep_cv"] = dict(zip(outputs, (var["ssa"] / var["deep_cv"]).tolist()))
     row["variance_ratio_deep_is"] = dict(zip(outputs, (var["ssa"] / var["deep_is"]).tolist()))
     return row, pred

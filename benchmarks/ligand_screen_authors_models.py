@@ -95,10 +95,19 @@ def main() -> None:
     ap.add_argument("--ours", type=Path, default=None, help="an --out folder of examples/signaling_ligand_screen_cv.py")
     ap.add_argument("--epochs", default=None, help="which of --ours' recorded epoch counts to compare (E1,E2,...)")
     ap.add_argument("--out", type=Path, default=None, help="write the numbers as JSON here")
+    ap.add_argument("--earlier", type=Path, nargs="*", default=[],
+                    help="--out files of earlier runs: their folds' saved held-out predictions stand in where "
+                         "--ours has no .npz for a fold and epoch count")
     args = ap.parse_args()
     if (args.ours is None) != (args.epochs is None):
         ap.error("--ours and --epochs go together")
     epochs = [int(e) for e in args.epochs.split(",") if e] if args.epochs else []
+    earlier: dict[tuple[int, int], dict] = {}
+    for path in args.earlier:
+        for fold in json.loads(path.read_text()).get("folds", []):
+            for e, mine in fold.get("ours", {}).items():
+                if "prediction" in mine:
+                    earlier[(int(fold["fold"]), int(e))] = {"prediction": np.asarray(mine["prediction"])}
 
     d = ligand_screen_with_reference(args.reference)
     ref, net, ligands, tfs, conditions = d.ref, d.net, d.ligands, d.tfs, d.conditions
@@ -140,12 +149,18 @@ def main() -> None:
         notes = []
         for e in epochs:
             path = args.ours / f"fold{k}_data_epochs{e}.npz"
-            if not path.exists():
+            if path.exists():
+                saved = np.load(path)
+            elif (k, e) in earlier:  # trained elsewhere: its predictions from an earlier run of this script
+                saved = earlier[(k, e)]
+            else:
                 continue
-            saved = np.load(path)
+            # The held-out predictions themselves (3 x 74 numbers): the pooled r over folds trained on different
+            # machines can then be computed from these files alone.
             mine = entry.setdefault("ours", {})[e] = dict(
                 held_out_r=pearson(saved["prediction"], tfs[test]),
-                condition_r=per_condition(saved["prediction"], tfs[test], all_folds[k]))
+                condition_r=per_condition(saved["prediction"], tfs[test], all_folds[k]),
+                prediction=np.asarray(saved["prediction"]).tolist())
             if "train_prediction" in saved:  # written by the example since it keeps the training fit
                 mine["training_r"] = pearson(saved["train_prediction"], saved["train_truth"])
             for key, y in ((f"ours after {e} epochs", saved["prediction"]), (f"authors, folds of {e}", y_theirs[test])):

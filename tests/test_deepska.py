@@ -633,5 +633,67 @@ def test_the_authors_models_benchmark_reports_both_curve_criteria_and_can_skip_t
     row, _ = bench._evaluate(deepska, net, oracle(net), {"R": 0, "P": 0}, times, ssa, 0, 5.0, 20.0)
     assert row["within_5pct"] == {"P": 1.0} and "variance_ratio_deep_cv" not in row
     assert len(row["curve"]["sdnet"][0]) == times.size and row["within_5pct_beyond_horizon"]["P"] == 1.0
-    row, _ = bench._evaluate(deepska, net, oracle(net, perturb=0.3), {"R": 0, "P": 0}, times, ssa, 40, 5.0, 20.0)
+    row, _ = bench._evaluate(deepska, net, oracle(net, perturb=0.3), {"R": 0, "P": 0}, times, ssa, 40, 5.0, 20.0,
+                             pilot=20)
     assert row["within_5pct"]["P"] < 1.0 and row["variance_ratio_deep_cv"]["P"] > 0
+    assert row["variance_ratio_deep_cv_pilot"]["P"] > 0 and len(row["deep_cv_pilot_coefficient"]) == 1
+
+
+@pytest.mark.parametrize("which", ["untrained", "perturbed"])
+def test_deep_cv_with_the_pilot_coefficient_is_unbiased_whatever_the_sdnet(net, which):
+    """rho* comes from pilot trajectories independent of the estimate's, so the estimate stays unbiased."""
+    if which == "untrained":
+        sd = deepska.SDnet(net, ["P", "P**2"], modes=4, steady=[STEADY_P, STEADY_P2], init_seed=11)
+    else:
+        sd = _with_square(net, oracle(net, perturb=0.3))
+    times = [5.0, 20.0]
+    est = deepska.estimate(net, sd, {"R": 0, "P": 0}, times, 1000, "deep_cv", seed=22, coefficient="pilot", pilot=100)
+    assert est.attrs["coefficient"] == "pilot" and est.attrs["pilot"] == 100
+    for t in times:
+        for name, exact in zip(("P", "P**2"), exact_moments(t)):
+            got = est.sel(output=name, time=t)
+            z = (float(got["estimate"]) - exact) / float(got["std_error"])
+            assert abs(z) < 3, (which, name, t, float(got["estimate"]), exact, float(got["std_error"]))
+
+
+def test_the_pilot_coefficient_undoes_a_misscaled_sdnet(net):
+    """With U's deviation from the steady state halved, Z is half the exact control variate: rho* = 2 exactly, and
+    f - 2 Z has zero variance, where the seed's f - Z keeps half of plain SSA's spread. The estimate's trajectories
+    are the same whatever the coefficient."""
+    sd = oracle(net)
+    with torch.no_grad():
+        sd.coord_real.mul_(0.5)
+    x0, times = {"R": 0, "P": 0}, [2.0, 5.0]
+    plain = deepska.estimate(net, sd, x0, times, 300, "deep_cv", seed=3)
+    tuned = deepska.estimate(net, sd, x0, times, 300, "deep_cv", seed=3, coefficient="pilot", pilot=50)
+    fixed = deepska.estimate(net, sd, x0, times, 300, "deep_cv", seed=3, coefficient=2.0)
+    np.testing.assert_array_equal(plain["ssa_estimate"].values, tuned["ssa_estimate"].values)
+    np.testing.assert_allclose(tuned["coefficient"].values, 2.0, rtol=1e-9)
+    np.testing.assert_array_equal(plain["coefficient"].values, 1.0)
+    assert np.all(tuned["variance"].values < 1e-12 * plain["ssa_variance"].values)
+    assert np.all(plain["variance"].values > 0.2 * plain["ssa_variance"].values)
+    np.testing.assert_allclose(fixed["estimate"].values, tuned["estimate"].values, rtol=1e-9)
+    for t in times:
+        assert float(tuned["estimate"].sel(output="P", time=t)) == pytest.approx(exact_moments(t)[0], rel=1e-9)
+
+
+def test_the_coefficient_is_checked(net):
+    sd = oracle(net)
+    for bad in ("best", float("nan"), None):
+        with pytest.raises(ValueError, match="coefficient"):
+            deepska.estimate(net, sd, {"R": 0, "P": 0}, [1.0], 10, "deep_cv", coefficient=bad)
+    with pytest.raises(ValueError, match="pilot must be at least 2"):
+        deepska.estimate(net, sd, {"R": 0, "P": 0}, [1.0], 10, "deep_cv", coefficient="pilot", pilot=1)
+    with pytest.raises(ValueError, match="applies to method 'deep_cv'"):
+        deepska.estimate(net, sd, {"R": 0, "P": 0}, [1.0], 10, "deep_is", coefficient="pilot")
+
+
+def test_pilot_streams_are_numpys_children_of_a_key_no_trajectory_takes():
+    from pycrn.engines.rng import seed_states
+
+    root = np.random.SeedSequence(5)
+    pilot = np.random.SeedSequence(root.entropy, spawn_key=(estimators._PILOT_KEY,))
+    got = seed_states(pilot, 3)
+    np.testing.assert_array_equal(got, [c.generate_state(4, np.uint64) for c in pilot.spawn(3)])
+    main = seed_states(root, 2**10)
+    assert not any((main == row).all(1).any() for row in got)

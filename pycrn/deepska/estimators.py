@@ -11,6 +11,12 @@ Badolle et al. (DeepSKA, 2025), Methods and supplementary section E.
   constant and ``Delta_k U`` is a sum of complex exponentials of time, so
   the compensator part integrates in closed form (the seed integrates on a
   grid in training and uses exact pathwise integration for its panels e).
+  With ``coefficient="pilot"`` the control variate is scaled by the
+  variance-minimising ``rho* = Cov(f, Z) / Var(Z)`` (supplementary eq. S86),
+  estimated from ``pilot`` further trajectories on their own random streams:
+  independent of the estimate's samples, so the estimate stays unbiased
+  and its confidence interval valid (estimating rho* from the same samples
+  would make them dependent, as the seed notes after eq. S86).
 * ``"deep_is"``: the process simulated with tilted propensities
   ``lambda_k(x) U(x + zeta_k, T - t_j) / U(x, T - t_j)`` (SDnet of the tilt
   output, plus ``tilt_shift`` for positivity), time frozen at the left end
@@ -75,6 +81,8 @@ def estimate(
     dt: float | None = None,
     batch: int = 2048,
     tilt_bounds: tuple[float, float] = (1e-3, 1e3),
+    coefficient: float | Literal["pilot"] = 1.0,
+    pilot: int = 200,
     progress: bool | None = None,
     threads: int = 1,
 ) -> xr.Dataset:
@@ -122,6 +130,18 @@ def estimate(
         this range, which keeps the tilted process well defined where SDnet is
         poor; the likelihood ratio uses the clipped factors, so the estimator
         stays unbiased.
+    coefficient
+        ``deep_cv``: the estimator is ``f(X(T)) - c Z(T)``, unbiased for any
+        fixed ``c`` because ``Z`` has mean zero. ``1.0`` (default) is the
+        seed's estimator (zero variance with the exact U); a number fixes
+        ``c``; ``"pilot"`` takes for each output and time the
+        variance-minimising ``c = Cov(f, Z) / Var(Z)`` (the seed's eq. S86)
+        estimated from ``pilot`` extra trajectories on random streams of
+        their own. The estimate's samples are the same trajectories whatever
+        ``coefficient``.
+    pilot
+        ``deep_cv`` with ``coefficient="pilot"``: the number of pilot
+        trajectories (default 200).
     progress
         A tqdm bar over batches (default: on a terminal).
     threads
@@ -134,12 +154,18 @@ def estimate(
         Dims (output, time): ``estimate``, ``std_error``, ``ci_low``,
         ``ci_high`` (95%, normal), ``variance`` (of one sample); for
         ``deep_cv`` also ``ssa_estimate`` and ``ssa_variance`` from the same
-        trajectories. Attributes: ``method``, ``samples``, ``seed``, the
-        model text and pycrn version.
+        trajectories, and ``coefficient`` (the ``c`` used). Attributes:
+        ``method``, ``samples``, ``seed``, the model text and pycrn version
+        (and for ``deep_cv`` the coefficient and the pilot's size).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(repr(m) for m in METHODS)}, got {method!r}")
     n = check_count(samples, "samples")
+    fixed = _coefficient(coefficient, method)
+    if fixed is None:
+        n_pilot = check_count(pilot, "pilot")
+        if n_pilot < 2:
+            raise ValueError(f"pilot must be at least 2 trajectories (a covariance needs two), got {pilot!r}")
     if sdnet is None:
         if method != "ssa":
             raise ValueError(f"method {method!r} needs an SDnet")
@@ -175,7 +201,19 @@ def estimate(
         return _summary(values, names, times, attrs)
     if method == "deep_cv":
         values, plain = _deep_cv(net, sdnet, outs, x0v, times, n, seq, batch, progress)
+        if fixed is None:
+            # The pilot's streams are children of a key no trajectory index can take (indices are < 2**32).
+            pilot_seq = np.random.SeedSequence(seq.entropy, spawn_key=tuple(seq.spawn_key) + (_PILOT_KEY,))
+            pilot_values, pilot_plain = _deep_cv(net, sdnet, outs, x0v, times, n_pilot, pilot_seq, batch, progress)
+            c = _optimal_coefficient(pilot_plain, pilot_plain - pilot_values)
+            attrs.update(coefficient="pilot", pilot=n_pilot)
+        else:
+            c = np.full(values.shape[1:], fixed)
+            attrs.update(coefficient=fixed)
+        if fixed != 1.0:  # (with c = 1 the samples stay f - Z as computed, to the last bit)
+            values = plain - c * (plain - values)
         out = _summary(values, names, times, attrs)
+        out["coefficient"] = (("output", "time"), c.T)
         out["ssa_estimate"] = (("output", "time"), plain.mean(0).T)
         out["ssa_variance"] = (("output", "time"), plain.var(0, ddof=1).T if n > 1 else np.full_like(plain[0].T, np.nan))
         return out
@@ -200,6 +238,38 @@ def estimate(
                                        float(dt), (lo, hi), progress)[:, :, i]
     attrs.update(tilt=tilt if tilt is not None else "each output", tilt_shift=float(tilt_shift), dt=float(dt))
     return _summary(values, names, times, attrs)
+
+
+#: Spawn key of the pilot trajectories' parent stream: above every trajectory index.
+_PILOT_KEY = 2**32
+
+
+def _coefficient(coefficient, method: str) -> float | None:
+    """The fixed control-variate coefficient, or ``None`` for the pilot estimate; checked."""
+    if isinstance(coefficient, str):
+        if coefficient != "pilot":
+            raise ValueError(f"coefficient must be a number or 'pilot', got {coefficient!r}")
+        if method != "deep_cv":
+            raise ValueError(f"coefficient applies to method 'deep_cv', not {method!r}")
+        return None
+    try:
+        value = float(coefficient)
+    except (TypeError, ValueError):
+        raise ValueError(f"coefficient must be a number or 'pilot', got {coefficient!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"coefficient must be finite, got {coefficient!r}")
+    if method != "deep_cv" and value != 1.0:
+        raise ValueError(f"coefficient applies to method 'deep_cv', not {method!r}")
+    return value
+
+
+def _optimal_coefficient(f: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``Cov(f, Z) / Var(Z)`` per time and output from samples (samples, times, outputs); 1 where Z is constant."""
+    fc, zc = f - f.mean(0), z - z.mean(0)
+    var = (zc * zc).sum(0)
+    cov = (fc * zc).sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(var > 0, cov / var, 1.0)
 
 
 def _state(net: ReactionNetwork, x0) -> np.ndarray:
