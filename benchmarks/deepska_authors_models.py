@@ -17,10 +17,13 @@ pycrn. For each network it
   against their own subnet classes run on the same states and times;
 * compares SDnet's curves from the configuration's test states with a
   ``--reference-samples`` SSA 95% interval up to t = 60 (3x the training
-  horizon), and its U(x, 0) with f(x);
+  horizon), and with +-5% of SSA's mean (the authors' own check), and its
+  U(x, 0) with f(x); the curves themselves go into the ``--out`` file;
 * estimates the outputs at t = ``--eval-time`` from each test state with plain
   SSA, SSA with DeepCV and SSA with DeepIS from ``--samples`` samples each, and
-  reports the variance ratios (the seed's >= 100x claim).
+  reports the variance ratios (the seed's >= 100x claim); ``--samples 0``
+  skips this, ``--pilot N`` adds DeepCV with the coefficient rho* from N
+  pilot trajectories.
 
 With ``--their-deep-cv N`` it also runs the authors' own exact DeepCV
 estimator (their ``ExpectationGeneratorExactCV``, single process) with their
