@@ -143,8 +143,8 @@ if "exact_at_eval" in cfg:  # known values (closed moment equations): an MSE wit
     reference["estimate"][:, 0] = cfg["exact_at_eval"]
     reference["variance"][:, 0] = 0.0
 summary = {"network": name, "eval_time": t, "x0": x0, "steps": cfg["steps"], "train": cfg["train"],
-           "config": cfg, "inside_ci": coverage, "within_5pct": within_5pct, "fit_seconds": history.seconds, "variance": {}, "variance_ratio": {},
-           "seconds_per_sample": {}}
+           "config": cfg, "inside_ci": coverage, "within_5pct": within_5pct, "fit_seconds": history.seconds,
+           "variance": {}, "variance_ratio": {}, "seconds_per_sample": {}}
 for method in ("ssa", "deep_cv", "deep_is"):
     deepska.estimate(net, sd, x0, [t], 2, method, seed=0)  # compiling (or loading the compiled code) apart
     clock = time.perf_counter()
