@@ -118,14 +118,14 @@ for row, x0 in enumerate(cfg["test_states"]):
             warnings.simplefilter("ignore")  # beyond T on purpose
             pred = sd.predict(x0, grid)
     state = "(" + ", ".join(str(x0.get(sp, "-")) for sp in net.species_names) + ")"
+    fit = deepska.agreement(pred, ssa, tolerance=0.05)
     for col, out in enumerate(outputs):
         ax = axes[row, col]
         s = ssa.sel(output=out)
         ax.fill_between(grid, s["ci_low"], s["ci_high"], color="0.7", label=f"SSA 95% CI ({cfg['reference']:,})")
         ax.plot(grid, pred.sel(output=out), "C0", label="SDnet")
         ax.axvline(cfg["T"], color="k", ls=":", lw=0.8)
-        fit = deepska.agreement(pred.sel(output=[out]), ssa.sel(output=[out]), tolerance=0.05)
-        inside, close = float(fit["inside_ci"][0]), float(fit["within_tolerance"][0])
+        inside, close = float(fit["inside_ci"].sel(output=out)), float(fit["within_tolerance"].sel(output=out))
         coverage[f"{out} from {x0}"] = inside
         within_5pct[f"{out} from {x0}"] = close
         ax.set_title(f"{out} from {state}: {inside:.0%} inside, {close:.0%} within 5%", fontsize=9)
