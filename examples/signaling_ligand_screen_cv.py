@@ -19,9 +19,12 @@ Run as ``python examples/signaling_ligand_screen_cv.py [epochs] [folds] [steps]`
   training conditions) in ``DIR``: an interrupted run resumes where it
   stopped (training resumes exactly, see ``pycrn.signaling.fit``), and the
   pooled r is computed over every fold found there, so that
-* ``--part I/P`` (with ``--out``) trains folds ``I, I+P, ...`` only: run
-  ``P`` processes with parts ``0/P .. P-1/P`` on ``P`` cores, and the last
-  to finish reports all folds;
+* ``--jobs N`` (with ``--out``) trains the folds in ``N`` processes of one
+  thread each (give it the number of cores: one fold is too small a problem
+  for many threads) and reports all folds when the last has finished;
+  Ctrl-C stops them all, and the same command resumes;
+* ``--part I/P`` (with ``--out``) trains folds ``I, I+P, ...`` only, for
+  spreading the folds over machines by hand (``--jobs`` runs its parts so);
 * ``--eval EPOCHS,...`` also records the held-out predictions after those
   epoch counts of the same run (a learning curve at no extra training);
 * ``--no-control`` skips the scrambled models;
@@ -42,6 +45,9 @@ Run as ``python examples/signaling_ligand_screen_cv.py [epochs] [folds] [steps]`
 """
 
 import argparse
+import os
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -64,6 +70,8 @@ ap.add_argument("folds", nargs="?", type=int, default=28)
 ap.add_argument("steps", nargs="?", type=int, default=150)
 ap.add_argument("--out", type=Path, default=None, help="folder for checkpoints and held-out predictions")
 ap.add_argument("--part", default="0/1", help="I/P: train folds I, I+P, ... (needs --out to pool the parts)")
+ap.add_argument("--jobs", type=int, default=1, help="train the folds in N single-threaded processes (needs --out)")
+ap.add_argument("--no-summary", action="store_true", help=argparse.SUPPRESS)  # --jobs's processes: the parent pools
 ap.add_argument("--eval", default="", help="comma-separated epoch counts at which predictions are also recorded")
 ap.add_argument("--no-control", action="store_true", help="skip the models trained on scrambled profiles")
 ap.add_argument("--restart", type=int, default=None, help="epochs between warm restarts (default: epochs // 2)")
@@ -75,6 +83,10 @@ args = ap.parse_args()
 part, parts = (int(v) for v in args.part.split("/"))
 if args.out is None and parts > 1:
     ap.error("--part needs --out (the parts are pooled from the files there)")
+if args.jobs < 1:
+    ap.error("--jobs must be a positive number of processes")
+if args.jobs > 1 and (args.out is None or parts > 1):
+    ap.error("--jobs needs --out and no --part (it runs the parts itself and pools them from --out)")
 evals = sorted({int(v) for v in args.eval.split(",") if v} | {args.epochs})
 if evals[0] < 1 or evals[-1] > args.epochs:
     ap.error(f"--eval epochs must lie in 1..{args.epochs}")
@@ -98,6 +110,33 @@ labels = ("data",) if args.no_control else ("data", "scrambled")
 if args.out is not None:
     args.out.mkdir(parents=True, exist_ok=True)
 
+
+def run_parts(jobs: int) -> None:
+    """Train the folds as ``jobs`` processes of this script, ``--part 0/jobs .. jobs-1/jobs``, one thread each."""
+    argv, skip = [], False
+    for a in sys.argv[1:]:  # this command without --jobs, then a --part of its own for each process
+        if skip or a.startswith("--jobs"):
+            skip = a == "--jobs"
+            continue
+        argv.append(a)
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    procs = [subprocess.Popen([sys.executable, __file__, *argv, "--part", f"{i}/{jobs}", "--no-summary"], env=env)
+             for i in range(jobs)]
+    try:
+        codes = [p.wait() for p in procs]
+    except KeyboardInterrupt:
+        for p in procs:  # they got the same Ctrl-C; wait until each has stopped
+            p.wait()
+        sys.exit("interrupted: the finished folds and the checkpoints are in --out; the same command resumes")
+    failed = [f"{i}/{jobs} (exit status {c})" for i, c in enumerate(codes) if c != 0]
+    if failed:
+        sys.exit(f"parts {', '.join(failed)} failed (their messages are above); the same command resumes")
+
+
+start = time.perf_counter()
+if args.jobs > 1:
+    run_parts(args.jobs)  # every fold's files are now in --out, where the summary below finds them
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # the three duplicate edges the file lists twice, merged
     net, ligands, tfs, conditions = datasets.ligand_screen()
@@ -106,41 +145,47 @@ print(net, f"{len(conditions)} conditions, {len(fold_conditions)} folds of 3")
 row = {name: i for i, name in enumerate(conditions)}
 predicted: dict = {(label, e): {} for label in labels for e in evals}
 training_r: dict = {(label, e): {} for label in labels for e in evals}
-start = time.perf_counter()
-for k, names in enumerate(fold_conditions):
-    if k % parts != part:
-        continue
-    test = np.array([row[c] for c in names])
-    train = np.array([i for i in range(len(conditions)) if i not in set(test)])
-    for label in labels:
-        y = tfs[train]
-        if label == "scrambled":
-            rng = np.random.default_rng(k)  # per fold, so that parts and resumed runs scramble alike
-            while True:  # a derangement: no training condition keeps its own profile
-                order = rng.permutation(len(train))
-                if np.all(order != np.arange(len(train))):
-                    break
-            y = y[order]
-        model = sig.SignalingModel(net, steps=args.steps, seed=args.seed + k, **init)
-        checkpoint = args.out / f"fold{k}_{label}.pt" if args.out is not None else None
-        for e in evals:
-            done = args.out / f"fold{k}_{label}_epochs{e}.npz" if args.out is not None else None
-            if done is not None and done.exists() and e < args.epochs:
-                continue  # recorded by an earlier run; training goes on from the checkpoint
-            sig.fit(model, ligands[train], y, epochs=e, batch_size=5, seed=args.seed + k, checkpoint=checkpoint,
-                    progress=False, **recipe)
-            with torch.no_grad():
-                prediction = model(torch.as_tensor(ligands[test])).numpy()
-                fitted = model(torch.as_tensor(ligands[train])).numpy()
-            predicted[(label, e)][k] = prediction
-            training_r[(label, e)][k] = pearson(fitted, y)
-            if done is not None:
-                np.savez(done, prediction=prediction, truth=tfs[test], train_prediction=fitted, train_truth=y)
-    r = pearson(predicted[("data", args.epochs)][k], tfs[test])
-    print(f"fold {k + 1:2d} ({', '.join(names)}): held-out r = {r:.3f}, training r = "
-          f"{training_r[('data', args.epochs)][k]:.3f}  ({time.perf_counter() - start:.0f} s)", flush=True)
+try:
+    for k, names in enumerate(fold_conditions):
+        if k % parts != part or args.jobs > 1:
+            continue
+        test = np.array([row[c] for c in names])
+        train = np.array([i for i in range(len(conditions)) if i not in set(test)])
+        for label in labels:
+            y = tfs[train]
+            if label == "scrambled":
+                rng = np.random.default_rng(k)  # per fold, so that parts and resumed runs scramble alike
+                while True:  # a derangement: no training condition keeps its own profile
+                    order = rng.permutation(len(train))
+                    if np.all(order != np.arange(len(train))):
+                        break
+                y = y[order]
+            model = sig.SignalingModel(net, steps=args.steps, seed=args.seed + k, **init)
+            checkpoint = args.out / f"fold{k}_{label}.pt" if args.out is not None else None
+            for e in evals:
+                done = args.out / f"fold{k}_{label}_epochs{e}.npz" if args.out is not None else None
+                if done is not None and done.exists() and e < args.epochs:
+                    continue  # recorded by an earlier run; training goes on from the checkpoint
+                sig.fit(model, ligands[train], y, epochs=e, batch_size=5, seed=args.seed + k, checkpoint=checkpoint,
+                        progress=False, **recipe)
+                with torch.no_grad():
+                    prediction = model(torch.as_tensor(ligands[test])).numpy()
+                    fitted = model(torch.as_tensor(ligands[train])).numpy()
+                predicted[(label, e)][k] = prediction
+                training_r[(label, e)][k] = pearson(fitted, y)
+                if done is not None:
+                    np.savez(done, prediction=prediction, truth=tfs[test], train_prediction=fitted, train_truth=y)
+        r = pearson(predicted[("data", args.epochs)][k], tfs[test])
+        print(f"fold {k + 1:2d} ({', '.join(names)}): held-out r = {r:.3f}, training r = "
+              f"{training_r[('data', args.epochs)][k]:.3f}  ({time.perf_counter() - start:.0f} s)", flush=True)
+except KeyboardInterrupt:
+    # fit has saved the fold's last finished epoch in its checkpoint; --jobs's parent says so once for all
+    sys.exit(130 if args.no_summary else "interrupted: " + ("the finished folds and the checkpoints are in --out; the same command resumes"
+                                if args.out is not None else "nothing was kept (run with --out to resume later)"))
 
 for (label, e), by_fold in predicted.items():
+    if args.no_summary:
+        break
     if args.out is not None:  # every fold recorded so far, also by other parts
         for k in range(len(fold_conditions)):
             path = args.out / f"fold{k}_{label}_epochs{e}.npz"
@@ -158,5 +203,5 @@ for (label, e), by_fold in predicted.items():
     fits = list(training_r[(label, e)].values())
     print(f"held-out conditions ({len(pred)}, {len(folds)} folds), trained on {label:9s} for {e:5d} epochs: "
           f"Pearson r = {r:.3f}" + (f" (training r, mean over {len(fits)} folds: {np.mean(fits):.3f})" if fits else ""))
-print(f"wall time {time.perf_counter() - start:.0f} s for this part's folds x {len(labels)} models x "
-      f"{args.epochs} epochs")
+which = f"the folds in {args.jobs} processes" if args.jobs > 1 else "this part's folds"
+print(f"wall time {time.perf_counter() - start:.0f} s for {which} x {len(labels)} models x {args.epochs} epochs")

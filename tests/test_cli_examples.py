@@ -167,6 +167,25 @@ def test_example_signaling_ligand_screen_cv(tmp_path):
     assert state["schedule"] == dict(epochs=40, peak=5, start=0.1, end=0.01, reset_every=1) and state["lr"] == 1e-3
 
 
+def test_example_signaling_ligand_screen_cv_jobs(tmp_path):
+    """--jobs 2 trains the folds in two processes, pools them, and gives what one process gives, bit for bit."""
+    args = ("2", "3", "20", "--eval", "1", "--no-control")
+    out = _run_example("signaling_ligand_screen_cv.py", *args, "--out", str(tmp_path / "jobs"), "--jobs", "2")
+    pooled = [line for line in out.splitlines() if line.startswith("held-out conditions")]
+    assert len(pooled) == 2 and all(line.startswith("held-out conditions (9, 3 folds)") for line in pooled)
+    assert "wall time" in out and "in 2 processes" in out
+    serial = _run_example("signaling_ligand_screen_cv.py", *args, "--out", str(tmp_path / "serial"))
+    assert [line for line in serial.splitlines() if line.startswith("held-out conditions")] == pooled
+    files = sorted(p.name for p in (tmp_path / "serial").glob("*.npz"))
+    assert files == sorted(p.name for p in (tmp_path / "jobs").glob("*.npz")) and len(files) == 6
+    for name in files:
+        a, b = np.load(tmp_path / "jobs" / name), np.load(tmp_path / "serial" / name)
+        assert all(np.array_equal(a[key], b[key]) for key in a.files)
+    refused = subprocess.run([sys.executable, str(ROOT / "examples" / "signaling_ligand_screen_cv.py"), *args,
+                              "--jobs", "2"], capture_output=True, text=True)
+    assert refused.returncode != 0 and "--jobs needs --out" in refused.stderr
+
+
 def test_example_abstraction_sir(tmp_path):
     out = _run_example("abstraction_sir.py", "--small", "--out", str(tmp_path))
     assert "after 5 step(s): mean histogram distance" in out
