@@ -24,7 +24,10 @@ pycrn's runs all 150 steps). With ``--ours DIR`` it also reads the held-out
 predictions that ``examples/signaling_ligand_screen_cv.py --out DIR`` wrote
 (``foldK_data_epochsE.npz``, for each E of ``--epochs``: a learning curve)
 and puts each fold's held-out and training r next to the authors', pooled
-over the folds found.
+over the folds found, and sets a summary of each model's parameters (rho(A),
+sums of squared weights and biases, output scale, mean state and share of
+nodes off) next to that of the authors' model, from the checkpoint
+``foldK_data.pt`` there.
 
     python benchmarks/ligand_screen_authors_models.py --reference PATH/Artificial-Signaling-Network/Model \\
         [--folds 0,1,...] [--ours DIR --epochs E1,E2,...] [--out results.json]
@@ -46,6 +49,7 @@ from bench_signaling import load_reference
 
 from pycrn import signaling as sig
 from pycrn.signaling import datasets
+from pycrn.signaling.spectral import spectral_radius
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -74,9 +78,10 @@ def ligand_screen_with_reference(reference: str) -> SimpleNamespace:
                            all_folds=datasets.ligand_screen_folds(), row={c: i for i, c in enumerate(conditions)})
 
 
-def both_passes(ref, pickled, x_theirs, inverse, their_nodes, net, ligands) -> tuple[np.ndarray, np.ndarray]:
+def both_passes(ref, pickled, x_theirs, inverse, their_nodes, net, ligands
+                ) -> tuple[np.ndarray, np.ndarray, sig.SignalingModel]:
     """A pickled model of theirs on all conditions: their forward pass, and pycrn's on the parameter table
-    their ``saveParam`` writes; both in pycrn's TF order."""
+    their ``saveParam`` writes, both in pycrn's TF order; and that pycrn model."""
     with torch.no_grad():
         theirs = pickled(x_theirs)[0].numpy()[:, inverse]
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,7 +90,20 @@ def both_passes(ref, pickled, x_theirs, inverse, their_nodes, net, ligands) -> t
         model = sig.SignalingModel(net, steps=150, tol=0.0).load_parameters(table)
     with torch.no_grad():
         mine = model(torch.as_tensor(ligands)).numpy()
-    return theirs, mine
+    return theirs, mine, model
+
+
+def parameter_summary(model: sig.SignalingModel, ligands: np.ndarray) -> dict[str, float]:
+    """What a trained model's parameters look like, to set two trainings side by side: rho(A), the sums of
+    squared weights and biases (the L2 terms' sums), the largest |weight|, the mean output scale, and the mean
+    steady state over all conditions with the share of node states below 1e-3 (off)."""
+    w, b = model.weights.detach(), model.bias.detach().numpy()
+    with torch.no_grad():
+        x = model.states(torch.as_tensor(ligands)).numpy()
+    return dict(spectral_radius=float(spectral_radius(model.network, w)), sum_w2=float(torch.sum(w ** 2)),
+                max_abs_w=float(w.abs().max()), sum_b2=float(np.sum(b ** 2)),
+                output_scale=float(model.output_scale.detach().mean()), mean_state=float(x.mean()),
+                off_share=float(np.mean(np.abs(x) < 1e-3)))
 
 
 def main() -> None:
@@ -128,12 +146,12 @@ def main() -> None:
         order_out = np.array([tf_names.index(n) for n in their_nodes[model.projectionLayer.nodeOrder]])
         x_theirs = torch.as_tensor(ligands[:, order_in])
         inverse = np.argsort(order_out)  # their TF columns back to pycrn's order
-        y_theirs, y_pycrn = both_passes(ref, model, x_theirs, inverse, their_nodes, net, ligands)
+        y_theirs, y_pycrn, loaded = both_passes(ref, model, x_theirs, inverse, their_nodes, net, ligands)
         scrambled = torch.load(cv / f"MML_sramble_model_{k}.pt", weights_only=False)
         for layer in ("inputLayer", "projectionLayer"):
             if not np.array_equal(getattr(scrambled, layer).nodeOrder, getattr(model, layer).nodeOrder):
                 raise SystemExit(f"fold {k}: the scrambled model's {layer} orders its nodes differently")
-        y_scrambled, y_scrambled_pycrn = both_passes(ref, scrambled, x_theirs, inverse, their_nodes, net, ligands)
+        y_scrambled, y_scrambled_pycrn, _ = both_passes(ref, scrambled, x_theirs, inverse, their_nodes, net, ligands)
         largest_difference = max(largest_difference, float(np.max(np.abs(y_pycrn - y_theirs))),
                                   float(np.max(np.abs(y_scrambled_pycrn - y_scrambled))))
         entry = dict(fold=k, conditions=all_folds[k],
@@ -141,7 +159,14 @@ def main() -> None:
                      training_r=pearson(y_theirs[train], tfs[train]),
                      pycrn_forward_held_out_r=pearson(y_pycrn[test], tfs[test]),
                      scrambled_held_out_r=pearson(y_scrambled[test], tfs[test]),
-                     condition_r=per_condition(y_theirs[test], tfs[test], all_folds[k]))
+                     condition_r=per_condition(y_theirs[test], tfs[test], all_folds[k]),
+                     parameters=parameter_summary(loaded, ligands))
+        checkpoint = args.ours / f"fold{k}_data.pt" if args.ours is not None else None
+        if checkpoint is not None and checkpoint.exists():  # ours, where training stands now
+            state = torch.load(checkpoint, weights_only=False)
+            mine = sig.SignalingModel(net, steps=150, tol=0.0)
+            mine.load_state_dict(state["model"])
+            entry["ours_parameters"] = dict(parameter_summary(mine, ligands), epoch=int(state["epoch"]))
         for key, y in (("authors", y_theirs), ("pycrn_forward", y_pycrn), ("scrambled", y_scrambled),
                        ("scrambled, pycrn_forward", y_scrambled_pycrn)):
             pooled[key][0].append(y[test])
@@ -173,6 +198,12 @@ def main() -> None:
               f"{entry['pycrn_forward_held_out_r']:.3f}), training r {entry['training_r']:.3f}, scrambled "
               f"{entry['scrambled_held_out_r']:.3f}" +
               (f"; ours after {', '.join(notes)}" if notes else ""), flush=True)
+        for who, par in (("authors'", entry["parameters"]), ("ours", entry.get("ours_parameters"))):
+            if par is not None:
+                print(f"         {who:8s} rho(A) {par['spectral_radius']:.3f}, sum w^2 {par['sum_w2']:.0f}, max |w| "
+                      f"{par['max_abs_w']:.2f}, sum b^2 {par['sum_b2']:.1f}, output scale {par['output_scale']:.3f}, "
+                      f"mean state {par['mean_state']:.3f}, off {par['off_share']:.3f}"
+                      + (f" (epoch {par['epoch']})" if "epoch" in par else ""))
 
     summary = {key: pearson(np.concatenate(p), np.concatenate(t)) for key, (p, t) in pooled.items() if p}
     counts = {key: len(p) for key, (p, t) in pooled.items() if p}

@@ -682,3 +682,27 @@ def test_uniformity_with_cache_equals_the_full_computation():
     (g1,) = torch.autograd.grad(expected, batch)
     (g2,) = torch.autograd.grad(got, batch)
     torch.testing.assert_close(g2, g1)
+
+
+def test_parameter_summary_of_the_grading_benchmark():
+    """The summary that sets pycrn's trained ligand-screen models next to the authors' reads the model right."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # its own imports live there
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from benchmark_modules import load_benchmark
+
+    bench = load_benchmark("ligand_screen_authors_models")
+    net = datasets.toy()
+    model = sig.SignalingModel(net, seed=3, initial_radius=0.7)
+    ligands = np.array([[0.0, 0.0], [1.0, 0.5], [0.3, 1.0]])[:, : len(net.ligands)]
+    par = bench.parameter_summary(model, ligands)
+    assert par["spectral_radius"] == pytest.approx(0.7, rel=1e-6)  # the initialisation scales rho(A) to this
+    w = model.weights.detach().numpy()
+    assert par["sum_w2"] == pytest.approx(float(np.sum(w ** 2))) and par["max_abs_w"] == float(np.abs(w).max())
+    assert par["sum_b2"] == pytest.approx(float(np.sum(model.bias.detach().numpy() ** 2)))
+    assert par["output_scale"] == pytest.approx(1.2)
+    with torch.no_grad():
+        x = model.states(torch.as_tensor(ligands)).numpy()
+    assert par["mean_state"] == pytest.approx(float(x.mean())) and par["off_share"] == float(np.mean(np.abs(x) < 1e-3))
