@@ -323,6 +323,21 @@ def test_fit_lowers_the_loss_and_resumes_exactly(net, small_data, tmp_path):
         deepska.fit(model(), small_data, steps=301, segments=400, accumulate=1, checkpoint=ckpt)
 
 
+def test_training_shares_the_trajectories_with_the_data_set(net, small_data):
+    """fit's segments read the data set's own arrays (no float copies of the whole set: at the seed's sizes these
+    doubled the memory of training); a draw's increments are those of the stored martingale."""
+    from pycrn.deepska.training import _Segments
+
+    sd = deepska.SDnet(net, ["P", "P**2"], modes=3, hidden=(8, 8), steady=[STEADY_P, STEADY_P ** 2], init_seed=2)
+    seg = _Segments(sd, small_data, torch.device("cpu"))
+    assert np.shares_memory(seg.x.numpy(), small_data["state"].values)
+    assert np.shares_memory(seg.m.numpy(), small_data["martingale"].values)
+    np.testing.assert_array_equal(seg.f.numpy()[..., 1], small_data["state"].values[..., 1].astype(np.float32) ** 2)
+    assert (seg.n, seg.J) == (400, 20)
+    loss = seg.loss(sd, np.arange(5), 3, 4)
+    assert loss.dtype == sd.steady.dtype and torch.isfinite(loss)
+
+
 def test_save_and_load_round_trip(net, tmp_path):
     sd = oracle(net)
     sd.horizon, sd.dt = 20.0, 0.02
@@ -459,10 +474,14 @@ def test_steady_scaling_divides_by_one_plus_the_steady_mean(net, small_data):
     with torch.no_grad():
         # One step (omega = 1 gives the single abar = alpha): the loss is L((f - F) / delta) averaged.
         rows, alpha, omega = np.arange(50), 3, 1
-        x = seg.x[rows, alpha]
-        target = seg.f[rows, alpha + 1, 0]
-        dt = float(seg.times[alpha + 1] - seg.times[alpha])
-        pred = sd(x, dt)[:, 0] + (sd.delta(x, dt)[:, :, 0] * seg.dm[rows, alpha]).sum(1)
+        states = small_data["state"].values[rows]
+        mart = small_data["martingale"].values[rows].astype(np.float64)
+        dtype = sd.steady.dtype
+        x = torch.as_tensor(states[:, alpha], dtype=dtype)
+        target = torch.as_tensor(states[:, alpha + 1, 1], dtype=dtype)  # f = P
+        dm = torch.as_tensor(mart[:, alpha + 1] - mart[:, alpha], dtype=dtype)
+        dt = float(small_data["time"][alpha + 1] - small_data["time"][alpha])
+        pred = sd(x, dt)[:, 0] + (sd.delta(x, dt)[:, :, 0] * dm).sum(1)
         r = (target - pred) / (1 + STEADY_P)
         expected = torch.where(r.abs() < 1, r * r, 2 * r.abs() - 1).mean()
         assert float(seg.loss(sd, rows, alpha, omega, "steady")) == pytest.approx(float(expected), rel=1e-12)
@@ -557,13 +576,15 @@ def test_sum_reduction_is_the_seeds_s63_and_keeps_its_own_checkpoint(net, small_
     rows, alpha, omega = np.arange(40), 2, 6
     with torch.no_grad():
         # Per trajectory: the penalties of the segment's start points abar = alpha .. beta - 1, summed (eq. S63).
-        x = seg.x[rows, alpha:alpha + omega]
+        states = small_data["state"].values[rows]
+        dm = torch.as_tensor(np.diff(small_data["martingale"].values[rows].astype(np.float64), axis=1))
+        x = torch.as_tensor(states[:, alpha:alpha + omega], dtype=torch.float64)
         total = torch.zeros(rows.size, dtype=torch.float64)
         for q in range(omega):
             tail = sum((sd.delta(x[:, j], float(seg.times[alpha + omega] - seg.times[alpha + j]))[:, :, 0]
-                        * seg.dm[rows, alpha + j]).sum(1) for j in range(q, omega))
+                        * dm[:, alpha + j]).sum(1) for j in range(q, omega))
             pred = sd(x[:, q], float(seg.times[alpha + omega] - seg.times[alpha + q]))[:, 0] + tail
-            r = (seg.f[rows, alpha + omega, 0] - pred) / (1 + STEADY_P)
+            r = (torch.as_tensor(states[:, alpha + omega, 1], dtype=torch.float64) - pred) / (1 + STEADY_P)
             total += torch.where(r.abs() < 1, r * r, 2 * r.abs() - 1)
         assert float(seg.loss(sd, rows, alpha, omega, "steady", "sum")) == pytest.approx(float(total.mean()), rel=1e-10)
         assert float(seg.loss(sd, rows, alpha, omega, "steady")) == pytest.approx(float(total.mean()) / omega, rel=1e-10)
