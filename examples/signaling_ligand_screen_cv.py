@@ -180,7 +180,9 @@ try:
               f"{training_r[('data', args.epochs)][k]:.3f}  ({time.perf_counter() - start:.0f} s)", flush=True)
 except KeyboardInterrupt:
     # fit has saved the fold's last finished epoch in its checkpoint; --jobs's parent says so once for all
-    sys.exit(130 if args.no_summary else "interrupted: " + ("the finished folds and the checkpoints are in --out; the same command resumes"
+    if args.no_summary:
+        sys.exit(130)
+    sys.exit("interrupted: " + ("the finished folds and the checkpoints are in --out; the same command resumes"
                                 if args.out is not None else "nothing was kept (run with --out to resume later)"))
 
 for (label, e), by_fold in predicted.items():
