@@ -325,7 +325,7 @@ def test_fit_lowers_the_loss_and_resumes_exactly(net, small_data, tmp_path):
 
 def test_training_shares_the_trajectories_with_the_data_set(net, small_data):
     """fit's segments read the data set's own arrays (no float copies of the whole set: at the seed's sizes these
-    doubled the memory of training); a draw's increments are those of the stored martingale."""
+    doubled the memory of training). The loss tests below rebuild a draw's loss from the data set itself."""
     from pycrn.deepska.training import _Segments
 
     sd = deepska.SDnet(net, ["P", "P**2"], modes=3, hidden=(8, 8), steady=[STEADY_P, STEADY_P ** 2], init_seed=2)
