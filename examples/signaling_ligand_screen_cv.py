@@ -145,10 +145,11 @@ print(net, f"{len(conditions)} conditions, {len(fold_conditions)} folds of 3")
 row = {name: i for i, name in enumerate(conditions)}
 predicted: dict = {(label, e): {} for label in labels for e in evals}
 training_r: dict = {(label, e): {} for label in labels for e in evals}
+# With --jobs the parts have trained every fold: this process only pools them.
+mine = [] if args.jobs > 1 else [k for k in range(len(fold_conditions)) if k % parts == part]
 try:
-    for k, names in enumerate(fold_conditions):
-        if k % parts != part or args.jobs > 1:
-            continue
+    for k in mine:
+        names = fold_conditions[k]
         test = np.array([row[c] for c in names])
         train = np.array([i for i in range(len(conditions)) if i not in set(test)])
         for label in labels:

@@ -686,11 +686,6 @@ def test_uniformity_with_cache_equals_the_full_computation():
 
 def test_parameter_summary_of_the_grading_benchmark():
     """The summary that sets pycrn's trained ligand-screen models next to the authors' reads the model right."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # its own imports live there
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from benchmark_modules import load_benchmark
 
     bench = load_benchmark("ligand_screen_authors_models")

@@ -84,7 +84,7 @@ class _Segments:
         states = np.asarray(data["state"].values)
         self.times = torch.as_tensor(np.array(data["time"].values, dtype=np.float64), dtype=dtype, device=device)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # a read-only array: it is only ever read
+            warnings.filterwarnings("ignore", "The given NumPy array is not writable")  # it is only ever read
             self.x = torch.as_tensor(states, device=device)  # (n, J + 1, species), int64
             self.m = torch.as_tensor(np.asarray(data["martingale"].values), device=device)  # (n, J + 1, reactions)
         flat = states.reshape(-1, states.shape[-1])
