@@ -27,7 +27,7 @@ _PARTS = {
     "generate": "data", "ergodic_mean": "data",
     "fit": "training", "FitHistory": "training",
     "estimate": "estimators", "steady_state": "em_deep_cv", "variance": "deep_ipa",
-    "agreement": "curves",
+    "agreement": "curves", "generator_spectrum": "spectrum",
 }
 
 

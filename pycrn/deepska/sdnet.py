@@ -179,6 +179,13 @@ class SDnet(torch.nn.Module):
         (default), uniformly in [0, 1] as the seed's Methods say; ``"zero"``,
         at 0 as the authors' published code does (every mode starts real and
         non-oscillating). The other parameters start the same either way.
+    decay_init
+        Starting values of the first decay modes (complex, real parts > 0),
+        e.g. the generator's slowest modes from
+        :func:`~pycrn.deepska.generator_spectrum`: the seed suggests taking
+        them from a spectral method and fixing them or training on from there
+        (supplementary section C). They are trained on; the remaining modes
+        start as without it (the other parameters start the same either way).
     """
 
     def __init__(
@@ -194,6 +201,7 @@ class SDnet(torch.nn.Module):
         dtype: torch.dtype | str = torch.float32,
         delta_network: bool = False,
         frequency_init: str = "uniform",
+        decay_init: Sequence[complex] | None = None,
     ) -> None:
         super().__init__()
         if frequency_init not in ("uniform", "zero"):
@@ -217,6 +225,12 @@ class SDnet(torch.nn.Module):
             self.config["delta_network"] = True
         if frequency_init != "uniform":  # likewise
             self.config["frequency_init"] = frequency_init
+        if decay_init is not None:
+            start = np.asarray(decay_init, dtype=np.complex128).reshape(-1)
+            if start.size > modes or not np.all(np.isfinite(start)) or np.any(start.real <= 0):
+                raise ValueError(f"decay_init must give at most {modes} finite modes with positive real parts, "
+                                 f"got {start.tolist()}")
+            self.config["decay_init"] = [[float(z.real), float(z.imag)] for z in start]
         steady = np.asarray(steady, dtype=np.float64).reshape(-1)
         if steady.size != len(self.outputs) or not np.all(np.isfinite(steady)):
             raise ValueError(f"steady must give {len(self.outputs)} finite values (one per output), got {steady.tolist()}")
@@ -240,6 +254,11 @@ class SDnet(torch.nn.Module):
         if frequency_init == "zero":  # drawn all the same, so that every other parameter starts as with "uniform"
             with torch.no_grad():
                 self.frequency.zero_()
+        if decay_init is not None:
+            with torch.no_grad():  # softplus(raw) = a: raw = log(expm1(a))
+                k = start.size
+                self.decay_raw[:k] = torch.as_tensor(np.log(np.expm1(start.real)), dtype=dtype)
+                self.frequency[:k] = torch.as_tensor(start.imag, dtype=dtype)
         nreactions = len(self.reactions)
         # Drawn after everything else, so that an SDnet without it keeps its initial weights for a given seed.
         self.delta_eigenfunctions = (_relu_network(nspecies, hidden, 2 * modes * nreactions, gen, dtype)
@@ -537,7 +556,8 @@ def load(path: str | Path, net: ReactionNetwork, outputs=None) -> SDnet:
     model = SDnet(net, outputs if outputs is not None else state["outputs"], state["config"]["modes"],
                   state["config"]["hidden"], steady=sd["steady"].numpy(), init_seed=state["config"]["init_seed"],
                   dtype=sd["steady"].dtype, delta_network=state["config"].get("delta_network", False),
-                  frequency_init=state["config"].get("frequency_init", "uniform"))
+                  frequency_init=state["config"].get("frequency_init", "uniform"),
+                  decay_init=[complex(*z) for z in state["config"]["decay_init"]] if "decay_init" in state["config"] else None)
     model.load_state_dict(sd)
     model.horizon, model.dt = state["horizon"], state["dt"]
     model.scale_fixed = True  # its weights were trained for this scale

@@ -1,0 +1,131 @@
+"""The generator's slowest decay modes, from a finite state projection: what SDnet's decay modes estimate.
+
+SDnet writes ``U(x, f, t)`` as ``U(f) + sum_l gamma_l(f) phi_l(x) exp(-sigma_l t)``
+with ``-sigma_l`` the eigenvalues of the generator A of the process (Badolle,
+Theuer, Fang, Gupta & Khammash, "Interpretable neural approximation of
+stochastic reaction dynamics with guaranteed reliability", 2025, eq. 7 and
+supplementary section C); when SDnet is exact its learned ``sigma_l`` are these
+decay modes (their theorem, after Gupta et al., "Sparse learning of the
+stochastic Koopman operator", 2025). For a network whose stationary mass lies
+in a box of moderate size the modes can be computed directly: restrict A to
+the box, dropping the jumps that would leave it (so the restriction is itself
+a generator, with eigenvalue 0), and find the eigenvalues nearest 0 by
+shift-invert Arnoldi (ARPACK through scipy). The slowest modes set how SDnet
+extrapolates beyond its training horizon, so comparing them is a direct check
+of what it learned.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import eigs
+
+from ..network import ReactionNetwork
+from ..propensity import propensity_function
+
+#: Largest box (number of states) the projection builds.
+MAX_STATES = 2_000_000
+
+
+def _box(net: ReactionNetwork, box: Mapping[str, int | tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    names = net.species_names
+    unknown = sorted(set(box) - set(names))
+    if unknown:
+        raise ValueError(f"generator_spectrum: box names species not in {net.name!r}: {unknown} (species: {names})")
+    missing = [s for s in names if s not in box]
+    if missing:
+        raise ValueError(f"generator_spectrum: box gives no bounds for species {missing}")
+    low, high = [], []
+    for s in names:
+        b = box[s]
+        lo, hi = (0, b) if np.isscalar(b) else b
+        if int(lo) != lo or int(hi) != hi or lo < 0 or hi < lo:
+            raise ValueError(f"generator_spectrum: box for {s!r} must be integers 0 <= low <= high, got {b!r}")
+        low.append(int(lo))
+        high.append(int(hi))
+    low_a, high_a = np.array(low), np.array(high)
+    n = int(np.prod(high_a - low_a + 1, dtype=np.float64))
+    if n > MAX_STATES:
+        raise ValueError(f"generator_spectrum: the box holds {n:,} states, more than {MAX_STATES:,}")
+    return low_a, high_a
+
+
+def generator_spectrum(net: ReactionNetwork, box: Mapping[str, int | tuple[int, int]], modes: int = 8,
+                       params: Mapping[str, float] | None = None, boundary_mass: float = 1e-6) -> np.ndarray:
+    """The ``modes`` slowest decay modes ``sigma_l`` of the network's generator, restricted to a box.
+
+    Parameters
+    ----------
+    net
+        A network whose rates do not depend on time.
+    box
+        Per species an inclusive upper bound or a ``(low, high)`` pair; every
+        species must be bounded. The box should hold nearly all the
+        stationary mass and the states that the slow modes move between.
+    modes
+        How many modes to return (after the stationary mode 0).
+    params
+        Parameter values overriding the network's.
+    boundary_mass
+        Warn if the projected stationary distribution puts more than this
+        mass on states from which a jump leaves the box (the box is then too
+        small for the modes to be trusted).
+
+    Returns
+    -------
+    numpy.ndarray
+        Complex decay modes (minus the eigenvalues), real parts ascending;
+        complex modes come in conjugate pairs, both listed.
+    """
+    if net.depends_on_time:
+        raise ValueError(f"generator_spectrum: {net.name!r} has time-dependent rates; its generator has no spectrum")
+    if modes < 1:
+        raise ValueError(f"generator_spectrum: modes must be >= 1, got {modes}")
+    low, high = _box(net, box)
+    shape = tuple(high - low + 1)
+    states = np.array(list(itertools.product(*(range(lo, hi + 1) for lo, hi in zip(low, high)))), dtype=np.int64)
+    n = states.shape[0]
+    if modes + 2 >= n:
+        raise ValueError(f"generator_spectrum: the box holds {n} states, too few for {modes} modes")
+    a = propensity_function(net, net.parameter_values(params))(states)
+    bad = ~np.isfinite(a) | (a < 0)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(f"generator_spectrum: reaction {j} ({net.reactions[j]}) has propensity {a[i, j]} "
+                         f"at state {dict(zip(net.species_names, states[i].tolist()))}")
+    change = net.stoichiometry.T  # (reactions, species)
+    index = np.arange(n)
+    rows, cols, vals = [], [], []
+    leaves = np.zeros(n, dtype=bool)
+    diagonal = np.zeros(n)
+    for j in range(change.shape[0]):
+        target = states + change[j]
+        inside = np.all((target >= low) & (target <= high), axis=1)
+        leaves |= ~inside & (a[:, j] > 0)
+        keep = inside & (a[:, j] > 0) & np.any(change[j] != 0)
+        rows.append(np.ravel_multi_index((target[keep] - low).T, shape))
+        cols.append(index[keep])
+        vals.append(a[keep, j])
+        diagonal[keep] -= a[keep, j]
+    rows.append(index)
+    cols.append(index)
+    vals.append(diagonal)
+    # Column-stochastic orientation (dp/dt = Q p): the eigenvalues are A's; the 0-eigenvector is the stationary law.
+    Q = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    scale = max(float(np.max(-diagonal)), 1e-300)
+    shift = -1e-6 * scale  # near 0 but not on it: 0 is an eigenvalue, and shift-invert needs Q - shift I regular
+    values, vectors = eigs(Q, k=modes + 1, sigma=shift, which="LM", v0=np.ones(n), tol=1e-12)
+    stationary = int(np.argmin(np.abs(values)))
+    pi = np.abs(vectors[:, stationary])
+    pi /= pi.sum()
+    at_boundary = float(pi[leaves].sum())
+    if at_boundary > boundary_mass:
+        warnings.warn(f"generator_spectrum: the stationary distribution puts {at_boundary:.2g} of its mass on states "
+                      f"from which a jump leaves the box; widen the box", stacklevel=2)
+    sigma = -np.delete(values, stationary)
+    return sigma[np.lexsort((sigma.imag, sigma.real))]
