@@ -38,7 +38,7 @@ NETWORKS = {
     "TSW": ("toggle_switch", ["P1", "P1**2"], {"P1": 120, "P2": 70},
             [[0, 0], [1, 6], [5, 1], [33, 6], [34, 0]]),
     "CGE": ("constitutive_gene_expression", ["P", "P**2"], {"R": 40, "P": 150},
-            [[0, 0], [1, 6], [5, 1], [15, 40], [3, 90]]),
+            [[0, 0], [2, 22], [7, 40], [3, 47], [17, 87]]),
 }
 
 
@@ -81,7 +81,7 @@ def main() -> None:
                      generator_seconds=time.perf_counter() - clock, sdnets={})
         print(f"{abbr}: generator on the box {box}, slowest {args.modes} decay modes "
               f"({entry['generator_seconds']:.1f} s):")
-        print("   " + ", ".join(f"{s.real:.4f}{s.imag:+.4f}i" if abs(s.imag) > 1e-9 else f"{s.real:.4f}" for s in sigma))
+        print("   " + ", ".join(f"{s.real:.4f}{s.imag:+.4f}i" if abs(s.imag) > 1e-6 else f"{s.real:.4f}" for s in sigma))
         sdnets = []
         if args.reference is not None:
             steady = deepska.ergodic_mean(net, outputs, burn_in=100.0, horizon=args.ergodic_horizon, runs=5, seed=1)
@@ -92,8 +92,9 @@ def main() -> None:
         for label, sd in sdnets:
             modes = weighted_modes(sd, np.asarray(states, dtype=np.float64), args.at)
             entry["sdnets"][label] = modes
-            shown = [m for m in modes if m["weight"] >= 0.01]
-            print(f"   {label}: {len(modes)} modes, {len(shown)} with weight >= 0.01 at t = {args.at:g} (real part, +-imag, weight):")
+            shown = [m for m in modes if m["weight"] >= 0.01] or modes[:4]
+            print(f"   {label}: {len(modes)} modes; those with weight >= 0.01 at t = {args.at:g}, else the 4 slowest "
+                  "(real part, +-imag, weight):")
             print("      " + ", ".join(f"{m['real']:.4f}{m['imag']:+.3f}i ({m['weight']:.2g})" for m in shown))
         results[abbr] = entry
     if args.out is not None:
