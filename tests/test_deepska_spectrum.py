@@ -47,8 +47,16 @@ def test_a_box_too_small_is_flagged_and_bad_boxes_are_refused():
         deepska.generator_spectrum(net, {"R": 20})
     with pytest.raises(ValueError, match="more than"):
         deepska.generator_spectrum(net, {"R": 10**4, "P": 10**4})
-    with pytest.raises(ValueError, match="'R' must be integers"):
-        deepska.generator_spectrum(net, {"R": (5, 2), "P": 40})
+    for bad in [(5, 2), "ten", (1, 2, 3), 2.5]:
+        with pytest.raises(ValueError, match="'R' must be integers"):
+            deepska.generator_spectrum(net, {"R": bad, "P": 40})
+    conversion = pycrn.parse("""
+        @parameters k=1.0
+        @species A=0 B=0
+        k, A --> B
+        """, name="conversion")  # A + B never changes: one stationary law per total
+    with pytest.warns(UserWarning, match="more than one stationary mode"):
+        deepska.generator_spectrum(conversion, {"A": 6, "B": 6}, modes=3, boundary_mass=1.0)
 
 
 def test_sdnet_starts_from_given_decay_modes_and_keeps_them_through_save_and_load(tmp_path):

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import eigs
+from scipy.sparse.linalg import ArpackNoConvergence, eigs
 
 from ..network import ReactionNetwork
 from ..propensity import propensity_function
@@ -43,8 +43,12 @@ def _box(net: ReactionNetwork, box: Mapping[str, int | tuple[int, int]]) -> tupl
     low, high = [], []
     for s in names:
         b = box[s]
-        lo, hi = (0, b) if np.isscalar(b) else b
-        if int(lo) != lo or int(hi) != hi or lo < 0 or hi < lo:
+        try:
+            lo, hi = (0, b) if np.isscalar(b) else b
+            ok = float(lo).is_integer() and float(hi).is_integer() and 0 <= lo <= hi
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
             raise ValueError(f"generator_spectrum: box for {s!r} must be integers 0 <= low <= high, got {b!r}")
         low.append(int(lo))
         high.append(int(hi))
@@ -62,7 +66,8 @@ def generator_spectrum(net: ReactionNetwork, box: Mapping[str, int | tuple[int, 
     Parameters
     ----------
     net
-        A network whose rates do not depend on time.
+        A network whose rates do not depend on time, and which can move
+        between all the states of the box (one stationary distribution).
     box
         Per species an inclusive upper bound or a ``(low, high)`` pair; every
         species must be bounded. The box should hold nearly all the
@@ -119,7 +124,13 @@ def generator_spectrum(net: ReactionNetwork, box: Mapping[str, int | tuple[int, 
     Q = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
     scale = max(float(np.max(-diagonal)), 1e-300)
     shift = -1e-6 * scale  # near 0 but not on it: 0 is an eigenvalue, and shift-invert needs Q - shift I regular
-    values, vectors = eigs(Q, k=modes + 1, sigma=shift, which="LM", v0=np.ones(n), tol=1e-12)
+    try:
+        values, vectors = eigs(Q, k=modes + 1, sigma=shift, which="LM", v0=np.ones(n), tol=1e-12)
+    except (ArpackNoConvergence, RuntimeError) as exc:  # RuntimeError: the shifted matrix's LU is singular
+        raise RuntimeError(f"generator_spectrum: ARPACK found no {modes + 1} eigenvalues near 0 on this box: {exc}") from exc
+    if np.sum(np.abs(values) < 1e-9 * scale) > 1:
+        warnings.warn("generator_spectrum: more than one stationary mode on this box (absorbing states, or parts "
+                      "the network cannot move between): the modes near 0 are not decay modes", stacklevel=2)
     stationary = int(np.argmin(np.abs(values)))
     pi = np.abs(vectors[:, stationary])
     pi /= pi.sum()
