@@ -25,7 +25,7 @@ seed's (the numbers of modes those of the authors' published configs). ``--small
 Run as ``python examples/deepska_study.py examples/deepska_toggle.json [--small] [--out DIR] [--set KEY=VALUE ...]``
 (``--set`` overrides config entries, e.g. ``--set steps=2000 accumulate=1 modes=8`` for a shorter run;
 ``spectrum_box`` (e.g. ``--set 'spectrum_box={"P1": 120, "P2": 70}'``) starts the slowest decay modes at the
-generator's, computed on that box; ``delta_network``, ``hidden``, ``reduction``, ``dtype`` and ``frequency_init`` choose the SDnet and loss of the authors' published
+generator's, computed on that box (``train_decay=false`` then keeps them there); ``delta_network``, ``hidden``, ``reduction``, ``dtype`` and ``frequency_init`` choose the SDnet and loss of the authors' published
 configurations, e.g. ``--set delta_network=true 'hidden=[24,24,24]' 'frequency_init="zero"'``; ``reduction``
 is the loss's, ``"sum"`` by default as in ``pycrn.deepska.fit``).
 """
@@ -70,6 +70,7 @@ cfg.setdefault("frequency_init", "uniform")
 # A box (species -> upper bound) holding the stationary mass: the first decay modes then start at the generator's
 # slowest modes (pycrn.deepska.generator_spectrum; small networks only); None: all start random.
 cfg.setdefault("spectrum_box", None)
+cfg.setdefault("train_decay", True)  # false: the decay modes stay where they start
 cfg.setdefault("seed", 0)  # SDnet's initial weights and the training's draws; the data's seeds stay fixed
 for item in args.set:
     key, sep, value = item.partition("=")
@@ -95,12 +96,18 @@ print(f"{cfg['train']:,} + {cfg['validate']:,} trajectories in {time.perf_counte
 
 decay_init = None
 if cfg["spectrum_box"] is not None:
-    sigma = deepska.generator_spectrum(net, cfg["spectrum_box"], modes=cfg["modes"])
+    want = cfg["modes"]
+    sigma = deepska.generator_spectrum(net, cfg["spectrum_box"], modes=want)
     decay_init = sigma[sigma.imag >= 0][: cfg["modes"]]  # one of each conjugate pair: SDnet takes real parts
+    while not cfg["train_decay"] and decay_init.size < cfg["modes"]:  # fixed modes: every one from the generator
+        want *= 2
+        sigma = deepska.generator_spectrum(net, cfg["spectrum_box"], modes=want)
+        decay_init = sigma[sigma.imag >= 0][: cfg["modes"]]
     print(f"decay modes start at the generator's slowest: {np.round(decay_init, 4).tolist()}")
 sd = deepska.SDnet(net, outputs, modes=cfg["modes"], hidden=cfg["hidden"], steady=steady,
                    delta_network=cfg["delta_network"], dtype=cfg["dtype"],
-                   frequency_init=cfg["frequency_init"], init_seed=cfg["seed"], decay_init=decay_init)
+                   frequency_init=cfg["frequency_init"], init_seed=cfg["seed"], decay_init=decay_init,
+                   train_decay=cfg["train_decay"])
 clock = time.perf_counter()
 history = deepska.fit(sd, train, steps=cfg["steps"], segments=cfg["segments"], accumulate=cfg["accumulate"],
                       scaling=cfg.get("scaling", "batch"), from_start=cfg["from_start"],

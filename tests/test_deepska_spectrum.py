@@ -93,3 +93,19 @@ def test_decay_mode_benchmark_weighs_each_mode_by_what_is_left_of_it_at_the_hori
     for i, (a, m) in enumerate(zip([0.5, 1.0, 2.0], modes)):
         expected = max(amp[s, o, i] / [40.0, 1693.0][o] for s in range(2) for o in range(2)) * np.exp(-a * 4.0)
         assert m["weight"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_fixed_decay_modes_stay_where_they_start_through_training(tmp_path):
+    net = pycrn.models.constitutive_gene_expression()
+    data = deepska.generate(net, {"R": (0, 3), "P": (0, 3)}, 40, T=2.0, dt=0.1, seed=1)
+    start = [0.5, 1.0, 1.5, 2.0]
+    fixed = deepska.SDnet(net, ["P"], modes=4, steady=[40.0], decay_init=start, train_decay=False)
+    moving = deepska.SDnet(net, ["P"], modes=4, steady=[40.0], decay_init=start)
+    for sd in (fixed, moving):
+        deepska.fit(sd, data, steps=5, segments=200, accumulate=1, seed=0)
+    np.testing.assert_allclose(fixed.decay_modes().detach().numpy(), start, rtol=1e-6)
+    assert not np.allclose(moving.decay_modes().detach().numpy(), start, rtol=1e-3)
+    assert not torch.equal(fixed.coord_real, torch.ones_like(fixed.coord_real))  # the rest did train
+    fixed.save(tmp_path / "fixed.pt")
+    again = deepska.load(tmp_path / "fixed.pt", net)
+    assert again.config["train_decay"] is False and not again.decay_raw.requires_grad

@@ -184,8 +184,12 @@ class SDnet(torch.nn.Module):
         e.g. the generator's slowest modes from
         :func:`~pycrn.deepska.generator_spectrum`: the seed suggests taking
         them from a spectral method and fixing them or training on from there
-        (supplementary section C). They are trained on; the remaining modes
-        start as without it (the other parameters start the same either way).
+        (supplementary section C). The remaining modes start as without it
+        (the other parameters start the same either way).
+    train_decay
+        Whether training moves the decay modes (default). ``False`` keeps
+        every mode where it started: the seed's other option, with
+        ``decay_init`` giving all ``modes`` of them.
     """
 
     def __init__(
@@ -202,6 +206,7 @@ class SDnet(torch.nn.Module):
         delta_network: bool = False,
         frequency_init: str = "uniform",
         decay_init: Sequence[complex] | None = None,
+        train_decay: bool = True,
     ) -> None:
         super().__init__()
         if frequency_init not in ("uniform", "zero"):
@@ -231,6 +236,8 @@ class SDnet(torch.nn.Module):
                 raise ValueError(f"decay_init must give at most {modes} finite modes with positive real parts, "
                                  f"got {start.tolist()}")
             self.config["decay_init"] = [[float(z.real), float(z.imag)] for z in start]
+        if not train_decay:
+            self.config["train_decay"] = False
         steady = np.asarray(steady, dtype=np.float64).reshape(-1)
         if steady.size != len(self.outputs) or not np.all(np.isfinite(steady)):
             raise ValueError(f"steady must give {len(self.outputs)} finite values (one per output), got {steady.tolist()}")
@@ -259,6 +266,9 @@ class SDnet(torch.nn.Module):
                 k = start.size
                 self.decay_raw[:k] = torch.as_tensor(np.log(np.expm1(start.real)), dtype=dtype)
                 self.frequency[:k] = torch.as_tensor(start.imag, dtype=dtype)
+        if not train_decay:
+            self.decay_raw.requires_grad_(False)
+            self.frequency.requires_grad_(False)
         nreactions = len(self.reactions)
         # Drawn after everything else, so that an SDnet without it keeps its initial weights for a given seed.
         self.delta_eigenfunctions = (_relu_network(nspecies, hidden, 2 * modes * nreactions, gen, dtype)
@@ -557,7 +567,8 @@ def load(path: str | Path, net: ReactionNetwork, outputs=None) -> SDnet:
                   state["config"]["hidden"], steady=sd["steady"].numpy(), init_seed=state["config"]["init_seed"],
                   dtype=sd["steady"].dtype, delta_network=state["config"].get("delta_network", False),
                   frequency_init=state["config"].get("frequency_init", "uniform"),
-                  decay_init=[complex(*z) for z in state["config"]["decay_init"]] if "decay_init" in state["config"] else None)
+                  decay_init=[complex(*z) for z in state["config"]["decay_init"]] if "decay_init" in state["config"] else None,
+                  train_decay=state["config"].get("train_decay", True))
     model.load_state_dict(sd)
     model.horizon, model.dt = state["horizon"], state["dt"]
     model.scale_fixed = True  # its weights were trained for this scale
