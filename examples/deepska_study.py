@@ -96,13 +96,12 @@ print(f"{cfg['train']:,} + {cfg['validate']:,} trajectories in {time.perf_counte
 
 decay_init = None
 if cfg["spectrum_box"] is not None:
-    want = cfg["modes"]
-    sigma = deepska.generator_spectrum(net, cfg["spectrum_box"], modes=want)
-    decay_init = sigma[sigma.imag >= 0][: cfg["modes"]]  # one of each conjugate pair: SDnet takes real parts
-    while not cfg["train_decay"] and decay_init.size < cfg["modes"]:  # fixed modes: every one from the generator
-        want *= 2
+    want, decay_init = cfg["modes"], np.zeros(0)
+    # One of each conjugate pair (SDnet takes real parts); fixed modes must all come from the generator: ask for more.
+    while decay_init.size < cfg["modes"] and (want == cfg["modes"] or not cfg["train_decay"]):
         sigma = deepska.generator_spectrum(net, cfg["spectrum_box"], modes=want)
         decay_init = sigma[sigma.imag >= 0][: cfg["modes"]]
+        want *= 2
     print(f"decay modes start at the generator's slowest: {np.round(decay_init, 4).tolist()}")
 sd = deepska.SDnet(net, outputs, modes=cfg["modes"], hidden=cfg["hidden"], steady=steady,
                    delta_network=cfg["delta_network"], dtype=cfg["dtype"],

@@ -17,7 +17,6 @@ of what it learned.
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from collections.abc import Mapping
 
@@ -93,8 +92,9 @@ def generator_spectrum(net: ReactionNetwork, box: Mapping[str, int | tuple[int, 
         raise ValueError(f"generator_spectrum: modes must be >= 1, got {modes}")
     low, high = _box(net, box)
     shape = tuple(high - low + 1)
-    states = np.array(list(itertools.product(*(range(lo, hi + 1) for lo, hi in zip(low, high)))), dtype=np.int64)
-    n = states.shape[0]
+    n = int(np.prod(shape))
+    index = np.arange(n)  # a state's row is its position in the box, C order (as ravel_multi_index below)
+    states = np.stack(np.unravel_index(index, shape), axis=1).astype(np.int64) + low
     if modes + 2 >= n:
         raise ValueError(f"generator_spectrum: the box holds {n} states, too few for {modes} modes")
     a = propensity_function(net, net.parameter_values(params))(states)
@@ -104,15 +104,16 @@ def generator_spectrum(net: ReactionNetwork, box: Mapping[str, int | tuple[int, 
         raise ValueError(f"generator_spectrum: reaction {j} ({net.reactions[j]}) has propensity {a[i, j]} "
                          f"at state {dict(zip(net.species_names, states[i].tolist()))}")
     change = net.stoichiometry.T  # (reactions, species)
-    index = np.arange(n)
     rows, cols, vals = [], [], []
     leaves = np.zeros(n, dtype=bool)
     diagonal = np.zeros(n)
     for j in range(change.shape[0]):
+        if not change[j].any():  # changes nothing: no transition
+            continue
         target = states + change[j]
         inside = np.all((target >= low) & (target <= high), axis=1)
         leaves |= ~inside & (a[:, j] > 0)
-        keep = inside & (a[:, j] > 0) & np.any(change[j] != 0)
+        keep = inside & (a[:, j] > 0)
         rows.append(np.ravel_multi_index((target[keep] - low).T, shape))
         cols.append(index[keep])
         vals.append(a[keep, j])
