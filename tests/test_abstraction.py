@@ -59,6 +59,12 @@ def test_sample_states_bounds_and_latin_hypercube():
         ab.sample_states({"Q": (1, 2)}, 4, net=net)
     with pytest.raises(ValueError, match="low <= high"):
         ab.sample_states({"S": (5, 2)}, 4)
+    # a fractional bound is refused, not truncated to the integer below it
+    for bad in [(0, 2.5), (0.5, 3), (True, 3), ("a", 3), (0, 1, 2)]:
+        with pytest.raises(ValueError, match="'S'.*pair of integers"):
+            ab.sample_states({"S": bad}, 4)
+    whole = ab.sample_states({"S": (0.0, 3.0)}, 50, seed=1)  # whole floats (from JSON) are counts
+    assert whole["S"].dtype == np.int64 and whole["S"].max() <= 3
 
 
 def test_generate_pairs_are_consecutive_states_and_reproducible(sir_data, tmp_path):

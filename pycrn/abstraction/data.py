@@ -65,9 +65,14 @@ def sample_states(
     bounds = {}
     for name, pair in box.items():
         try:
-            low, high = (int(v) for v in pair)
+            low, high = pair
+            # int() alone would turn a bound of 2.5 into 2 without a word: only whole numbers are counts.
+            whole = all(not isinstance(v, bool) and float(v).is_integer() for v in (low, high))
         except (TypeError, ValueError):
-            raise ValueError(f"box[{name!r}] must be a pair of integers (low, high), got {pair!r}") from None
+            whole = False
+        if not whole:
+            raise ValueError(f"box[{name!r}] must be a pair of integers (low, high), got {pair!r}")
+        low, high = int(low), int(high)
         if low < 0 or high < low:
             raise ValueError(f"box[{name!r}] = ({low}, {high}): need 0 <= low <= high")
         bounds[name] = (low, high)
