@@ -25,7 +25,8 @@ seed's (the numbers of modes those of the authors' published configs). ``--small
 Run as ``python examples/deepska_study.py examples/deepska_toggle.json [--small] [--out DIR] [--set KEY=VALUE ...]``
 (``--set`` overrides config entries, e.g. ``--set steps=2000 accumulate=1 modes=8`` for a shorter run;
 ``spectrum_box`` (e.g. ``--set 'spectrum_box={"P1": 120, "P2": 70}'``) starts the slowest decay modes at the
-generator's, computed on that box (``train_decay=false`` then keeps them there); ``delta_network``, ``hidden``, ``reduction``, ``dtype`` and ``frequency_init`` choose the SDnet and loss of the authors' published
+generator's, computed on that box (``train_decay=false`` then keeps them there; ``fixed_decay=K`` takes only
+the generator's K slowest and keeps those, the others starting and training as usual); ``delta_network``, ``hidden``, ``reduction``, ``dtype`` and ``frequency_init`` choose the SDnet and loss of the authors' published
 configurations, e.g. ``--set delta_network=true 'hidden=[24,24,24]' 'frequency_init="zero"'``; ``reduction``
 is the loss's, ``"sum"`` by default as in ``pycrn.deepska.fit``).
 """
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -71,6 +73,7 @@ cfg.setdefault("frequency_init", "uniform")
 # slowest modes (pycrn.deepska.generator_spectrum; small networks only); None: all start random.
 cfg.setdefault("spectrum_box", None)
 cfg.setdefault("train_decay", True)  # false: the decay modes stay where they start
+cfg.setdefault("fixed_decay", None)  # k: only the generator's k slowest modes, held fixed; the others train
 cfg.setdefault("seed", 0)  # SDnet's initial weights and the training's draws; the data's seeds stay fixed
 for item in args.set:
     key, sep, value = item.partition("=")
@@ -95,18 +98,22 @@ val = deepska.generate(net, box, cfg["validate"], T=cfg["T"], dt=cfg["dt"], seed
 print(f"{cfg['train']:,} + {cfg['validate']:,} trajectories in {time.perf_counter() - clock:.1f} s")
 
 decay_init = None
+if cfg["fixed_decay"] is not None and cfg["spectrum_box"] is None:
+    sys.exit("fixed_decay needs spectrum_box (the box on which to compute the generator's modes)")
 if cfg["spectrum_box"] is not None:
+    need = cfg["fixed_decay"] or cfg["modes"]
     want, decay_init = cfg["modes"], np.zeros(0)
     # One of each conjugate pair (SDnet takes real parts); fixed modes must all come from the generator: ask for more.
-    while decay_init.size < cfg["modes"] and (want == cfg["modes"] or not cfg["train_decay"]):
+    while decay_init.size < need and (want == cfg["modes"] or not cfg["train_decay"] or cfg["fixed_decay"]):
         sigma = deepska.generator_spectrum(net, cfg["spectrum_box"], modes=want)
-        decay_init = sigma[sigma.imag >= 0][: cfg["modes"]]
+        decay_init = sigma[sigma.imag >= 0][:need]
         want *= 2
-    print(f"decay modes start at the generator's slowest: {np.round(decay_init, 4).tolist()}")
+    print(f"decay modes start at the generator's slowest: {np.round(decay_init, 4).tolist()}"
+          + (f", the first {cfg['fixed_decay']} held there" if cfg["fixed_decay"] else ""))
 sd = deepska.SDnet(net, outputs, modes=cfg["modes"], hidden=cfg["hidden"], steady=steady,
                    delta_network=cfg["delta_network"], dtype=cfg["dtype"],
                    frequency_init=cfg["frequency_init"], init_seed=cfg["seed"], decay_init=decay_init,
-                   train_decay=cfg["train_decay"])
+                   train_decay=cfg["train_decay"], fixed_decay=cfg["fixed_decay"])
 clock = time.perf_counter()
 history = deepska.fit(sd, train, steps=cfg["steps"], segments=cfg["segments"], accumulate=cfg["accumulate"],
                       scaling=cfg.get("scaling", "batch"), from_start=cfg["from_start"],

@@ -109,3 +109,28 @@ def test_fixed_decay_modes_stay_where_they_start_through_training(tmp_path):
     fixed.save(tmp_path / "fixed.pt")
     again = deepska.load(tmp_path / "fixed.pt", net)
     assert again.config["train_decay"] is False and not again.decay_raw.requires_grad
+
+
+def test_fixed_decay_holds_the_first_modes_and_trains_the_rest(tmp_path):
+    net = pycrn.models.constitutive_gene_expression()
+    data = deepska.generate(net, {"R": (0, 3), "P": (0, 3)}, 40, T=2.0, dt=0.1, seed=1)
+    sd = deepska.SDnet(net, ["P"], modes=4, steady=[40.0], decay_init=[0.5, 1.0 + 0.2j], fixed_decay=2, init_seed=2)
+    before = sd.decay_modes().detach().numpy().copy()
+    deepska.fit(sd, data, steps=5, segments=200, accumulate=1, seed=0)
+    after = sd.decay_modes().detach().numpy()
+    np.testing.assert_array_equal(after[:2], before[:2])  # exactly: their gradient is 0, so Adam does not move them
+    np.testing.assert_allclose(after[:2], [0.5, 1.0 + 0.2j], rtol=1e-6)
+    assert np.all(np.abs(after[2:] - before[2:]) > 1e-4)  # the others train
+    sd.save(tmp_path / "part.pt")
+    again = deepska.load(tmp_path / "part.pt", net)
+    assert again.n_fixed_decay == 2 and again.config["fixed_decay"] == 2
+    np.testing.assert_array_equal(again.decay_modes().detach().numpy(), after)
+    # a model without the option keeps the configuration (and so the checkpoint fingerprint) it had
+    assert "fixed_decay" not in deepska.SDnet(net, ["P"], modes=4, steady=[40.0]).config
+    for bad in [0, 3, 1.0, True]:
+        with pytest.raises(ValueError, match="fixed_decay"):
+            deepska.SDnet(net, ["P"], modes=4, steady=[40.0], decay_init=[0.5, 1.0], fixed_decay=bad)
+    with pytest.raises(ValueError, match="fixed_decay"):
+        deepska.SDnet(net, ["P"], modes=4, steady=[40.0], fixed_decay=1)  # nothing given to fix
+    with pytest.raises(ValueError, match="fixed_decay"):
+        deepska.SDnet(net, ["P"], modes=4, steady=[40.0], decay_init=[0.5], fixed_decay=1, train_decay=False)

@@ -190,6 +190,12 @@ class SDnet(torch.nn.Module):
         Whether training moves the decay modes (default). ``False`` keeps
         every mode where it started: the seed's other option, with
         ``decay_init`` giving all ``modes`` of them.
+    fixed_decay
+        Keep only the first ``fixed_decay`` modes (given by ``decay_init``)
+        where they start and train the others: the slowest modes, which set
+        how SDnet extrapolates beyond the training horizon, exact, and the
+        faster ones free to fit the short horizons the estimators use.
+        ``None`` (default): as ``train_decay`` says.
     """
 
     def __init__(
@@ -207,6 +213,7 @@ class SDnet(torch.nn.Module):
         frequency_init: str = "uniform",
         decay_init: Sequence[complex] | None = None,
         train_decay: bool = True,
+        fixed_decay: int | None = None,
     ) -> None:
         super().__init__()
         if frequency_init not in ("uniform", "zero"):
@@ -238,6 +245,16 @@ class SDnet(torch.nn.Module):
             self.config["decay_init"] = [[float(z.real), float(z.imag)] for z in start]
         if not train_decay:
             self.config["train_decay"] = False
+        #: How many leading decay modes training leaves where they start.
+        self.n_fixed_decay = 0 if train_decay else int(modes)
+        if fixed_decay is not None:
+            given = 0 if decay_init is None else start.size
+            if (isinstance(fixed_decay, bool) or not isinstance(fixed_decay, (int, np.integer))
+                    or not 1 <= fixed_decay <= given or not train_decay):
+                raise ValueError(f"fixed_decay must be an integer from 1 to the {given} modes given by decay_init, "
+                                 f"with train_decay=True (False fixes them all); got {fixed_decay!r}")
+            self.n_fixed_decay = int(fixed_decay)
+            self.config["fixed_decay"] = int(fixed_decay)
         steady = np.asarray(steady, dtype=np.float64).reshape(-1)
         if steady.size != len(self.outputs) or not np.all(np.isfinite(steady)):
             raise ValueError(f"steady must give {len(self.outputs)} finite values (one per output), got {steady.tolist()}")
@@ -294,8 +311,13 @@ class SDnet(torch.nn.Module):
 
     def decay_modes(self) -> torch.Tensor:
         """The complex decay modes ``sigma_l = a_l + i b_l`` (``a_l >= 0``)."""
-        a = torch.nn.functional.softplus(self.decay_raw)
-        return torch.complex(a, self.frequency)
+        raw, freq = self.decay_raw, self.frequency
+        k = self.n_fixed_decay
+        if k and raw.requires_grad:  # detached, so their gradient is 0 and Adam leaves them exactly where they are
+            raw = torch.cat([raw[:k].detach(), raw[k:]])
+            freq = torch.cat([freq[:k].detach(), freq[k:]])
+        a = torch.nn.functional.softplus(raw)
+        return torch.complex(a, freq)
 
     def coordinates(self) -> torch.Tensor:
         """The complex coordinates ``gamma_l(f)``, shape (outputs, modes)."""
@@ -568,7 +590,8 @@ def load(path: str | Path, net: ReactionNetwork, outputs=None) -> SDnet:
                   dtype=sd["steady"].dtype, delta_network=state["config"].get("delta_network", False),
                   frequency_init=state["config"].get("frequency_init", "uniform"),
                   decay_init=[complex(*z) for z in state["config"]["decay_init"]] if "decay_init" in state["config"] else None,
-                  train_decay=state["config"].get("train_decay", True))
+                  train_decay=state["config"].get("train_decay", True),
+                  fixed_decay=state["config"].get("fixed_decay"))
     model.load_state_dict(sd)
     model.horizon, model.dt = state["horizon"], state["dt"]
     model.scale_fixed = True  # its weights were trained for this scale
