@@ -19,8 +19,15 @@ comparison with an SSA band, nothing here is random, so small differences
 between SDnets are visible and the steady-state mean's own error is not
 mixed in (it is reported apart).
 
+With ``--cv-time t`` it also gives the variance of SSA with DeepCV at time t
+for each SDnet and state, exactly: the isometry of stochastic integrals
+against the reactions' compensated counting processes turns it into an
+integral over the forward distribution of the squared error of SDnet's
+Delta U (``deep_cv_variance``), so variance ratios come without the noise of
+sample variances, and with where in the remaining time the variance comes from.
+
     python benchmarks/deepska_exact_curves.py --network constitutive_gene_expression --bounds R=50,P=250
-        --outputs P P**2 --states 0,0 2,22 7,40 3,47 17,87 --sdnet LABEL=PATH [...] [--out FILE]
+        --outputs P P**2 --states 0,0 2,22 7,40 3,47 17,87 --sdnet LABEL=PATH [...] [--cv-time 5] [--out FILE]
 """
 
 from __future__ import annotations
@@ -86,6 +93,79 @@ def exact(net, outputs, bounds: dict[str, int], states: np.ndarray,
     return u[:, idx, :m], u[:, idx, m:], steady
 
 
+def deep_cv_variance(net, outputs, bounds: dict[str, int], starts: np.ndarray, t_eval: float, models: dict,
+                     steps: int = 201) -> dict:
+    """The variance of plain SSA and of SSA with DeepCV at ``t_eval``, exactly, for each SDnet and start.
+
+    DeepCV's estimate from one path is f(X(t)) - sum_k int Delta_k U_hat(X(s-), t - s) dM_k(s), with M_k the
+    compensated counting process of reaction k. Its error is the same stochastic integral with the error of
+    Delta_k U_hat, so by the isometry of these integrals
+
+        Var = int_0^t sum_x p(x, s) sum_k lambda_k(x) (Delta_k U(x, t - s) - Delta_k U_hat(x, t - s))^2 ds,
+
+    and plain SSA's is the same with U_hat = 0 (it equals Var f(X(t)), checked). p comes from the forward
+    equation, U from the backward one, on the box; the integral is the trapezoid rule over ``steps`` points.
+    Also returned: the share of DeepCV's variance from remaining times t - s in (0, 0.5], (0.5, 2] and beyond.
+    """
+    q, box, shape = generator(net, bounds)
+    lam = propensity_function(net, net.parameter_values())(box)
+    zeta = np.asarray(net.stoichiometry).T
+    f = Outputs(net, outputs)(box)
+    h = t_eval / (steps - 1)
+    back = expm_multiply(q, f, start=0.0, stop=t_eval, num=steps, endpoint=True)  # [j]: U(., tau = j h)
+    neighbour = np.zeros((len(box), zeta.shape[0]), dtype=np.int64)
+    valid = np.zeros_like(neighbour, dtype=bool)
+    for k in range(zeta.shape[0]):
+        target = box + zeta[k]
+        inside = np.all((target >= 0) & (target < np.array(shape)), axis=1)
+        neighbour[inside, k] = np.ravel_multi_index(tuple(target[inside].T), shape)
+        valid[:, k] = inside & (lam[:, k] > 0)
+    rate = np.where(valid, lam, 0.0)[:, :, None]  # (box, reactions, 1)
+    starts_idx = np.ravel_multi_index(tuple(np.asarray(starts).T), shape)
+    fwd = []
+    for i in starts_idx:
+        e = np.zeros(len(box))
+        e[i] = 1.0
+        fwd.append(expm_multiply(q.T.tocsr(), e, start=0.0, stop=t_eval, num=steps, endpoint=True))  # [j]: p(., s = j h)
+    fwd = np.stack(fwd)  # (starts, steps, box)
+    reach = np.flatnonzero(fwd.max(axis=(0, 1)) > 1e-12)  # states that carry probability before t_eval
+    weights = np.full(steps, h)
+    weights[[0, -1]] = h / 2
+    shares = {"tau<=0.5": lambda tau: tau <= 0.5, "0.5<tau<=2": lambda tau: (tau > 0.5) & (tau <= 2.0),
+              "tau>2": lambda tau: tau > 2.0}
+    tau = t_eval - h * np.arange(steps)  # remaining time at s = j h
+
+    def integrand(err_of_j):  # (steps, starts, outputs): sum_x p sum_k lambda err^2 at each s
+        out = np.zeros((steps, len(starts_idx), f.shape[1]))
+        for j in range(steps):
+            err2 = (rate[reach] * err_of_j(j) ** 2).sum(axis=1)  # (reach, outputs)
+            out[j] = fwd[:, j, reach] @ err2
+        return out
+
+    def exact_delta(j):
+        u = back[steps - 1 - j]
+        return u[neighbour[reach]] - u[reach][:, None, :]
+
+    plain = integrand(exact_delta)
+    first = np.stack([fwd[:, -1, :] @ f, fwd[:, -1, :] @ (f * f)])  # E f, E f^2 at t_eval
+    result = {"t_eval": t_eval, "steps": steps, "starts": np.asarray(starts).tolist(),
+              "ssa": (weights @ plain.reshape(steps, -1)).reshape(plain.shape[1:]).tolist(),
+              "var_f": (first[1] - first[0] ** 2).tolist(), "models": {}}
+    xs = box[reach]
+    for label, sd in models.items():
+        with torch.no_grad():
+            hat = [sd.delta(xs, float(tau[j])).double().numpy() for j in range(steps)]  # (reach, reactions, outputs)
+        dv = integrand(lambda j, hat=hat: exact_delta(j) - hat[j])
+        total = (weights @ dv.reshape(steps, -1)).reshape(dv.shape[1:])
+        result["models"][label] = {
+            "deep_cv": total.tolist(),
+            "ratio": (np.asarray(result["ssa"]) / total).tolist(),
+            "share": {name: ((weights * sel(tau)) @ dv.reshape(steps, -1)).reshape(dv.shape[1:]) / total
+                      for name, sel in shares.items()}}
+        result["models"][label]["share"] = {k: v.tolist() for k, v in result["models"][label]["share"].items()}
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--network", required=True, help="a pycrn.models name")
@@ -103,6 +183,9 @@ def main() -> None:
                     help="solve again on a box twice as large and report the largest difference")
     ap.add_argument("--cache", type=Path, default=None,
                     help="an .npz file keeping the exact solution for reruns with the same network, box, states and times")
+    ap.add_argument("--cv-time", type=float, default=None,
+                    help="also DeepCV's variance at this time, exactly (backward and forward equations), "
+                         "next to plain SSA's, for each SDnet and state")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
@@ -178,6 +261,20 @@ def main() -> None:
         print(f"  steady-state mean {np.round(entry['steady'], 4).tolist()} vs exact {np.round(steady, 4).tolist()} "
               f"({np.round(steady_miss, 2).tolist()} half-widths at t = {args.t_max:g} from the first state)")
         results["models"][label] = entry
+    if args.cv_time is not None and models:
+        clock = time.perf_counter()
+        cv = deep_cv_variance(net, args.outputs, bounds, states, args.cv_time, models)
+        results["deep_cv_exact"] = cv
+        print(f"\nvariance at t = {args.cv_time:g}, exact ({time.perf_counter() - clock:.1f} s): plain SSA's from the "
+              f"integral against Var f(X(t)), largest relative difference "
+              f"{np.max(np.abs(np.subtract(cv['ssa'], cv['var_f'])) / np.abs(cv['var_f'])):.1g}")
+        for label, entry in cv["models"].items():
+            for j, name in enumerate(args.outputs):
+                ratio = " / ".join(f"{r[j]:,.3g}" for r in entry["ratio"])
+                near = " / ".join(f"{s_[j]:.0%}" for s_ in entry["share"]["tau<=0.5"])
+                far = " / ".join(f"{s_[j]:.0%}" for s_ in entry["share"]["tau>2"])
+                print(f"  {label}, {name}: SSA / DeepCV {ratio} from the states; share of DeepCV's variance from "
+                      f"remaining times <= 0.5: {near}; > 2: {far}")
     if args.out is not None:
         args.out.write_text(json.dumps(results, indent=1))
         print(f"\nwrote {args.out}")

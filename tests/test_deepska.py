@@ -610,6 +610,27 @@ def test_the_benchmarks_backward_equation_gives_the_exact_moments(net):
     assert steady == pytest.approx([KR * KP / (GR * GP), 1693.3333333333333], rel=1e-8)  # a sparse solve
 
 
+def test_deep_cv_variance_is_the_isometry_integral(net):
+    """DeepCV's variance, computed exactly by the benchmark from the forward and backward equations (the isometry of
+    stochastic integrals against compensated counting processes), against the sample variance of pycrn's estimator,
+    for a perturbed SDnet (a poor one, so the variance is far from 0). The tolerance comes from the spread of 20
+    independent batch variances; plain SSA's integral must equal Var P(t) from the closed-form moments."""
+    bench = load_benchmark("deepska_exact_curves")
+    sd = oracle(net, perturb=0.3)
+    t = 5.0
+    exact = bench.deep_cv_variance(net, ["P"], {"R": 35, "P": 150}, np.array([[0, 0]]), t, {"sd": sd})
+    m1, m2 = exact_moments(t)
+    assert exact["ssa"][0][0] == pytest.approx(m2 - m1**2, rel=1e-4)
+    want = exact["models"]["sd"]["deep_cv"][0][0]
+    assert want < 0.5 * (m2 - m1**2)  # a variance reduction, but far from none
+    n = 300
+    batches = [float(deepska.estimate(net, sd, {"R": 0, "P": 0}, [t], n, "deep_cv", seed=100 + b)
+                     ["std_error"].sel(output="P").item()) ** 2 * n for b in range(20)]
+    got, se = np.mean(batches), np.std(batches, ddof=1) / np.sqrt(len(batches))
+    assert abs(got - want) < 4 * se, (got, want, se)
+    assert se < 0.1 * want  # the check has power: a 40% error in the variance would fail it
+
+
 def test_agreement_counts_the_band_and_the_tolerance_against_ssa(net):
     """The exact curve lies within +-5% of a 4,000-sample SSA mean at every time from t = 2 (where 5% of E[P] is
     at least 5 standard errors), and inside the 95% interval at most times; a curve 10% off is never within either;
