@@ -248,7 +248,9 @@ class SDnet(torch.nn.Module):
         #: How many leading decay modes training leaves where they start.
         self.n_fixed_decay = 0 if train_decay else int(modes)
         if fixed_decay is not None:
-            given = 0 if decay_init is None else start.size
+            if decay_init is None:
+                raise ValueError("fixed_decay needs decay_init: the modes to hold")
+            given = start.size
             if (isinstance(fixed_decay, bool) or not isinstance(fixed_decay, (int, np.integer))
                     or not 1 <= fixed_decay <= given or not train_decay):
                 raise ValueError(f"fixed_decay must be an integer from 1 to the {given} modes given by decay_init, "
