@@ -40,47 +40,23 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from scipy.sparse.linalg import expm_multiply, spsolve
 
 import pycrn
 from pycrn import deepska
 from pycrn.deepska.outputs import Outputs
-from pycrn.propensity import propensity_function
-
-
-def generator(net, bounds: dict[str, int]) -> tuple[sp.csr_matrix, np.ndarray, tuple[int, ...]]:
-    """The backward generator Q on the box {0..bounds}^N (rows: from-states), the box's states and its shape."""
-    names = list(net.species_names)
-    shape = tuple(int(bounds[s]) + 1 for s in names)
-    states = np.stack(np.unravel_index(np.arange(int(np.prod(shape))), shape), axis=1)
-    lam = propensity_function(net, net.parameter_values())(states)
-    zeta = np.asarray(net.stoichiometry).T  # (reactions, species)
-    rows, cols, vals = [], [], []
-    out = np.zeros(len(states))
-    for k in range(zeta.shape[0]):
-        target = states + zeta[k]
-        inside = np.all((target >= 0) & (target < np.array(shape)), axis=1) & (lam[:, k] > 0)
-        src = np.flatnonzero(inside)
-        rows.append(src)
-        cols.append(np.ravel_multi_index(tuple(target[inside].T), shape))
-        vals.append(lam[inside, k])
-        out[inside] += lam[inside, k]
-    rows.append(np.arange(len(states)))
-    cols.append(np.arange(len(states)))
-    vals.append(-out)
-    q = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(states),) * 2)
-    return q, states, shape
+from pycrn.deepska.spectrum import box_generator
 
 
 def exact(net, outputs, bounds: dict[str, int], states: np.ndarray,
           times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """E_x[f(X(t))] and E_x[f(X(t))^2], (times, states, outputs), for the given states; and U(f), the stationary
     mean of each output (pi Q = 0 on the box, one equation replaced by sum(pi) = 1)."""
-    q, box, shape = generator(net, bounds)
+    gen = box_generator(net, bounds)
+    q, box = gen.Q.T.tocsr(), gen.states  # the backward generator (rows: from-states)
     f = Outputs(net, outputs)(box)  # (box, outputs)
-    qt = q.T.tolil()
+    qt = gen.Q.tolil()
     qt[0, :] = np.ones(q.shape[0])
     rhs = np.zeros(q.shape[0])
     rhs[0] = 1.0
@@ -88,7 +64,7 @@ def exact(net, outputs, bounds: dict[str, int], states: np.ndarray,
     steady = pi @ f
     g = np.concatenate([f, f * f], axis=1)
     u = expm_multiply(q, g, start=0.0, stop=float(times[-1]), num=len(times), endpoint=True)  # (times, box, 2 outputs)
-    idx = np.ravel_multi_index(tuple(states.T), shape)
+    idx = np.ravel_multi_index(tuple(states.T), box.max(axis=0) + 1)
     m = f.shape[1]
     return u[:, idx, :m], u[:, idx, m:], steady
 
@@ -107,26 +83,20 @@ def deep_cv_variance(net, outputs, bounds: dict[str, int], starts: np.ndarray, t
     equation, U from the backward one, on the box; the integral is the trapezoid rule over ``steps`` points.
     Also returned: the share of DeepCV's variance from remaining times t - s in (0, 0.5], (0.5, 2] and beyond.
     """
-    q, box, shape = generator(net, bounds)
-    lam = propensity_function(net, net.parameter_values())(box)
-    zeta = np.asarray(net.stoichiometry).T
+    gen = box_generator(net, bounds)
+    box = gen.states
     f = Outputs(net, outputs)(box)
     h = t_eval / (steps - 1)
-    back = expm_multiply(q, f, start=0.0, stop=t_eval, num=steps, endpoint=True)  # [j]: U(., tau = j h)
-    neighbour = np.zeros((len(box), zeta.shape[0]), dtype=np.int64)
-    valid = np.zeros_like(neighbour, dtype=bool)
-    for k in range(zeta.shape[0]):
-        target = box + zeta[k]
-        inside = np.all((target >= 0) & (target < np.array(shape)), axis=1)
-        neighbour[inside, k] = np.ravel_multi_index(tuple(target[inside].T), shape)
-        valid[:, k] = inside & (lam[:, k] > 0)
-    rate = np.where(valid, lam, 0.0)[:, :, None]  # (box, reactions, 1)
-    starts_idx = np.ravel_multi_index(tuple(np.asarray(starts).T), shape)
+    back = expm_multiply(gen.Q.T.tocsr(), f, start=0.0, stop=t_eval, num=steps, endpoint=True)  # [j]: U(., tau = j h)
+    valid = gen.target.T >= 0  # (box, reactions): a jump that stays in the box
+    neighbour = np.where(valid, gen.target.T, 0)
+    rate = np.where(valid, gen.propensities, 0.0)[:, :, None]  # (box, reactions, 1)
+    starts_idx = np.ravel_multi_index(tuple(np.asarray(starts).T), box.max(axis=0) + 1)
     fwd = []
     for i in starts_idx:
         e = np.zeros(len(box))
         e[i] = 1.0
-        fwd.append(expm_multiply(q.T.tocsr(), e, start=0.0, stop=t_eval, num=steps, endpoint=True))  # [j]: p(., s = j h)
+        fwd.append(expm_multiply(gen.Q, e, start=0.0, stop=t_eval, num=steps, endpoint=True))  # [j]: p(., s = j h)
     fwd = np.stack(fwd)  # (starts, steps, box)
     reach = np.flatnonzero(fwd.max(axis=(0, 1)) > 1e-12)  # states that carry probability before t_eval
     weights = np.full(steps, h)
@@ -160,9 +130,8 @@ def deep_cv_variance(net, outputs, bounds: dict[str, int], starts: np.ndarray, t
         result["models"][label] = {
             "deep_cv": total.tolist(),
             "ratio": (np.asarray(result["ssa"]) / total).tolist(),
-            "share": {name: ((weights * sel(tau)) @ dv.reshape(steps, -1)).reshape(dv.shape[1:]) / total
+            "share": {name: (((weights * sel(tau)) @ dv.reshape(steps, -1)).reshape(dv.shape[1:]) / total).tolist()
                       for name, sel in shares.items()}}
-        result["models"][label]["share"] = {k: v.tolist() for k, v in result["models"][label]["share"].items()}
     return result
 
 

@@ -102,11 +102,14 @@ if cfg["fixed_decay"] is not None and cfg["spectrum_box"] is None:
     sys.exit("fixed_decay needs spectrum_box (the box on which to compute the generator's modes)")
 if cfg["spectrum_box"] is not None:
     need = cfg["fixed_decay"] or cfg["modes"]
-    want, decay_init = cfg["modes"], np.zeros(0)
     # One of each conjugate pair (SDnet takes real parts); fixed modes must all come from the generator: ask for more.
-    while decay_init.size < need and (want == cfg["modes"] or not cfg["train_decay"] or cfg["fixed_decay"]):
+    all_needed = not cfg["train_decay"] or cfg["fixed_decay"]
+    want = cfg["modes"]
+    while True:
         sigma = deepska.generator_spectrum(net, cfg["spectrum_box"], modes=want)
         decay_init = sigma[sigma.imag >= 0][:need]
+        if decay_init.size >= need or not all_needed:
+            break
         want *= 2
     print(f"decay modes start at the generator's slowest: {np.round(decay_init, 4).tolist()}"
           + (f", the first {cfg['fixed_decay']} held there" if cfg["fixed_decay"] else ""))

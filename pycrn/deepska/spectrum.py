@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -58,6 +59,63 @@ def _box(net: ReactionNetwork, box: Mapping[str, int | tuple[int, int]]) -> tupl
     return low_a, high_a
 
 
+@dataclass(frozen=True)
+class BoxGenerator:
+    """A network's generator restricted to a box of states, the jumps that would leave the box dropped."""
+
+    #: The box's states (n, species), in C order of the box (row i is state i).
+    states: np.ndarray
+    #: Propensities at the states (n, reactions).
+    propensities: np.ndarray
+    #: For each reaction, the row of ``x + zeta_k`` (reactions, n); -1 where the jump leaves the box, the
+    #: propensity is 0 or the reaction changes nothing.
+    target: np.ndarray
+    #: Whether a jump with positive propensity leaves the box from the state (n,).
+    leaves: np.ndarray
+    #: Forward orientation, dp/dt = Q p (columns: from-states); ``Q.T`` is the backward generator.
+    Q: sp.csc_matrix
+
+
+def box_generator(net: ReactionNetwork, box: Mapping[str, int | tuple[int, int]],
+                  params: Mapping[str, float] | None = None) -> BoxGenerator:
+    """The generator of ``net`` on a box of states (the finite state projection behind :func:`generator_spectrum`).
+
+    ``box`` as for :func:`generator_spectrum`. Jumps that would leave the box are dropped, so the restriction is
+    itself a generator; ``leaves`` says where that happened.
+    """
+    low, high = _box(net, box)
+    shape = tuple(high - low + 1)
+    n = int(np.prod(shape))
+    index = np.arange(n)  # a state's row is its position in the box, C order (as ravel_multi_index below)
+    states = np.stack(np.unravel_index(index, shape), axis=1).astype(np.int64) + low
+    a = propensity_function(net, net.parameter_values(params))(states)
+    bad = ~np.isfinite(a) | (a < 0)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(f"generator_spectrum: reaction {j} ({net.reactions[j]}) has propensity {a[i, j]} "
+                         f"at state {dict(zip(net.species_names, states[i].tolist()))}")
+    change = net.stoichiometry.T  # (reactions, species)
+    target = np.full((change.shape[0], n), -1, dtype=np.int64)
+    leaves = np.zeros(n, dtype=bool)
+    diagonal = np.zeros(n)
+    for j in range(change.shape[0]):
+        if not change[j].any():  # changes nothing: no transition
+            continue
+        moved = states + change[j]
+        inside = np.all((moved >= low) & (moved <= high), axis=1)
+        leaves |= ~inside & (a[:, j] > 0)
+        keep = inside & (a[:, j] > 0)
+        target[j, keep] = np.ravel_multi_index((moved[keep] - low).T, shape)
+        diagonal[keep] -= a[keep, j]
+    kept = target >= 0
+    rows = np.concatenate([target[kept], index])
+    cols = np.concatenate([np.broadcast_to(index, target.shape)[kept], index])
+    vals = np.concatenate([a.T[kept], diagonal])
+    # Column-stochastic orientation (dp/dt = Q p): the eigenvalues are A's; the 0-eigenvector is the stationary law.
+    Q = sp.csc_matrix((vals, (rows, cols)), shape=(n, n))
+    return BoxGenerator(states=states, propensities=a, target=target, leaves=leaves, Q=Q)
+
+
 def generator_spectrum(net: ReactionNetwork, box: Mapping[str, int | tuple[int, int]], modes: int = 8,
                        params: Mapping[str, float] | None = None, boundary_mass: float = 1e-6) -> np.ndarray:
     """The ``modes`` slowest decay modes ``sigma_l`` of the network's generator, restricted to a box.
@@ -90,39 +148,11 @@ def generator_spectrum(net: ReactionNetwork, box: Mapping[str, int | tuple[int, 
         raise ValueError(f"generator_spectrum: {net.name!r} has time-dependent rates; its generator has no spectrum")
     if modes < 1:
         raise ValueError(f"generator_spectrum: modes must be >= 1, got {modes}")
-    low, high = _box(net, box)
-    shape = tuple(high - low + 1)
-    n = int(np.prod(shape))
-    index = np.arange(n)  # a state's row is its position in the box, C order (as ravel_multi_index below)
-    states = np.stack(np.unravel_index(index, shape), axis=1).astype(np.int64) + low
+    gen = box_generator(net, box, params)
+    n, Q = len(gen.states), gen.Q
     if modes + 2 >= n:
         raise ValueError(f"generator_spectrum: the box holds {n} states, too few for {modes} modes")
-    a = propensity_function(net, net.parameter_values(params))(states)
-    bad = ~np.isfinite(a) | (a < 0)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise ValueError(f"generator_spectrum: reaction {j} ({net.reactions[j]}) has propensity {a[i, j]} "
-                         f"at state {dict(zip(net.species_names, states[i].tolist()))}")
-    change = net.stoichiometry.T  # (reactions, species)
-    rows, cols, vals = [], [], []
-    leaves = np.zeros(n, dtype=bool)
-    diagonal = np.zeros(n)
-    for j in range(change.shape[0]):
-        if not change[j].any():  # changes nothing: no transition
-            continue
-        target = states + change[j]
-        inside = np.all((target >= low) & (target <= high), axis=1)
-        leaves |= ~inside & (a[:, j] > 0)
-        keep = inside & (a[:, j] > 0)
-        rows.append(np.ravel_multi_index((target[keep] - low).T, shape))
-        cols.append(index[keep])
-        vals.append(a[keep, j])
-        diagonal[keep] -= a[keep, j]
-    rows.append(index)
-    cols.append(index)
-    vals.append(diagonal)
-    # Column-stochastic orientation (dp/dt = Q p): the eigenvalues are A's; the 0-eigenvector is the stationary law.
-    Q = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    diagonal = Q.diagonal()
     scale = max(float(np.max(-diagonal)), 1e-300)
     shift = -1e-6 * scale  # near 0 but not on it: 0 is an eigenvalue, and shift-invert needs Q - shift I regular
     try:
@@ -135,7 +165,7 @@ def generator_spectrum(net: ReactionNetwork, box: Mapping[str, int | tuple[int, 
     stationary = int(np.argmin(np.abs(values)))
     pi = np.abs(vectors[:, stationary])
     pi /= pi.sum()
-    at_boundary = float(pi[leaves].sum())
+    at_boundary = float(pi[gen.leaves].sum())
     if at_boundary > boundary_mass:
         warnings.warn(f"generator_spectrum: the stationary distribution puts {at_boundary:.2g} of its mass on states "
                       f"from which a jump leaves the box; widen the box", stacklevel=2)
