@@ -27,7 +27,13 @@ and puts each fold's held-out and training r next to the authors', pooled
 over the folds found, and sets a summary of each model's parameters (rho(A),
 sums of squared weights and biases, output scale, mean state and share of
 nodes off) next to that of the authors' model, from the checkpoint
-``foldK_data.pt`` there.
+``foldK_data.pt`` there. With ``--ours`` it ends with a paired comparison
+over the folds, at the last of ``--epochs``: mean held-out r on both sides,
+the Wilcoxon signed-rank test of the per-fold differences, and Fisher's
+exact test on the number of held-out conditions predicted with r < 0.
+``--earlier FILE ...`` takes folds graded by earlier runs of this script:
+their saved predictions count in the pooled r; folds graded before
+predictions were saved count in the paired comparison only.
 
     python benchmarks/ligand_screen_authors_models.py --reference PATH/Artificial-Signaling-Network/Model \\
         [--folds 0,1,...] [--ours DIR --epochs E1,E2,...] [--out results.json]
@@ -46,6 +52,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 from bench_signaling import load_reference
+from scipy import stats
 
 from pycrn import signaling as sig
 from pycrn.signaling import datasets
@@ -106,6 +113,31 @@ def parameter_summary(model: sig.SignalingModel, ligands: np.ndarray) -> dict[st
                 off_share=float(np.mean(np.abs(x) < 1e-3)))
 
 
+def paired_comparison(rows: list[dict], epochs: int) -> dict | None:
+    """pycrn's model of each fold after ``epochs`` epochs against the authors' model of the same fold.
+
+    One training run per fold on each side, so a fold's difference carries
+    both runs' spread; the tests ask whether the differences lean one way
+    more than that spread explains: the Wilcoxon signed-rank test on the
+    per-fold held-out r, and Fisher's exact test on the number of held-out
+    conditions predicted with r < 0 (the failures seen: one condition of a
+    fold anti-correlated with its data).
+    """
+    pairs = [(e["held_out_r"], e["ours"][epochs]["held_out_r"], e["condition_r"], e["ours"][epochs]["condition_r"])
+             for e in rows if epochs in e.get("ours", {})]
+    if len(pairs) < 2:
+        return None
+    theirs, ours = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    neg_t = sum(int(v < 0) for p in pairs for v in p[2].values())
+    neg_o = sum(int(v < 0) for p in pairs for v in p[3].values())
+    n = sum(len(p[2]) for p in pairs)
+    return dict(epochs=epochs, folds=len(pairs), mean_ours=float(ours.mean()), mean_authors=float(theirs.mean()),
+                behind=int(np.sum(ours < theirs)), ahead=int(np.sum(ours > theirs)),
+                wilcoxon_p=float(stats.wilcoxon(ours, theirs).pvalue), conditions=n, negative_ours=neg_o,
+                negative_authors=neg_t,
+                fisher_p=float(stats.fisher_exact([[neg_o, n - neg_o], [neg_t, n - neg_t]]).pvalue))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reference", required=True, help="the authors' Model/ folder (bionetwork.py, CVligandScreen/)")
@@ -124,8 +156,11 @@ def main() -> None:
     for path in args.earlier:
         for fold in json.loads(path.read_text()).get("folds", []):
             for e, mine in fold.get("ours", {}).items():
+                key = (int(fold["fold"]), int(e))
                 if "prediction" in mine:
-                    earlier[(int(fold["fold"]), int(e))] = {"prediction": np.asarray(mine["prediction"])}
+                    earlier[key] = {"prediction": np.asarray(mine["prediction"])}
+                elif key not in earlier:  # graded before predictions were saved: its r values only
+                    earlier[key] = {k: mine[k] for k in ("held_out_r", "condition_r", "training_r") if k in mine}
 
     d = ligand_screen_with_reference(args.reference)
     ref, net, ligands, tfs, conditions = d.ref, d.net, d.ligands, d.tfs, d.conditions
@@ -180,6 +215,11 @@ def main() -> None:
                 saved = earlier[(k, e)]
             else:
                 continue
+            if "prediction" not in saved:
+                # Only the r values survive: the fold counts in the paired comparison over folds, not in the pooled r.
+                mine = entry.setdefault("ours", {})[e] = dict(saved, without_prediction=True)
+                notes.append(f"{e}: {mine['held_out_r']:.3f} (earlier, r only)")
+                continue
             # The held-out predictions themselves (3 x 74 numbers): the pooled r over folds trained on different
             # machines can then be computed from these files alone.
             mine = entry.setdefault("ours", {})[e] = dict(
@@ -210,11 +250,18 @@ def main() -> None:
     for key, r in summary.items():
         print(f"pooled held-out r, {key:25s} ({3 * counts[key]} conditions, {counts[key]} folds): {r:.3f}")
     print(f"training r, authors' models, mean over folds: {np.mean([e['training_r'] for e in rows]):.3f}")
+    paired = paired_comparison(rows, max(epochs)) if epochs else None
+    if paired is not None:
+        print(f"paired over the {paired['folds']} folds with ours after {paired['epochs']} epochs: mean held-out r "
+              f"{paired['mean_ours']:.3f} (ours) against {paired['mean_authors']:.3f} (authors'); ours behind on "
+              f"{paired['behind']}, ahead on {paired['ahead']}; Wilcoxon signed-rank p = {paired['wilcoxon_p']:.3f}; "
+              f"held-out conditions with r < 0: {paired['negative_ours']} (ours) and {paired['negative_authors']} "
+              f"(authors') of {paired['conditions']}, Fisher's exact p = {paired['fisher_p']:.3f}")
     print(f"largest |pycrn - authors| over all outputs: {largest_difference:.2e}; "
           f"{time.perf_counter() - start:.0f} s")
     if args.out is not None:
         args.out.write_text(json.dumps(dict(folds=rows, pooled_held_out_r=summary, folds_pooled=counts,
-                                            largest_forward_difference=largest_difference,
+                                            largest_forward_difference=largest_difference, paired=paired,
                                             ours=str(args.ours) if args.ours else None, ours_epochs=epochs),
                                        indent=1))
 

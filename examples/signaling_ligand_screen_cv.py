@@ -41,7 +41,13 @@ Run as ``python examples/signaling_ligand_screen_cv.py [epochs] [folds] [steps]`
   to 1e-5 at 95 %) with Adam's state reset every 1/40 of the epochs; at
   8,000 epochs this is their schedule exactly (peak 1,000, resets every
   200), at fewer epochs the same shape compressed. Use another ``--out``
-  folder than for the default recipe (a checkpoint refuses another schedule).
+  folder than for the default recipe (a checkpoint refuses another schedule);
+* ``--adjoint jacobi --clip 5`` computes the gradient as the authors' code
+  does: Jacobi iterations of the adjoint (at most ``steps``) and the clipping
+  limit of their ligand-screen script, where the default is Gauss–Seidel
+  with limit 1. The two differ where a training condition's state has not
+  converged within the steps (``SignalingModel``'s ``adjoint``);
+  ``--recipe authors --adjoint jacobi --clip 5`` is their script's training.
 """
 
 import argparse
@@ -77,6 +83,9 @@ ap.add_argument("--no-control", action="store_true", help="skip the models train
 ap.add_argument("--restart", type=int, default=None, help="epochs between warm restarts (default: epochs // 2)")
 ap.add_argument("--recipe", choices=("paper", "authors"), default="paper",
                 help="paper: the Methods' objective and cosine restarts; authors: their ligand-screen script's")
+ap.add_argument("--adjoint", choices=("gauss-seidel", "jacobi"), default="gauss-seidel",
+                help="how the backward pass iterates (jacobi: the authors' code's; see SignalingModel)")
+ap.add_argument("--clip", type=float, default=1.0, help="the adjoint's clipping limit (the authors' script: 5)")
 ap.add_argument("--seed", type=int, default=0,
                 help="fold k's model is initialised and its mini-batches drawn with seed SEED + k (default 0)")
 args = ap.parse_args()
@@ -161,7 +170,8 @@ try:
                     if np.all(order != np.arange(len(train))):
                         break
                 y = y[order]
-            model = sig.SignalingModel(net, steps=args.steps, seed=args.seed + k, **init)
+            model = sig.SignalingModel(net, steps=args.steps, seed=args.seed + k, adjoint=args.adjoint,
+                                       clip=args.clip, **init)
             checkpoint = args.out / f"fold{k}_{label}.pt" if args.out is not None else None
             for e in evals:
                 done = args.out / f"fold{k}_{label}_epochs{e}.npz" if args.out is not None else None

@@ -308,11 +308,73 @@ def test_kernel_variants_have_distinct_cache_keys():
     variant that shared its serial twin's key silently loaded the serial code."""
     keys = []
     for entry, parallel in ((kernels._forward_serial, False), (kernels._forward_parallel, True),
-                            (kernels._adjoint_serial, False), (kernels._adjoint_parallel, True)):
+                            (kernels._adjoint_serial, False), (kernels._adjoint_parallel, True),
+                            (kernels._jacobi_serial, False), (kernels._jacobi_parallel, True)):
         found = list(_dispatchers(entry))
         assert found and all(d.targetoptions.get("parallel", False) == parallel for d in found)
         keys += [(d.py_func.__qualname__, d.py_func.__code__.co_firstlineno) for d in found]
     assert len(keys) == len(set(keys)), keys
+
+
+def test_jacobi_adjoint_is_the_truncated_neumann_series():
+    """n Jacobi iterations from 0 give sum_{k<n} (D A^T)^k D g (the authors' adjoint); run on, the solve itself.
+
+    Serial and threaded variants agree bit for bit."""
+    net = _random_network(200, 1500, 4)
+    model = sig.SignalingModel(net, seed=1)
+    lay = recurrent.Structure(net).layout
+    rng = np.random.default_rng(0)
+    w = model.weights.detach().numpy()
+    c = kernels.to_blocks(rng.random((5, net.n_nodes)), lay.order)
+    x, slope = np.empty_like(c), np.empty_like(c)
+    kernels.forward(lay.indptr, lay.indices, w[lay.fedge], c, x, slope, 150, 0.01, 1e-12)
+    g = kernels.to_blocks(0.01 * rng.standard_normal((5, net.n_nodes)), lay.order)
+    A = np.zeros((net.n_nodes, net.n_nodes))
+    A[net.targets, net.sources] = w
+    D = kernels.from_blocks(slope, 5, lay.rank)
+    G = kernels.from_blocks(g, 5, lay.rank)
+    for n in (1, 2, 7):
+        mu = np.empty_like(g)
+        assert kernels.jacobi_adjoint(lay.cptr, lay.ctargets, w[lay.cedge], slope, g, mu, n, 1.0, 0.0) == n
+        M = kernels.from_blocks(mu, 5, lay.rank)
+        for s in range(5):
+            term, series = D[s] * G[s], np.zeros(net.n_nodes)
+            for _ in range(n):
+                series += term
+                term = D[s] * (A.T @ term)
+            np.testing.assert_allclose(M[s], series, rtol=1e-12, atol=1e-15)
+    mu, mu_threads = np.empty_like(g), np.empty_like(g)
+    its = kernels.jacobi_adjoint(lay.cptr, lay.ctargets, w[lay.cedge], slope, g, mu, 400, 1.0, 1e-12)
+    assert its < 400 and np.abs(mu).max() < 1.0  # converged, and the clip was inactive
+    kernels.jacobi_adjoint(lay.cptr, lay.ctargets, w[lay.cedge], slope, g, mu_threads, 400, 1.0, 1e-12, parallel=True)
+    assert np.array_equal(mu, mu_threads)
+    M = kernels.from_blocks(mu, 5, lay.rank)
+    for s in range(5):
+        exact = np.linalg.solve(np.eye(net.n_nodes) - D[s][:, None] * A.T, D[s] * G[s])
+        assert np.abs(M[s] - exact).sum() < 1e-9 * np.abs(exact).sum()
+
+
+def test_jacobi_adjoint_equals_the_torch_path_where_the_state_has_not_converged(monkeypatch):
+    """With 4 forward steps nothing has converged; the Jacobi kernels then give the torch path's gradient
+    (Jacobi iterations, as on a GPU), while Gauss–Seidel's differs; with the clip active too (limit 1e-3)."""
+    net = _random_network(30, 100, 7)
+    ligands = torch.rand(3, len(net.ligands), dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+
+    def grads(adjoint, clip, kernels_on):
+        monkeypatch.setattr(recurrent, "USE_KERNELS", kernels_on)
+        model = sig.SignalingModel(net, seed=3, steps=4, tol=0.0, adjoint=adjoint, clip=clip)
+        (model(ligands) ** 2).sum().backward()
+        return model.weights.grad.clone(), model.bias.grad.clone()
+
+    for clip in (1.0, 1e-3):
+        torch_path = grads("jacobi", clip, False)
+        for got, want in zip(grads("jacobi", clip, True), torch_path):
+            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-15)
+        assert float((grads("gauss-seidel", clip, True)[1] - torch_path[1]).abs().max()) > 1e-6
+    with pytest.raises(ValueError, match="adjoint must be one of"):
+        sig.SignalingModel(net, adjoint="newton")
+    with pytest.raises(ValueError, match="clip must be a positive number"):
+        sig.SignalingModel(net, clip=0)
 
 
 def test_gauss_seidel_adjoint_solves_the_linear_system():
@@ -521,6 +583,10 @@ def test_fit_learns_the_toy_network_and_resumes_to_the_same_result(tmp_path):
     for change in (dict(restart_epochs=20), dict(lr=1e-2), dict(batch_size=4)):
         with pytest.raises(ValueError, match="warm restarts every 320 mini-batches"):
             sig.fit(fresh(), grid, y, epochs=30, checkpoint=ck, **{**kw, **change})
+    # ... and so is a model whose adjoint iteration differs from the checkpoint's (Gauss-Seidel, clip 1).
+    for other in (dict(adjoint="jacobi"), dict(clip=5.0)):
+        with pytest.raises(ValueError, match="was trained with the adjoint 'gauss-seidel', clip 1.0"):
+            sig.fit(sig.SignalingModel(net, seed=1, **other), grid, y, epochs=30, checkpoint=ck, **kw)
 
 
 def _authors_one_cycle(e, max_iter, max_height, start_height, end_height, peak):
@@ -701,3 +767,24 @@ def test_parameter_summary_of_the_grading_benchmark():
     with torch.no_grad():
         x = model.states(torch.as_tensor(ligands)).numpy()
     assert par["mean_state"] == pytest.approx(float(x.mean())) and par["off_share"] == float(np.mean(np.abs(x) < 1e-3))
+
+
+def test_paired_comparison_of_the_grading_benchmark():
+    """The per-fold comparison with the authors' models pairs each fold's r and counts the failed conditions."""
+    from benchmark_modules import load_benchmark
+    from scipy import stats
+
+    bench = load_benchmark("ligand_screen_authors_models")
+    theirs = [0.85, 0.77, 0.83, 0.94, 0.51]
+    ours = [0.39, 0.68, 0.86, 0.57, 0.45]
+    rows = [dict(fold=k, held_out_r=t, condition_r={"a": t, "b": -0.2 if k == 4 else 0.5, "c": 0.9},
+                 ours={8000: dict(held_out_r=o, condition_r={"a": -0.3 if k in (0, 3) else o, "b": 0.1, "c": 0.9})})
+            for k, (t, o) in enumerate(zip(theirs, ours))]
+    rows.append(dict(fold=9, held_out_r=0.9, condition_r={"a": 0.9}, ours={4000: dict(held_out_r=0.1)}))  # no 8000
+    p = bench.paired_comparison(rows, 8000)
+    assert p["folds"] == 5 and p["behind"] == 4 and p["ahead"] == 1 and p["conditions"] == 15
+    assert p["mean_ours"] == pytest.approx(np.mean(ours)) and p["mean_authors"] == pytest.approx(np.mean(theirs))
+    assert p["wilcoxon_p"] == pytest.approx(stats.wilcoxon(ours, theirs).pvalue)
+    assert (p["negative_ours"], p["negative_authors"]) == (2, 1)
+    assert p["fisher_p"] == pytest.approx(stats.fisher_exact([[2, 13], [1, 14]]).pvalue)
+    assert bench.paired_comparison(rows, 2000) is None  # no fold has that epoch count

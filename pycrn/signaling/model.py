@@ -11,7 +11,7 @@ from torch import nn
 
 from .activation import LEAK
 from .network import INHIBITION, SignalingNetwork
-from .recurrent import Structure, steady_state
+from .recurrent import ADJOINTS, CLIP_LIMIT, Structure, steady_state
 from .spectral import scale_to_radius
 
 #: Initial input and output projection scales (seed 001, Methods).
@@ -51,6 +51,11 @@ class SignalingModel(nn.Module):
     initial_radius
         rho(A) after initialisation (0.8, the paper's; the authors' ligand-screen
         script pre-scales to 0.7).
+    adjoint, clip
+        How the backward pass iterates its adjoint fixed point on CPU
+        (``"gauss-seidel"``, default, or ``"jacobi"``, the authors' code's) and
+        its clipping limit (1; the authors' ligand-screen script uses 5); see
+        :func:`.recurrent.steady_state` for where the two iterations differ.
     dtype, device
         Of the parameters (float64 by default; any torch device).
     """
@@ -65,6 +70,8 @@ class SignalingModel(nn.Module):
         device: torch.device | str | None = None,
         tol: float = 1e-12,
         initial_radius: float = INITIAL_RADIUS,
+        adjoint: str = "gauss-seidel",
+        clip: float = CLIP_LIMIT,
     ) -> None:
         super().__init__()
         if not isinstance(network, SignalingNetwork):
@@ -75,6 +82,12 @@ class SignalingModel(nn.Module):
         self.steps = int(steps)
         self.leak = float(leak)
         self.tol = float(tol)
+        if adjoint not in ADJOINTS:
+            raise ValueError(f"adjoint must be one of {ADJOINTS}, got {adjoint!r}")
+        if isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0:
+            raise ValueError(f"clip must be a positive number, got {clip!r}")
+        self.adjoint = adjoint
+        self.clip = float(clip)
         rng = np.random.default_rng(seed)
         w = rng.uniform(0.0, 0.1, network.n_edges) + 0.1
         w[network.mode == INHIBITION] *= -1
@@ -110,7 +123,8 @@ class SignalingModel(nn.Module):
             c = c + bias_noise * torch.randn_like(c)
         if bias_offset is not None:
             c = c + bias_offset
-        return steady_state(self.weights, c, self._structure, self.steps, self.leak, self.tol)
+        return steady_state(self.weights, c, self._structure, self.steps, self.leak, self.tol, self.adjoint,
+                            self.clip)
 
     def output(self, states: torch.Tensor) -> torch.Tensor:
         """TF activities from states: the TF nodes times the output scale."""
@@ -218,4 +232,4 @@ class SignalingModel(nn.Module):
         return self
 
     def extra_repr(self) -> str:
-        return f"{self.network!r}, steps={self.steps}, leak={self.leak}"
+        return f"{self.network!r}, steps={self.steps}, leak={self.leak}, adjoint={self.adjoint!r}, clip={self.clip}"

@@ -219,6 +219,7 @@ def fit(
         raise ValueError(f"epochs={epochs} runs past the end of the schedule ({schedule.epochs} epochs)")
     plan = schedule.as_dict() if schedule is not None else None
     objective = dataclasses.asdict(w)
+    recurrence = dict(adjoint=model.adjoint, clip=model.clip)
     history = FitHistory()
     cache = torch.zeros(n, model.network.n_nodes, dtype=model.bias.dtype, device=model.bias.device)
     start = 0
@@ -252,6 +253,13 @@ def fit(
                                 if saved_objective.get(k) != v)
             raise ValueError(f"checkpoint {path} was trained with other loss weights ({changed}); pass the original "
                              "weights to resume, or resume=False to start over")
+        # Checkpoints written before the adjoint could be chosen were all Gauss-Seidel with clip 1.
+        saved_recurrence = state.get("recurrence", dict(adjoint="gauss-seidel", clip=1.0))
+        if saved_recurrence != recurrence:
+            raise ValueError(
+                f"checkpoint {path} was trained with the adjoint {saved_recurrence['adjoint']!r}, clip "
+                f"{saved_recurrence['clip']}; this model has {recurrence['adjoint']!r}, clip {recurrence['clip']}. "
+                "Build the model with the original adjoint and clip to resume, or pass resume=False to start over")
         saved_seed = state.get("seed")  # absent from checkpoints written before it was saved
         if saved_seed is not None and saved_seed != int(seed):
             raise ValueError(f"checkpoint {path} continues a run with seed {saved_seed}; this call asks for seed "
@@ -268,7 +276,7 @@ def fit(
     def snapshot(epoch: int) -> dict:
         return copy.deepcopy(dict(model=model.state_dict(), optimizer=opt.state_dict(),
                                   scheduler=sched.state_dict() if sched is not None else {}, schedule=plan, lr=lr,
-                                  objective=objective, seed=int(seed),
+                                  objective=objective, seed=int(seed), recurrence=recurrence,
                                   generator=gen.get_state(), cache=cache, history=history, epoch=epoch))
 
     def save(state: dict | None) -> None:
