@@ -13,13 +13,16 @@ it equals back-propagation through the unrolled recurrence when both have
 converged (tested to 1e-5).
 ``clip`` is LEMBAS's safeguard against a spectral radius above 1 during
 training (its reference code's ``gradCliping``): the identity on
-[-limit, limit] and ``limit + tanh(excess)`` beyond, with limit 1, so it is
-inactive in normal operation.
+[-limit, limit] and ``limit + tanh(excess)`` beyond, with limit 1 by
+default (5 in the authors' ligand-screen script). Adjoints are usually far
+below it; a training state with rho(D A) near 1 can reach it (a largest
+bias gradient of 1.09 was seen on the ligand screen).
 
 On CPU the products run in fused numba kernels (:mod:`.kernels`), and the
 adjoint iteration is Gauss–Seidel (each node uses the others' newest values:
-the same fixed point in about half the sweeps); on other devices the Jacobi
-iterations run with ``torch.sparse`` CSR products.
+the same fixed point in about half the sweeps), or Jacobi as in the authors'
+code (``adjoint="jacobi"``; where the two differ: :func:`steady_state`); on
+other devices the Jacobi iterations run with ``torch.sparse`` CSR products.
 """
 
 from __future__ import annotations
@@ -214,8 +217,9 @@ class SteadyState(torch.autograd.Function):
             wn = w.detach().numpy()
             wc, sn = wn[lay.cedge], slope.numpy()
             if ctx.adjoint == "jacobi":
-                # A Jacobi iteration reads only the previous iterate: its parallel form needs no colouring, and it
-                # gains from threads as early as the forward step does.
+                # A Jacobi iteration reads only the previous iterate, like a forward step: no colouring, one
+                # parallel pass per iteration, so it gets the forward step's threshold (above it the chooser
+                # times both variants).
                 _run_kernel("jacobi adjoint", (id(s), g.shape[0], ctx.steps, ctx.tol), w.shape[0],
                             FORWARD_PARALLEL_MIN_EDGES,
                             lambda parallel: kernels.jacobi_adjoint(lay.cptr, lay.ctargets, wc, sn, g, mu, ctx.steps,
