@@ -6,7 +6,7 @@ to exactly 150 forward steps and 150 adjoint iterations. Two things it cannot
 see differ between the codes' adjoints (the linear fixed point
 mu = clip(D (g + A^T mu)) that gives the gradient of the steady state):
 
-* pycrn solves it by Gauss–Seidel sweeps to a relative tolerance of 1e-8;
+* pycrn (by default) solves it by Gauss–Seidel sweeps to a relative tolerance of 1e-8;
   the authors' code (Nilsson et al., "Artificial neural networks enable
   genome-scale simulations of intracellular signaling", 2022; their
   ``bionetwork.py``) by Jacobi iterations, stopped after at most 150 or once
@@ -15,8 +15,10 @@ mu = clip(D (g + A^T mu)) that gives the gradient of the steady state):
   converges slowly (the Jacobi error after n steps is about rho(DA)^n) or
   not at all;
 * the soft clip ``limit + tanh(excess)``: their ligand-screen script sets
-  ``clipping=5`` (every other script of theirs 1); pycrn uses 1 (unless
-  given another limit).
+  ``clipping=5`` (every other script of theirs 1); pycrn's default is 1.
+
+``SignalingModel(..., adjoint="jacobi", clip=5)`` iterates as their code
+does; this script shows where that matters.
 
 This script takes checkpoints that ``examples/signaling_ligand_screen_cv.py
 --out DIR`` wrote during training (``foldK_data.pt``, or copies of it taken
@@ -26,7 +28,9 @@ conditions (the fold's 100, in order) compares the gradient of the data
 term (mean squared error of the TF outputs, the term that passes through the
 adjoint) with respect to the biases and the weights:
 
-* pycrn as ``fit`` computes it (with ``--clip`` as the clip limit);
+* pycrn's, with each of its adjoint iterations (``SignalingModel``'s
+  ``adjoint="gauss-seidel"``, the default, and ``"jacobi"``), both with
+  ``--clip`` as the clip limit (default 5, their script's), against
 * theirs as their training runs it (convergence tests on, clip 5);
 * theirs with their convergence tests off (150 iterations exactly), clip 5;
 * theirs as run, clip 1.
