@@ -316,23 +316,37 @@ def test_kernel_variants_have_distinct_cache_keys():
     assert len(keys) == len(set(keys)), keys
 
 
-def test_jacobi_adjoint_is_the_truncated_neumann_series():
-    """n Jacobi iterations from 0 give sum_{k<n} (D A^T)^k D g (the authors' adjoint); run on, the solve itself.
-
-    Serial and threaded variants agree bit for bit."""
+def _adjoint_problem(samples: int):
+    """A converged forward pass on a 200-node network in the kernels' layout, with a random g: the pieces for
+    checking an adjoint kernel, dense A, D and G (in node order) included."""
     net = _random_network(200, 1500, 4)
     model = sig.SignalingModel(net, seed=1)
     lay = recurrent.Structure(net).layout
     rng = np.random.default_rng(0)
     w = model.weights.detach().numpy()
-    c = kernels.to_blocks(rng.random((5, net.n_nodes)), lay.order)
+    c = kernels.to_blocks(rng.random((samples, net.n_nodes)), lay.order)
     x, slope = np.empty_like(c), np.empty_like(c)
     kernels.forward(lay.indptr, lay.indices, w[lay.fedge], c, x, slope, 150, 0.01, 1e-12)
-    g = kernels.to_blocks(0.01 * rng.standard_normal((5, net.n_nodes)), lay.order)
+    g = kernels.to_blocks(0.01 * rng.standard_normal((samples, net.n_nodes)), lay.order)
     A = np.zeros((net.n_nodes, net.n_nodes))
     A[net.targets, net.sources] = w
-    D = kernels.from_blocks(slope, 5, lay.rank)
-    G = kernels.from_blocks(g, 5, lay.rank)
+    return (net, lay, w, slope, g, A, kernels.from_blocks(slope, samples, lay.rank),
+            kernels.from_blocks(g, samples, lay.rank))
+
+
+def _assert_solves(net, lay, mu, A, D, G, tol):
+    """mu (kernel layout) solves (I - D A^T) mu = D g for every sample, to ``tol`` relative (summed)."""
+    M = kernels.from_blocks(mu, len(D), lay.rank)
+    for s in range(len(D)):
+        exact = np.linalg.solve(np.eye(net.n_nodes) - D[s][:, None] * A.T, D[s] * G[s])
+        assert np.abs(M[s] - exact).sum() < tol * np.abs(exact).sum()
+
+
+def test_jacobi_adjoint_is_the_truncated_neumann_series():
+    """n Jacobi iterations from 0 give sum_{k<n} (D A^T)^k D g (the authors' adjoint); run on, the solve itself.
+
+    Serial and threaded variants agree bit for bit."""
+    net, lay, w, slope, g, A, D, G = _adjoint_problem(5)
     for n in (1, 2, 7):
         mu = np.empty_like(g)
         assert kernels.jacobi_adjoint(lay.cptr, lay.ctargets, w[lay.cedge], slope, g, mu, n, 1.0, 0.0) == n
@@ -348,10 +362,7 @@ def test_jacobi_adjoint_is_the_truncated_neumann_series():
     assert its < 400 and np.abs(mu).max() < 1.0  # converged, and the clip was inactive
     kernels.jacobi_adjoint(lay.cptr, lay.ctargets, w[lay.cedge], slope, g, mu_threads, 400, 1.0, 1e-12, parallel=True)
     assert np.array_equal(mu, mu_threads)
-    M = kernels.from_blocks(mu, 5, lay.rank)
-    for s in range(5):
-        exact = np.linalg.solve(np.eye(net.n_nodes) - D[s][:, None] * A.T, D[s] * G[s])
-        assert np.abs(M[s] - exact).sum() < 1e-9 * np.abs(exact).sum()
+    _assert_solves(net, lay, mu, A, D, G, 1e-9)
 
 
 def test_jacobi_adjoint_equals_the_torch_path_where_the_state_has_not_converged(monkeypatch):
@@ -379,26 +390,11 @@ def test_jacobi_adjoint_equals_the_torch_path_where_the_state_has_not_converged(
 
 def test_gauss_seidel_adjoint_solves_the_linear_system():
     """The CPU adjoint (Gauss–Seidel, colour order) solves (I - D A^T) mu = D g to its tolerance."""
-    net = _random_network(200, 1500, 4)
-    model = sig.SignalingModel(net, seed=1)
-    lay = recurrent.Structure(net).layout
-    rng = np.random.default_rng(0)
-    w = model.weights.detach().numpy()
-    c = kernels.to_blocks(rng.random((3, net.n_nodes)), lay.order)
-    x, slope = np.empty_like(c), np.empty_like(c)
-    kernels.forward(lay.indptr, lay.indices, w[lay.fedge], c, x, slope, 150, 0.01, 1e-12)
-    g = kernels.to_blocks(0.01 * rng.standard_normal((3, net.n_nodes)), lay.order)
+    net, lay, w, slope, g, A, D, G = _adjoint_problem(3)
     mu = np.empty_like(g)
     sweeps = kernels.adjoint(lay.cptr, lay.ctargets, w[lay.cedge], slope, g, mu, lay.bounds, 150, 1.0, 1e-10)
     assert sweeps < 150 and np.abs(mu).max() < 1.0  # converged, and the clip was inactive
-    A = np.zeros((net.n_nodes, net.n_nodes))
-    A[net.targets, net.sources] = w
-    D = kernels.from_blocks(slope, 3, lay.rank)
-    G = kernels.from_blocks(g, 3, lay.rank)
-    M = kernels.from_blocks(mu, 3, lay.rank)
-    for s in range(3):
-        exact = np.linalg.solve(np.eye(net.n_nodes) - D[s][:, None] * A.T, D[s] * G[s])
-        assert np.abs(M[s] - exact).sum() < 1e-8 * np.abs(exact).sum()
+    _assert_solves(net, lay, mu, A, D, G, 1e-8)
 
 
 @pytest.mark.parametrize("n, edges", [(12, 40), (260, 900)])
