@@ -42,12 +42,14 @@ Run as ``python examples/signaling_ligand_screen_cv.py [epochs] [folds] [steps]`
   8,000 epochs this is their schedule exactly (peak 1,000, resets every
   200), at fewer epochs the same shape compressed. Use another ``--out``
   folder than for the default recipe (a checkpoint refuses another schedule);
-* ``--adjoint jacobi --clip 5`` computes the gradient as the authors' code
-  does: Jacobi iterations of the adjoint (at most ``steps``) and the clipping
-  limit of their ligand-screen script, where the default is Gauss–Seidel
-  with limit 1. The two differ where a training condition's state has not
-  converged within the steps (``SignalingModel``'s ``adjoint``);
-  ``--recipe authors --adjoint jacobi --clip 5`` is their script's training.
+* ``--adjoint`` and ``--clip`` choose how the gradient's adjoint is
+  iterated: with ``--recipe authors`` by default as the authors' code does
+  (Jacobi iterations, at most ``steps``, clipping limit 5 as in their
+  ligand-screen script), otherwise Gauss–Seidel with limit 1. The two
+  differ where a training condition's state has not converged within the
+  steps (``SignalingModel``'s ``adjoint``). The ``--recipe authors`` runs
+  made before this default (docs/signaling_ligand_screen.md, up to
+  2026-12-05) are ``--recipe authors --adjoint gauss-seidel --clip 1``.
 """
 
 import argparse
@@ -83,9 +85,11 @@ ap.add_argument("--no-control", action="store_true", help="skip the models train
 ap.add_argument("--restart", type=int, default=None, help="epochs between warm restarts (default: epochs // 2)")
 ap.add_argument("--recipe", choices=("paper", "authors"), default="paper",
                 help="paper: the Methods' objective and cosine restarts; authors: their ligand-screen script's")
-ap.add_argument("--adjoint", choices=("gauss-seidel", "jacobi"), default="gauss-seidel",
-                help="how the backward pass iterates (jacobi: the authors' code's; see SignalingModel)")
-ap.add_argument("--clip", type=float, default=1.0, help="the adjoint's clipping limit (the authors' script: 5)")
+ap.add_argument("--adjoint", choices=("gauss-seidel", "jacobi"), default=None,
+                help="how the backward pass iterates (default: jacobi, the authors' code's, with --recipe authors; "
+                     "gauss-seidel otherwise; see SignalingModel)")
+ap.add_argument("--clip", type=float, default=None,
+                help="the adjoint's clipping limit (default: 5, the authors' script's, with --recipe authors; 1 otherwise)")
 ap.add_argument("--seed", type=int, default=0,
                 help="fold k's model is initialised and its mini-batches drawn with seed SEED + k (default 0)")
 args = ap.parse_args()
@@ -110,10 +114,10 @@ if args.recipe == "authors":
     recipe = dict(lr=1e-3, weights=sig.LossWeights.ligand_screen(),
                   schedule=sig.OneCycle(epochs=args.epochs, peak=args.epochs // 8, start=0.1, end=0.01,
                                         reset_every=args.epochs // 40))
-    init = dict(initial_radius=0.7)
+    init = dict(initial_radius=0.7, adjoint=args.adjoint or "jacobi", clip=5.0 if args.clip is None else args.clip)
 else:
     recipe = dict(lr=2e-3, restart_epochs=restart)
-    init = {}
+    init = dict(adjoint=args.adjoint or "gauss-seidel", clip=1.0 if args.clip is None else args.clip)
 
 labels = ("data",) if args.no_control else ("data", "scrambled")
 if args.out is not None:
@@ -170,8 +174,7 @@ try:
                     if np.all(order != np.arange(len(train))):
                         break
                 y = y[order]
-            model = sig.SignalingModel(net, steps=args.steps, seed=args.seed + k, adjoint=args.adjoint,
-                                       clip=args.clip, **init)
+            model = sig.SignalingModel(net, steps=args.steps, seed=args.seed + k, **init)
             checkpoint = args.out / f"fold{k}_{label}.pt" if args.out is not None else None
             for e in evals:
                 done = args.out / f"fold{k}_{label}_epochs{e}.npz" if args.out is not None else None

@@ -160,12 +160,12 @@ def test_example_signaling_ligand_screen_cv(tmp_path):
     assert refused.returncode != 0 and "warm restarts every" in refused.stderr
     # The authors' recipe, compressed to 40 epochs (peak at 5, Adam reset every epoch): its own folder.
     authors = _run_example("signaling_ligand_screen_cv.py", "40", "1", "20", "--out", str(tmp_path / "authors"),
-                           "--eval", "20", "--no-control", "--recipe", "authors", "--adjoint", "jacobi", "--clip", "5")
+                           "--eval", "20", "--no-control", "--recipe", "authors")
     assert sum(line.startswith("held-out conditions (3, 1 folds), trained on data") for line in authors.splitlines()) == 2
     torch = pytest.importorskip("torch")
     state = torch.load(tmp_path / "authors" / "fold0_data.pt", weights_only=False)
     assert state["schedule"] == dict(epochs=40, peak=5, start=0.1, end=0.01, reset_every=1) and state["lr"] == 1e-3
-    assert state["recurrence"] == dict(adjoint="jacobi", clip=5.0)
+    assert state["recurrence"] == dict(adjoint="jacobi", clip=5.0)  # the authors' adjoint comes with their recipe
 
 
 def test_example_signaling_ligand_screen_cv_jobs(tmp_path):
