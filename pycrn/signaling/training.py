@@ -183,7 +183,7 @@ def fit(
     checkpoint
         File for checkpoints (every ``checkpoint_every`` epochs, at the end and
         on interruption); with ``resume`` an existing checkpoint is continued
-        (one written with another schedule, lr, loss weights or seed is refused).
+        (one written with another schedule, lr, loss weights, seed or adjoint iteration is refused).
     progress
         Show a progress bar (default: on a terminal).
     threads
