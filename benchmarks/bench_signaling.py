@@ -195,31 +195,33 @@ def reference_fixed_steps(ref: types.ModuleType | None, fixed: bool):
         ref.numpy = original
 
 
+def reference_network(ref: types.ModuleType, net: sig.SignalingNetwork) -> types.SimpleNamespace:
+    """The authors' edge list for pycrn's network (their ``makeNetworkList``): ``network_list``, ``node_names``,
+    ``mode``, and pycrn's index of each of their nodes (``nodes``) and edges (``edges``)."""
+    names = list(net.nodes)
+    codes = np.where(net.mode == ACTIVATION, 1.0, np.where(net.mode == INHIBITION, -1.0, 0.1))
+    network_list, node_names, weights = ref.makeNetworkList([names[i] for i in net.sources],
+                                                            [names[i] for i in net.targets], codes)
+    index = {name: i for i, name in enumerate(names)}
+    nodes = np.array([index[n] for n in node_names])
+    edge = {(int(s), int(t)): k for k, (s, t) in enumerate(zip(net.sources, net.targets))}
+    edges = np.array([edge[(int(nodes[s]), int(nodes[t]))] for t, s in zip(network_list[0], network_list[1])])
+    return types.SimpleNamespace(network_list=network_list, node_names=node_names,
+                                 mode=np.array([[weights == 1], [weights == -1]]).squeeze(), nodes=nodes, edges=edges)
+
+
 def reference_model(ref: types.ModuleType, model: sig.SignalingModel, steps: int):
     """The authors' model for the same network, with pycrn's parameters copied in by name."""
     net = model.network
     names = list(net.nodes)
-    sources = [names[i] for i in net.sources]
-    targets = [names[i] for i in net.targets]
-    codes = np.where(net.mode == ACTIVATION, 1.0, np.where(net.mode == INHIBITION, -1.0, 0.1))
-    network_list, node_names, weights = ref.makeNetworkList(sources, targets, codes)
-    mode = np.array([[weights == 1], [weights == -1]]).squeeze()
+    their = reference_network(ref, net)
     params = ref.trainingParameters(iterations=steps, clipping=1, leak=model.leak)
     lig = [names[i] for i in net.ligands]
     tfs = [names[i] for i in net.tfs]
-    r = ref.model(network_list, node_names, mode, 1.0, 1.0, lig, tfs, params, "MML", torch.double)
-    pos = {name: i for i, name in enumerate(node_names)}
-    ours_index = {name: i for i, name in enumerate(names)}
-    edge = {(int(s), int(t)): k for k, (s, t) in enumerate(zip(net.sources, net.targets))}
-    ours = model.weights.detach().numpy()
-    w = np.array([ours[edge[(ours_index[node_names[s]], ours_index[node_names[t]])]]
-                  for t, s in zip(network_list[0], network_list[1])])
-    bias = np.zeros((len(node_names), 1))
-    for i, name in enumerate(names):
-        bias[pos[name], 0] = float(model.bias[i].detach())
+    r = ref.model(their.network_list, their.node_names, their.mode, 1.0, 1.0, lig, tfs, params, "MML", torch.double)
     with torch.no_grad():
-        r.network.weights.copy_(torch.as_tensor(w))
-        r.network.bias.copy_(torch.as_tensor(bias))
+        r.network.weights.copy_(model.weights.detach()[their.edges])
+        r.network.bias.copy_(model.bias.detach()[their.nodes].unsqueeze(1))
         r.inputLayer.weights.copy_(model.input_scale)
         r.projectionLayer.weights.copy_(model.output_scale)
     return r

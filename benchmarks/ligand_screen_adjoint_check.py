@@ -51,16 +51,14 @@ import argparse
 import json
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
-from bench_signaling import reference_fixed_steps, reference_model
+from bench_signaling import reference_fixed_steps, reference_model, reference_network
 from ligand_screen_authors_models import ligand_screen_with_reference
 
 from pycrn import signaling as sig
 from pycrn.signaling import recurrent
-from pycrn.signaling.network import ACTIVATION, INHIBITION
 
 NOISE = 1e-3  # their script's input noise (noiseLevel)
 
@@ -74,20 +72,6 @@ def their_gradient(ref, theirs, x: torch.Tensor, y: torch.Tensor, noise: torch.T
         full = theirs.network(theirs.inputLayer(x) + noise)
         torch.nn.MSELoss(reduction="mean")(theirs.projectionLayer(full), y).backward()
     return theirs.network.bias.grad.numpy().ravel().copy(), theirs.network.weights.grad.numpy().copy()
-
-
-def reference_order(ref, net: sig.SignalingNetwork) -> SimpleNamespace:
-    """For the authors' model that ``bench_signaling.reference_model`` builds: pycrn's index of each of its nodes
-    (``nodes``) and edges (``edges``)."""
-    names = list(net.nodes)
-    codes = np.where(net.mode == ACTIVATION, 1.0, np.where(net.mode == INHIBITION, -1.0, 0.1))
-    network_list, node_names, _ = ref.makeNetworkList([names[i] for i in net.sources],
-                                                      [names[i] for i in net.targets], codes)
-    index = {name: i for i, name in enumerate(names)}
-    nodes = np.array([index[n] for n in node_names])
-    edge = {(int(s), int(t)): e for e, (s, t) in enumerate(zip(net.sources, net.targets))}
-    edges = np.array([edge[(int(nodes[s]), int(nodes[t]))] for t, s in zip(network_list[0], network_list[1])])
-    return SimpleNamespace(nodes=nodes, edges=edges)
 
 
 def compare(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -107,7 +91,7 @@ def check(d, k: int, path: Path, clip: float, rng: np.random.Generator) -> dict:
         models[adjoint] = sig.SignalingModel(net, steps=150, adjoint=adjoint, clip=clip)
         models[adjoint].load_state_dict(state["model"])
     theirs = reference_model(d.ref, models["jacobi"], 150)  # ligands and TFs in pycrn's order; nodes, edges theirs
-    order = reference_order(d.ref, net)
+    order = reference_network(d.ref, net)
     variants = (("as run", 5.0, False), ("150 iterations", 5.0, True), ("as run, clip 1", 1.0, False))
     comparisons: dict[str, list] = {f"{adjoint} / {key}": [] for adjoint in models for key, *_ in variants}
     for lo in range(0, len(train), 5):
