@@ -31,6 +31,10 @@ nodes off) next to that of the authors' model, from the checkpoint
 over the folds, at the last of ``--epochs``: mean held-out r on both sides,
 the Wilcoxon signed-rank test of the per-fold differences, and Fisher's
 exact test on the number of held-out conditions predicted with r < 0.
+With two folds or more it also checks that the authors' held-out
+conditions were held out: each fold's model should fit its three
+conditions worse than the other folds' models, which trained on them, do
+(a leak would make the two alike; ``held_out_against_training``).
 ``--earlier FILE ...`` takes folds graded by earlier runs of this script:
 their saved predictions count in the pooled r; folds graded before
 predictions were saved count in the paired comparison only.
@@ -113,6 +117,32 @@ def parameter_summary(model: sig.SignalingModel, ligands: np.ndarray) -> dict[st
                 off_share=float(np.mean(np.abs(x) < 1e-3)))
 
 
+def held_out_against_training(fits: dict[int, np.ndarray], all_folds, row: dict, tfs: np.ndarray) -> dict | None:
+    """Each held-out condition as the fold's model predicts it, against the same condition in the other models'
+    training sets.
+
+    ``fits[k]`` is fold k's model's output for all conditions. A condition
+    that truly was held out should be fitted worse by its fold's model than
+    by the models that trained on it; were it in that model's training set
+    too (a leak), its error would look like theirs. Reported per condition:
+    the held-out mean squared error over the median of the others', and how
+    many of the others fit it better.
+    """
+    if len(fits) < 2:
+        return None
+    per = []
+    for k, y in fits.items():
+        for name in all_folds[k]:
+            c = row[name]
+            held = float(np.mean((y[c] - tfs[c]) ** 2))
+            others = np.array([np.mean((fits[j][c] - tfs[c]) ** 2) for j in fits if j != k])
+            per.append(dict(fold=k, condition=name, ratio=held / float(np.median(others)),
+                            better=int(np.sum(others < held)), others=len(others)))
+    ratios = np.array([p["ratio"] for p in per])
+    return dict(conditions=per, median_ratio=float(np.median(ratios)), below_1_5=int(np.sum(ratios < 1.5)),
+                worst_of_all=int(sum(p["better"] == p["others"] for p in per)))
+
+
 def paired_comparison(rows: list[dict], epochs: int) -> dict | None:
     """pycrn's model of each fold after ``epochs`` epochs against the authors' model of the same fold.
 
@@ -171,6 +201,7 @@ def main() -> None:
 
     rows, pooled = [], {key: ([], []) for key in ("authors", "pycrn_forward", "scrambled", "scrambled, pycrn_forward")}
     largest_difference = 0.0
+    fits: dict[int, np.ndarray] = {}
     start = time.perf_counter()
     for k in folds:
         test = np.array([row[c] for c in all_folds[k]])
@@ -187,6 +218,7 @@ def main() -> None:
             if not np.array_equal(getattr(scrambled, layer).nodeOrder, getattr(model, layer).nodeOrder):
                 raise SystemExit(f"fold {k}: the scrambled model's {layer} orders its nodes differently")
         y_scrambled, y_scrambled_pycrn, _ = both_passes(ref, scrambled, x_theirs, inverse, their_nodes, net, ligands)
+        fits[k] = y_theirs
         largest_difference = max(largest_difference, float(np.max(np.abs(y_pycrn - y_theirs))),
                                   float(np.max(np.abs(y_scrambled_pycrn - y_scrambled))))
         entry = dict(fold=k, conditions=all_folds[k],
@@ -257,11 +289,18 @@ def main() -> None:
               f"{paired['behind']}, ahead on {paired['ahead']}; Wilcoxon signed-rank p = {paired['wilcoxon_p']:.3f}; "
               f"held-out conditions with r < 0: {paired['negative_ours']} (ours) and {paired['negative_authors']} "
               f"(authors') of {paired['conditions']}, Fisher's exact p = {paired['fisher_p']:.3f}")
+    leak = held_out_against_training(fits, all_folds, row, tfs)
+    if leak is not None:
+        print(f"the authors' held-out conditions against the same conditions in the other {len(fits) - 1} models' "
+              f"training sets: held-out MSE / median in-training MSE {leak['median_ratio']:.2f} (median), below 1.5 "
+              f"for {leak['below_1_5']} of {len(leak['conditions'])}; fitted worse than by every other model for "
+              f"{leak['worst_of_all']}")
     print(f"largest |pycrn - authors| over all outputs: {largest_difference:.2e}; "
           f"{time.perf_counter() - start:.0f} s")
     if args.out is not None:
         args.out.write_text(json.dumps(dict(folds=rows, pooled_held_out_r=summary, folds_pooled=counts,
                                             largest_forward_difference=largest_difference, paired=paired,
+                                            held_out_against_training=leak,
                                             ours=str(args.ours) if args.ours else None, ours_epochs=epochs),
                                        indent=1))
 
