@@ -31,7 +31,9 @@ nodes off) next to that of the authors' model, from the checkpoint
 over the folds, at the last of ``--epochs``: mean held-out r on both sides,
 the Wilcoxon signed-rank test of the per-fold differences, and Fisher's
 exact test on the number of held-out conditions predicted with r < 0.
-With two folds or more it also checks that the authors' held-out
+For every model, both sides, it lists the training conditions fitted with
+r < 0.5 (``training_unfitted``: fits that training left in a poor local
+optimum). With two folds or more it also checks that the authors' held-out
 conditions were held out: each fold's model should fit its three
 conditions worse than the other folds' models, which trained on them, do
 (a leak would make the two alike; ``held_out_against_training``).
@@ -65,6 +67,12 @@ from pycrn.signaling.spectral import spectral_radius
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
+def unfitted(y: np.ndarray, truth: np.ndarray, names, below: float = 0.5) -> dict[str, float]:
+    """The training conditions a model fits with Pearson r below ``below`` (over the TFs): the fits that
+    training left in a poor local optimum."""
+    return {name: r for name, r in per_condition(y, truth, names).items() if r < below}
 
 
 def per_condition(y: np.ndarray, truth: np.ndarray, names) -> dict[str, float]:
@@ -227,6 +235,7 @@ def main() -> None:
                      pycrn_forward_held_out_r=pearson(y_pycrn[test], tfs[test]),
                      scrambled_held_out_r=pearson(y_scrambled[test], tfs[test]),
                      condition_r=per_condition(y_theirs[test], tfs[test], all_folds[k]),
+                     training_unfitted=unfitted(y_theirs[train], tfs[train], [conditions[i] for i in train]),
                      parameters=parameter_summary(loaded, ligands))
         checkpoint = args.ours / f"fold{k}_data.pt" if args.ours is not None else None
         if checkpoint is not None and checkpoint.exists():  # ours, where training stands now
@@ -260,14 +269,18 @@ def main() -> None:
                 prediction=np.asarray(saved["prediction"]).tolist())
             if "train_prediction" in saved:  # written by the example since it keeps the training fit
                 mine["training_r"] = pearson(saved["train_prediction"], saved["train_truth"])
+                mine["training_unfitted"] = unfitted(saved["train_prediction"], saved["train_truth"],
+                                                     [conditions[i] for i in train])
             for key, y in ((f"ours after {e} epochs", saved["prediction"]), (f"authors, folds of {e}", y_theirs[test])):
                 pooled.setdefault(key, ([], []))[0].append(y)
                 pooled[key][1].append(tfs[test])
             notes.append(f"{e}: {mine['held_out_r']:.3f}" +
-                         (f" (training {mine['training_r']:.3f})" if "training_r" in mine else ""))
+                         (f" (training {mine['training_r']:.3f}, {len(mine['training_unfitted'])} below 0.5)"
+                          if "training_r" in mine else ""))
         rows.append(entry)
         print(f"fold {k:2d}: held-out r authors {entry['held_out_r']:.3f} (pycrn's forward "
-              f"{entry['pycrn_forward_held_out_r']:.3f}), training r {entry['training_r']:.3f}, scrambled "
+              f"{entry['pycrn_forward_held_out_r']:.3f}), training r {entry['training_r']:.3f} "
+              f"({len(entry['training_unfitted'])} conditions below 0.5), scrambled "
               f"{entry['scrambled_held_out_r']:.3f}" +
               (f"; ours after {', '.join(notes)}" if notes else ""), flush=True)
         for who, par in (("authors'", entry["parameters"]), ("ours", entry.get("ours_parameters"))):
@@ -281,7 +294,9 @@ def main() -> None:
     counts = {key: len(p) for key, (p, t) in pooled.items() if p}
     for key, r in summary.items():
         print(f"pooled held-out r, {key:25s} ({3 * counts[key]} conditions, {counts[key]} folds): {r:.3f}")
-    print(f"training r, authors' models, mean over folds: {np.mean([e['training_r'] for e in rows]):.3f}")
+    print(f"training r, authors' models, mean over folds: {np.mean([e['training_r'] for e in rows]):.3f}; "
+          f"models leaving a training condition below r = 0.5: {sum(bool(e['training_unfitted']) for e in rows)} "
+          f"of {len(rows)}")
     paired = paired_comparison(rows, max(epochs)) if epochs else None
     if paired is not None:
         print(f"paired over the {paired['folds']} folds with ours after {paired['epochs']} epochs: mean held-out r "
