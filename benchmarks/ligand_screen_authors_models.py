@@ -69,15 +69,15 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
 
 
+def per_condition(y: np.ndarray, truth: np.ndarray, names) -> dict[str, float]:
+    """Pearson r over the TFs of each held-out condition (one ligand's failure is hidden in a fold's pooled r)."""
+    return {name: pearson(y[i], truth[i]) for i, name in enumerate(names)}
+
+
 def unfitted(y: np.ndarray, truth: np.ndarray, names, below: float = 0.5) -> dict[str, float]:
     """The training conditions a model fits with Pearson r below ``below`` (over the TFs): the fits that
     training left in a poor local optimum."""
     return {name: r for name, r in per_condition(y, truth, names).items() if r < below}
-
-
-def per_condition(y: np.ndarray, truth: np.ndarray, names) -> dict[str, float]:
-    """Pearson r over the TFs of each held-out condition (one ligand's failure is hidden in a fold's pooled r)."""
-    return {name: pearson(y[i], truth[i]) for i, name in enumerate(names)}
 
 
 def ligand_screen_with_reference(reference: str) -> SimpleNamespace:
@@ -214,6 +214,7 @@ def main() -> None:
     for k in folds:
         test = np.array([row[c] for c in all_folds[k]])
         train = np.setdiff1d(np.arange(len(conditions)), test)
+        train_names = [conditions[i] for i in train]
         model = torch.load(cv / f"MML_model_{k}.pt", weights_only=False)
         # Their layers order ligands and TFs their own way (nodeOrder into their node list): map by name.
         order_in = np.array([lig_names.index(n) for n in their_nodes[model.inputLayer.nodeOrder]])
@@ -235,7 +236,7 @@ def main() -> None:
                      pycrn_forward_held_out_r=pearson(y_pycrn[test], tfs[test]),
                      scrambled_held_out_r=pearson(y_scrambled[test], tfs[test]),
                      condition_r=per_condition(y_theirs[test], tfs[test], all_folds[k]),
-                     training_unfitted=unfitted(y_theirs[train], tfs[train], [conditions[i] for i in train]),
+                     training_unfitted=unfitted(y_theirs[train], tfs[train], train_names),
                      parameters=parameter_summary(loaded, ligands))
         checkpoint = args.ours / f"fold{k}_data.pt" if args.ours is not None else None
         if checkpoint is not None and checkpoint.exists():  # ours, where training stands now
@@ -270,7 +271,7 @@ def main() -> None:
             if "train_prediction" in saved:  # written by the example since it keeps the training fit
                 mine["training_r"] = pearson(saved["train_prediction"], saved["train_truth"])
                 mine["training_unfitted"] = unfitted(saved["train_prediction"], saved["train_truth"],
-                                                     [conditions[i] for i in train])
+                                                     train_names)
             for key, y in ((f"ours after {e} epochs", saved["prediction"]), (f"authors, folds of {e}", y_theirs[test])):
                 pooled.setdefault(key, ([], []))[0].append(y)
                 pooled[key][1].append(tfs[test])

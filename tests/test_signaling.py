@@ -784,3 +784,35 @@ def test_paired_comparison_of_the_grading_benchmark():
     assert (p["negative_ours"], p["negative_authors"]) == (2, 1)
     assert p["fisher_p"] == pytest.approx(stats.fisher_exact([[2, 13], [1, 14]]).pvalue)
     assert bench.paired_comparison(rows, 2000) is None  # no fold has that epoch count
+
+
+def test_held_out_check_and_unfitted_conditions_of_the_grading_benchmark():
+    """The leak check tells a held-out condition (fitted worse than by the models that trained on it) from a
+    leaked one (fitted as well); ``unfitted`` lists the training conditions below r = 0.5."""
+    from benchmark_modules import load_benchmark
+
+    bench = load_benchmark("ligand_screen_authors_models")
+    rng = np.random.default_rng(0)
+    tfs = rng.random((6, 20))
+    folds = [["c0", "c1"], ["c2", "c3"], ["c4", "c5"]]
+    row = {f"c{i}": i for i in range(6)}
+    # Each model fits its training conditions to 0.01 and its held-out ones to 0.2, except that model 2 has
+    # condition c5 fitted as though it had trained on it.
+    fits = {}
+    for k, names in enumerate(folds):
+        y = tfs + 0.01 * rng.standard_normal(tfs.shape)
+        for name in names:
+            if (k, name) != (2, "c5"):
+                y[row[name]] = tfs[row[name]] + 0.2 * rng.standard_normal(20)
+        fits[k] = y
+    check = bench.held_out_against_training(fits, folds, row, tfs)
+    by = {c["condition"]: c for c in check["conditions"]}
+    assert all(by[n]["ratio"] > 10 and by[n]["better"] == 2 for n in ("c0", "c1", "c2", "c3", "c4"))
+    assert by["c5"]["ratio"] < 1.5 and by["c5"]["better"] < 2
+    assert check["worst_of_all"] == 5 and check["below_1_5"] == 1
+    assert bench.held_out_against_training({0: fits[0]}, folds, row, tfs) is None  # nothing to compare with
+
+    y = tfs.copy()
+    y[1] = tfs[1][::-1]  # an unrelated profile: r far below 0.5
+    low = bench.unfitted(y[:3], tfs[:3], ["a", "b", "c"])
+    assert list(low) == ["b"] and low["b"] == pytest.approx(np.corrcoef(y[1], tfs[1])[0, 1])
