@@ -31,7 +31,10 @@ nodes off) next to that of the authors' model, from the checkpoint
 over the folds, at the last of ``--epochs``: mean held-out r on both sides,
 the Wilcoxon signed-rank test of the per-fold differences, and Fisher's
 exact test on the number of held-out conditions predicted with r < 0.
-For every model, both sides, it lists the training conditions fitted with
+Next to the models it grades two predictors that use no network (the
+training mean of each TF, and that mean over the training conditions with
+the held-out condition's LPS status: ``baselines``), the floor a trained
+model has to clear. For every model, both sides, it lists the training conditions fitted with
 r < 0.5 (``training_unfitted``: fits that training left in a poor local
 optimum). With two folds or more it also checks that the authors' held-out
 conditions were held out: each fold's model should fit its three
@@ -78,6 +81,24 @@ def unfitted(y: np.ndarray, truth: np.ndarray, names, below: float = 0.5) -> dic
     """The training conditions a model fits with Pearson r below ``below`` (over the TFs): the fits that
     training left in a poor local optimum."""
     return {name: r for name, r in per_condition(y, truth, names).items() if r < below}
+
+
+def baselines(ligands: np.ndarray, tfs: np.ndarray, test: np.ndarray, train: np.ndarray) -> dict[str, np.ndarray]:
+    """Predictions for the held-out rows ``test`` that use no network: the floor a trained model must clear.
+
+    * ``training mean``: each TF's mean over the training conditions, the
+      same for every held-out condition (it uses no input at all);
+    * ``co-treatment mean``: that mean over the training conditions that
+      share the held-out condition's value of the screen's co-treatment, the
+      ligand given in the most conditions (LPS in the authors' screen: 43 of
+      103). It knows only whether LPS was added.
+    """
+    common = int(np.argmax((ligands > 0).sum(axis=0)))
+    group = ligands[:, common] > 0
+    mean = tfs[train].mean(axis=0)
+    by_group = {g: tfs[train[group[train] == g]].mean(axis=0) for g in (False, True) if np.any(group[train] == g)}
+    same = np.array([by_group.get(bool(group[i]), mean) for i in test])
+    return {"training mean": np.tile(mean, (len(test), 1)), "co-treatment mean": same}
 
 
 def ligand_screen_with_reference(reference: str) -> SimpleNamespace:
@@ -169,7 +190,8 @@ def paired_comparison(rows: list[dict], epochs: int) -> dict | None:
     neg_t = sum(int(v < 0) for p in pairs for v in p[2].values())
     neg_o = sum(int(v < 0) for p in pairs for v in p[3].values())
     n = sum(len(p[2]) for p in pairs)
-    return dict(epochs=epochs, folds=len(pairs), mean_ours=float(ours.mean()), mean_authors=float(theirs.mean()),
+    floor = [e["baseline_r"]["co-treatment mean"] for e in rows if epochs in e.get("ours", {})]
+    return dict(mean_co_treatment_baseline=float(np.mean(floor)),epochs=epochs, folds=len(pairs), mean_ours=float(ours.mean()), mean_authors=float(theirs.mean()),
                 behind=int(np.sum(ours < theirs)), ahead=int(np.sum(ours > theirs)),
                 wilcoxon_p=float(stats.wilcoxon(ours, theirs).pvalue), conditions=n, negative_ours=neg_o,
                 negative_authors=neg_t,
@@ -244,9 +266,13 @@ def main() -> None:
             mine = sig.SignalingModel(net, steps=150, tol=0.0)
             mine.load_state_dict(state["model"])
             entry["ours_parameters"] = dict(parameter_summary(mine, ligands), epoch=int(state["epoch"]))
-        for key, y in (("authors", y_theirs), ("pycrn_forward", y_pycrn), ("scrambled", y_scrambled),
-                       ("scrambled, pycrn_forward", y_scrambled_pycrn)):
-            pooled[key][0].append(y[test])
+        floor = baselines(ligands, tfs, test, train)
+        entry["baseline_r"] = {name: pearson(y, tfs[test]) for name, y in floor.items()}
+        entry["baseline_condition_r"] = {name: per_condition(y, tfs[test], all_folds[k]) for name, y in floor.items()}
+        for key, y in (("authors", y_theirs[test]), ("pycrn_forward", y_pycrn[test]),
+                       ("scrambled", y_scrambled[test]), ("scrambled, pycrn_forward", y_scrambled_pycrn[test]),
+                       *((f"baseline: {name}", y) for name, y in floor.items())):
+            pooled.setdefault(key, ([], []))[0].append(y)
             pooled[key][1].append(tfs[test])
         notes = []
         for e in epochs:
@@ -282,7 +308,8 @@ def main() -> None:
         print(f"fold {k:2d}: held-out r authors {entry['held_out_r']:.3f} (pycrn's forward "
               f"{entry['pycrn_forward_held_out_r']:.3f}), training r {entry['training_r']:.3f} "
               f"({len(entry['training_unfitted'])} conditions below 0.5), scrambled "
-              f"{entry['scrambled_held_out_r']:.3f}" +
+              f"{entry['scrambled_held_out_r']:.3f}, co-treatment mean "
+              f"{entry['baseline_r']['co-treatment mean']:.3f}" +
               (f"; ours after {', '.join(notes)}" if notes else ""), flush=True)
         for who, par in (("authors'", entry["parameters"]), ("ours", entry.get("ours_parameters"))):
             if par is not None:
@@ -304,7 +331,8 @@ def main() -> None:
               f"{paired['mean_ours']:.3f} (ours) against {paired['mean_authors']:.3f} (authors'); ours behind on "
               f"{paired['behind']}, ahead on {paired['ahead']}; Wilcoxon signed-rank p = {paired['wilcoxon_p']:.3f}; "
               f"held-out conditions with r < 0: {paired['negative_ours']} (ours) and {paired['negative_authors']} "
-              f"(authors') of {paired['conditions']}, Fisher's exact p = {paired['fisher_p']:.3f}")
+              f"(authors') of {paired['conditions']}, Fisher's exact p = {paired['fisher_p']:.3f}; the co-treatment "
+              f"mean's held-out r over the same folds {paired['mean_co_treatment_baseline']:.3f}")
     leak = held_out_against_training(fits, all_folds, row, tfs)
     if leak is not None:
         print(f"the authors' held-out conditions against the same conditions in the other {len(fits) - 1} models' "

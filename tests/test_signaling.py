@@ -773,17 +773,41 @@ def test_paired_comparison_of_the_grading_benchmark():
     bench = load_benchmark("ligand_screen_authors_models")
     theirs = [0.85, 0.77, 0.83, 0.94, 0.51]
     ours = [0.39, 0.68, 0.86, 0.57, 0.45]
+    floor = [0.5, 0.6, 0.7, 0.8, 0.2]
     rows = [dict(fold=k, held_out_r=t, condition_r={"a": t, "b": -0.2 if k == 4 else 0.5, "c": 0.9},
+                 baseline_r={"co-treatment mean": f},
                  ours={8000: dict(held_out_r=o, condition_r={"a": -0.3 if k in (0, 3) else o, "b": 0.1, "c": 0.9})})
-            for k, (t, o) in enumerate(zip(theirs, ours))]
-    rows.append(dict(fold=9, held_out_r=0.9, condition_r={"a": 0.9}, ours={4000: dict(held_out_r=0.1)}))  # no 8000
+            for k, (t, o, f) in enumerate(zip(theirs, ours, floor))]
+    rows.append(dict(fold=9, held_out_r=0.9, condition_r={"a": 0.9}, baseline_r={"co-treatment mean": 0.0},
+                     ours={4000: dict(held_out_r=0.1)}))  # no 8000
     p = bench.paired_comparison(rows, 8000)
     assert p["folds"] == 5 and p["behind"] == 4 and p["ahead"] == 1 and p["conditions"] == 15
     assert p["mean_ours"] == pytest.approx(np.mean(ours)) and p["mean_authors"] == pytest.approx(np.mean(theirs))
     assert p["wilcoxon_p"] == pytest.approx(stats.wilcoxon(ours, theirs).pvalue)
     assert (p["negative_ours"], p["negative_authors"]) == (2, 1)
     assert p["fisher_p"] == pytest.approx(stats.fisher_exact([[2, 13], [1, 14]]).pvalue)
+    assert p["mean_co_treatment_baseline"] == pytest.approx(np.mean(floor))  # over the same five folds
     assert bench.paired_comparison(rows, 2000) is None  # no fold has that epoch count
+
+
+def test_baselines_of_the_grading_benchmark():
+    """The no-network predictors: each TF's training mean, and that mean over the training conditions that share
+    the held-out condition's status for the most frequent ligand (the co-treatment, LPS in the ligand screen)."""
+    from benchmark_modules import load_benchmark
+
+    bench = load_benchmark("ligand_screen_authors_models")
+    # Ligand 1 (the co-treatment) is in four of six conditions, ligand 0 in two.
+    ligands = np.array([[1, 0], [1, 1], [0, 1], [0, 1], [0, 1], [0, 0]], dtype=float)
+    tfs = np.arange(12, dtype=float).reshape(6, 2) ** 2
+    test, train = np.array([0, 2]), np.array([1, 3, 4, 5])
+    got = bench.baselines(ligands, tfs, test, train)
+    mean = tfs[train].mean(axis=0)
+    np.testing.assert_allclose(got["training mean"], [mean, mean])
+    np.testing.assert_allclose(got["co-treatment mean"][0], tfs[5])  # without it: condition 5 alone
+    np.testing.assert_allclose(got["co-treatment mean"][1], tfs[[1, 3, 4]].mean(axis=0))
+    # A group the training set lacks falls back to the training mean.
+    got = bench.baselines(ligands, tfs, np.array([5]), np.array([1, 2, 3, 4]))
+    np.testing.assert_allclose(got["co-treatment mean"][0], tfs[[1, 2, 3, 4]].mean(axis=0))
 
 
 def test_held_out_check_and_unfitted_conditions_of_the_grading_benchmark():
