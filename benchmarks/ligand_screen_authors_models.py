@@ -34,9 +34,9 @@ exact test on the number of held-out conditions predicted with r < 0.
 Next to the models it grades two predictors that use no network (the
 training mean of each TF, and that mean over the training conditions with
 the held-out condition's LPS status: ``baselines``), the floor a trained
-model has to clear. For every model, both sides, it lists the training conditions fitted with
-r < 0.5 (``training_unfitted``: fits that training left in a poor local
-optimum). With two folds or more it also checks that the authors' held-out
+model has to clear. For every model, both sides, it lists the training
+conditions fitted with r < 0.5 (``training_unfitted``: fits that training
+left in a poor local optimum). With two folds or more it also checks that the authors' held-out
 conditions were held out: each fold's model should fit its three
 conditions worse than the other folds' models, which trained on them, do
 (a leak would make the two alike; ``held_out_against_training``).
@@ -180,7 +180,8 @@ def paired_comparison(rows: list[dict], epochs: int) -> dict | None:
     more than that spread explains: the Wilcoxon signed-rank test on the
     per-fold held-out r, and Fisher's exact test on the number of held-out
     conditions predicted with r < 0 (the failures seen: one condition of a
-    fold anti-correlated with its data).
+    fold anti-correlated with its data). The mean held-out r of the
+    no-network co-treatment mean over the same folds comes with them.
     """
     pairs = [(e["held_out_r"], e["ours"][epochs]["held_out_r"], e["condition_r"], e["ours"][epochs]["condition_r"])
              for e in rows if epochs in e.get("ours", {})]
@@ -191,8 +192,9 @@ def paired_comparison(rows: list[dict], epochs: int) -> dict | None:
     neg_o = sum(int(v < 0) for p in pairs for v in p[3].values())
     n = sum(len(p[2]) for p in pairs)
     floor = [e["baseline_r"]["co-treatment mean"] for e in rows if epochs in e.get("ours", {})]
-    return dict(mean_co_treatment_baseline=float(np.mean(floor)),epochs=epochs, folds=len(pairs), mean_ours=float(ours.mean()), mean_authors=float(theirs.mean()),
-                behind=int(np.sum(ours < theirs)), ahead=int(np.sum(ours > theirs)),
+    return dict(epochs=epochs, folds=len(pairs), mean_ours=float(ours.mean()), mean_authors=float(theirs.mean()),
+                mean_co_treatment_baseline=float(np.mean(floor)), behind=int(np.sum(ours < theirs)),
+                ahead=int(np.sum(ours > theirs)),
                 wilcoxon_p=float(stats.wilcoxon(ours, theirs).pvalue), conditions=n, negative_ours=neg_o,
                 negative_authors=neg_t,
                 fisher_p=float(stats.fisher_exact([[neg_o, n - neg_o], [neg_t, n - neg_t]]).pvalue))
