@@ -36,10 +36,10 @@ training mean of each TF, and that mean over the training conditions with
 the held-out condition's LPS status: ``baselines``), the floor a trained
 model has to clear. For every model, both sides, it lists the training
 conditions fitted with r < 0.5 (``training_unfitted``: fits that training
-left in a poor local optimum). With two folds or more it also checks that the authors' held-out
-conditions were held out: each fold's model should fit its three
-conditions worse than the other folds' models, which trained on them, do
-(a leak would make the two alike; ``held_out_against_training``).
+left in a poor local optimum). With two folds or more it also checks that
+the authors' held-out conditions were held out: each fold's model should
+fit its three conditions worse than the other folds' models, which trained
+on them, do (a leak would make the two alike; ``held_out_against_training``).
 ``--earlier FILE ...`` takes folds graded by earlier runs of this script:
 their saved predictions count in the pooled r; folds graded before
 predictions were saved count in the paired comparison only.
@@ -183,17 +183,16 @@ def paired_comparison(rows: list[dict], epochs: int) -> dict | None:
     fold anti-correlated with its data). The mean held-out r of the
     no-network co-treatment mean over the same folds comes with them.
     """
-    pairs = [(e["held_out_r"], e["ours"][epochs]["held_out_r"], e["condition_r"], e["ours"][epochs]["condition_r"])
-             for e in rows if epochs in e.get("ours", {})]
+    pairs = [(e["held_out_r"], e["ours"][epochs]["held_out_r"], e["condition_r"], e["ours"][epochs]["condition_r"],
+              e["baseline_r"]["co-treatment mean"]) for e in rows if epochs in e.get("ours", {})]
     if len(pairs) < 2:
         return None
     theirs, ours = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     neg_t = sum(int(v < 0) for p in pairs for v in p[2].values())
     neg_o = sum(int(v < 0) for p in pairs for v in p[3].values())
     n = sum(len(p[2]) for p in pairs)
-    floor = [e["baseline_r"]["co-treatment mean"] for e in rows if epochs in e.get("ours", {})]
     return dict(epochs=epochs, folds=len(pairs), mean_ours=float(ours.mean()), mean_authors=float(theirs.mean()),
-                mean_co_treatment_baseline=float(np.mean(floor)), behind=int(np.sum(ours < theirs)),
+                mean_co_treatment_baseline=float(np.mean([p[4] for p in pairs])), behind=int(np.sum(ours < theirs)),
                 ahead=int(np.sum(ours > theirs)),
                 wilcoxon_p=float(stats.wilcoxon(ours, theirs).pvalue), conditions=n, negative_ours=neg_o,
                 negative_authors=neg_t,
@@ -231,7 +230,8 @@ def main() -> None:
     folds = [int(k) for k in args.folds.split(",") if k] or list(range(len(all_folds)))
     torch.set_num_threads(1)
 
-    rows, pooled = [], {key: ([], []) for key in ("authors", "pycrn_forward", "scrambled", "scrambled, pycrn_forward")}
+    rows: list[dict] = []
+    pooled: dict[str, tuple[list, list]] = {}  # name -> (predictions, truths), one block per fold
     largest_difference = 0.0
     fits: dict[int, np.ndarray] = {}
     start = time.perf_counter()
