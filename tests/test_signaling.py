@@ -810,6 +810,42 @@ def test_baselines_of_the_grading_benchmark():
     np.testing.assert_allclose(got["co-treatment mean"][0], tfs[[1, 2, 3, 4]].mean(axis=0))
 
 
+def test_authors_training_runner_patches_and_links(tmp_path):
+    """The runner of the authors' training script adds its resume and checkpoint hooks exactly once, refuses a
+    script it does not recognise, and never lets their run write into a published model."""
+    from benchmark_modules import load_benchmark
+
+    bench = load_benchmark("ligand_screen_authors_training")
+    script = "x = 1\n" + bench.LOOP + "    pass\n" + bench.AFTER_EPOCH + "\n" + bench.SAVE
+    patched = bench.patched_source(script)
+    assert patched.count("_pycrn_resume(globals())") == 1 and patched.count("_pycrn_after_epoch(globals(), e)") == 1
+    assert patched.count("_pycrn_save(model, fileName)") == 1 and "torch.save" not in patched
+    # The hook runs after their print, inside the loop body (same indentation).
+    assert bench.AFTER_EPOCH + "    _pycrn_after_epoch(globals(), e)\n" in patched
+    for broken in (script.replace(bench.LOOP, ""), script + bench.SAVE):
+        with pytest.raises(SystemExit, match="exactly once"):
+            bench.patched_source(broken)
+    reference = tmp_path / "Model"
+    (reference / "CVligandScreen").mkdir(parents=True)
+    (reference / "data").mkdir()
+    (reference / "bionetwork.py").write_text("")
+    for name in ("MML_model_3.pt", "MML_model_4.pt", "MML_sramble_model_3.pt", "conditions.tsv"):
+        (reference / "CVligandScreen" / name).write_text("published")
+    work = tmp_path / "out" / "fold3"
+    assert bench.prepare(reference, work, 3, scramble=False) == "MML_model_3.pt"
+    assert (work / "bionetwork.py").is_symlink() and (work / "data").is_symlink()
+    assert not (work / "CVligandScreen" / "MML_model_3.pt").exists()  # theirs to write, not linked
+    assert (work / "CVligandScreen" / "MML_sramble_model_3.pt").is_symlink()
+    assert (work / "CVligandScreen" / "MML_model_4.pt").is_symlink()
+    (work / "CVligandScreen" / "MML_model_3.pt").write_text("new")
+    assert (reference / "CVligandScreen" / "MML_model_3.pt").read_text() == "published"
+    assert bench.prepare(reference, work, 3, scramble=False) == "MML_model_3.pt"  # a resume prepares again
+    # The scrambled control cannot share the data run's folder: there its published model is linked.
+    with pytest.raises(SystemExit, match="links to a published model"):
+        bench.prepare(reference, work, 3, scramble=True)
+    assert bench.prepare(reference, tmp_path / "out" / "fold3_scrambled", 3, scramble=True) == "MML_sramble_model_3.pt"
+
+
 def test_held_out_check_and_unfitted_conditions_of_the_grading_benchmark():
     """The leak check tells a held-out condition (fitted worse than by the models that trained on it) from a
     leaked one (fitted as well); ``unfitted`` lists the training conditions below r = 0.5."""

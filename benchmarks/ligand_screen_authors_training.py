@@ -1,0 +1,183 @@
+"""The LEMBAS authors' own ligand-screen training script, run on one fold, resumably, and graded as it trains.
+
+pycrn's cross-validation runs of the ligand screen (``examples/signaling_ligand_screen_cv.py
+--recipe authors``) fall short of the authors' published models (Nilsson, Peters, Meimetis,
+Bryson and Lauffenburger, "Artificial neural networks enable genome-scale simulations of
+intracellular signaling", 2022) on some folds. Their published models are one training run
+per fold, and only the final one. This script trains a fold again with *their* code, so
+that one can see whether their training lands where their published model did, and what its
+held-out r does along the way (pycrn's runs lose single held-out conditions late in training).
+
+It needs a copy of their repository's ``Model`` folder (``--reference``;
+Lauffenburger-Lab/Artificial-Signaling-Network); nothing of it is copied into pycrn. Their
+``ligandScreenCrossValidation.py`` is read from there and run as it is, in a work folder
+``OUT/foldK`` (``OUT/foldK_scrambled`` for their scrambled control). Their code and data are
+linked in, and so are their published models except the one being trained, so that
+``benchmarks/ligand_screen_authors_models.py --reference OUT/foldK`` grades the new model beside
+all the published ones. Their script has no checkpoints and takes hours per fold, so two lines
+are added to its text at run time, each checked to apply exactly once (and its final
+``torch.save`` goes through ``save_model``, for the torch installed here):
+
+* before the epoch loop, a resume from ``OUT/foldK/checkpoint_K.pt`` if there is one (model,
+  Adam state, their state cache, their progress record, torch's and numpy's random states);
+* after each epoch (after their Adam reset), a checkpoint every 50 epochs and, every
+  ``--grade-every`` epochs, their whole model saved as they save it
+  (``CVligandScreen/MML_model_K_eE.pt``) and its held-out r on the fold's three conditions,
+  computed with their forward pass (``model(X)``, as their script's last lines).
+
+Their script seeds nothing; ``--seed`` seeds torch and numpy before it starts, so that a run
+can be repeated. A resumed run is not the uninterrupted one: ARPACK's start vector, used by
+their spectral term, lives inside the process (scipy's ``eigs`` called twice on one matrix in
+one process gives eigenvalues 3e-9 apart), and that much is enough to move their training: a
+run resumed after 50 epochs had weights up to 0.04 away from the uninterrupted run 150 epochs
+later (largest weight 0.54). The held-out r of every graded epoch, with the training wall time,
+is written to ``OUT/foldK/heldout_K.json``.
+
+    python benchmarks/ligand_screen_authors_training.py --reference PATH/Artificial-Signaling-Network/Model \\
+        --fold 13 --out DIR [--seed 0] [--scramble] [--grade-every 1000] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SCRIPT = "ligandScreenCrossValidation.py"
+# The two places where the hooks go, exactly as they stand in their script.
+LOOP = "e=0\nfor e in range(e, maxIter):\n"
+AFTER_EPOCH = "    if e % 50 == 0:\n        plotting.printStats(e, stats)\n"
+SAVE = "torch.save(model, fileName)\n"
+
+
+def patched_source(text: str) -> str:
+    """Their script's text with the resume before the loop and the checkpoint at the end of each epoch."""
+    for marker in (LOOP, AFTER_EPOCH, SAVE):
+        if text.count(marker) != 1:
+            raise SystemExit(f"{SCRIPT}: expected the line(s) {marker!r} exactly once; is this their published script?")
+    text = text.replace(LOOP, "e=0\ne = _pycrn_resume(globals())\nfor e in range(e, maxIter):\n")
+    text = text.replace(AFTER_EPOCH, AFTER_EPOCH + "    _pycrn_after_epoch(globals(), e)\n")
+    return text.replace(SAVE, "_pycrn_save(model, fileName)\n")
+
+
+def save_model(model: torch.nn.Module, path) -> None:
+    """``torch.save(model, path)`` as their script does, made to work with the torch and scipy installed here.
+
+    Their forward pass points the scipy matrix ``network.A`` at the weight tensor's memory, which here
+    arrives as a memoryview, and pickle refuses memoryviews. Every forward pass points it there again,
+    so a copy changes nothing but the pickle.
+    """
+    model.network.A.data = np.array(model.network.A.data)
+    torch.save(model, path)
+
+
+def prepare(reference: Path, work: Path, fold: int, scramble: bool) -> str:
+    """Link their code, data and published models into ``work``; return the file name their run will save."""
+    (work / "CVligandScreen").mkdir(parents=True, exist_ok=True)
+    for item in reference.iterdir():
+        if item.name != "CVligandScreen" and not (work / item.name).exists():
+            (work / item.name).symlink_to(item.resolve())
+    name = f"MML_{'sramble_' if scramble else ''}model_{fold}.pt"  # their spelling
+    for item in (reference / "CVligandScreen").iterdir():
+        link = work / "CVligandScreen" / item.name
+        if item.name != name and not link.exists():
+            link.symlink_to(item.resolve())
+    target = work / "CVligandScreen" / name
+    if target.is_symlink():  # their run would write through it into the published model
+        raise SystemExit(f"{target} links to a published model; remove the link first")
+    return name
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reference", type=Path, required=True, help="the authors' Model/ folder")
+    ap.add_argument("--fold", type=int, required=True, help="their fold index (0-27)")
+    ap.add_argument("--out", type=Path, required=True, help="work folder; the fold's run goes in OUT/foldK[_scrambled]")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scramble", action="store_true", help="their scrambled control")
+    ap.add_argument("--grade-every", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (their cluster runs used one core per fold)")
+    args = ap.parse_args()
+    if not (args.reference / SCRIPT).exists():
+        ap.error(f"--reference: no {SCRIPT} in {args.reference}")
+    if not 0 <= args.fold < 28:
+        ap.error(f"--fold {args.fold}: their ligand screen has folds 0-27")
+    if args.grade_every <= 0 or args.grade_every % 50:
+        ap.error(f"--grade-every {args.grade_every}: must be a positive multiple of 50")
+    work = (args.out / f"fold{args.fold}{'_scrambled' if args.scramble else ''}").resolve()
+    name = prepare(args.reference.resolve(), work, args.fold, args.scramble)
+    checkpoint = work / f"checkpoint_{args.fold}.pt"
+    record_path = work / f"heldout_{args.fold}.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else dict(
+        fold=args.fold, seed=args.seed, scramble=args.scramble, reference=str(args.reference), epochs={})
+    if (record["seed"], record["scramble"]) != (args.seed, args.scramble):
+        raise SystemExit(f"{record_path} was written with seed {record['seed']} and scramble {record['scramble']}")
+    clock = {"start": time.perf_counter(), "before": 0.0}
+
+    def resume(ns: dict) -> int:
+        if not checkpoint.exists():
+            return 0
+        c = torch.load(checkpoint, weights_only=False)
+        ns["model"].load_state_dict(c["model"])
+        ns["optimizer"].load_state_dict(c["optimizer"])
+        ns["curState"][:] = c["curState"]
+        ns["stats"].update(c["stats"])
+        torch.set_rng_state(c["torch_rng"])
+        np.random.set_state(c["numpy_rng"])
+        clock["before"] = c["wall_s"]
+        print(f"resumed from {checkpoint} at epoch {c['epoch'] + 1} ({c['wall_s']:.0f} s of training before)",
+              flush=True)
+        return c["epoch"] + 1
+
+    def held_out(ns: dict) -> dict:
+        ligands = ns["pandas"].read_csv("data/ligandScreen-Ligands.tsv", sep="\t", index_col=0)
+        tfs = ns["pandas"].read_csv("data/ligandScreen-TFs.tsv", sep="\t", index_col=0)
+        test = list(ns["selectedTest"])
+        x = torch.tensor(ligands.loc[test, ns["inName"]].values.copy(), dtype=torch.double)
+        y = tfs.loc[test, ns["outName"]].values
+        with torch.no_grad():
+            yhat = ns["model"](x)[0].numpy()
+        return dict(held_out_r=float(np.corrcoef(yhat.ravel(), y.ravel())[0, 1]),
+                    condition_r={c: float(np.corrcoef(yhat[i], y[i])[0, 1]) for i, c in enumerate(test)})
+
+    def after_epoch(ns: dict, e: int) -> None:
+        done = e + 1
+        wall = clock["before"] + time.perf_counter() - clock["start"]
+        if done % args.grade_every == 0:
+            save_model(ns["model"], work / "CVligandScreen" / name.replace(".pt", f"_e{done}.pt"))
+            graded = dict(held_out(ns), wall_s=wall)
+            record["epochs"][str(done)] = graded
+            record_path.write_text(json.dumps(record, indent=1))
+            print(f"epoch {done}: held-out r {graded['held_out_r']:.3f} "
+                  + ", ".join(f"{c} {r:.2f}" for c, r in graded["condition_r"].items()) + f"; {wall:.0f} s",
+                  flush=True)
+        if done % 50 == 0:
+            state = dict(epoch=e, model=ns["model"].state_dict(), optimizer=ns["optimizer"].state_dict(),
+                         curState=ns["curState"].clone(), stats=ns["stats"], torch_rng=torch.get_rng_state(),
+                         numpy_rng=np.random.get_state(), wall_s=wall)
+            torch.save(state, checkpoint.with_suffix(".tmp"))
+            os.replace(checkpoint.with_suffix(".tmp"), checkpoint)  # a kill mid-write keeps the last one
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    source = patched_source((args.reference / SCRIPT).read_text())
+    os.chdir(work)
+    sys.path.insert(0, str(work))
+    sys.argv = [SCRIPT, "--leaveOut", str(args.fold), "--scramble", "true" if args.scramble else "false"]
+    namespace = {"__name__": "__main__", "_pycrn_resume": resume, "_pycrn_after_epoch": after_epoch,
+                 "_pycrn_save": save_model}
+    exec(compile(source, str(args.reference / SCRIPT), "exec"), namespace)
+    record["final"] = dict(held_out(namespace), wall_s=clock["before"] + time.perf_counter() - clock["start"])
+    record_path.write_text(json.dumps(record, indent=1))
+    print(f"final: held-out r {record['final']['held_out_r']:.3f}; {record['final']['wall_s']:.0f} s of training")
+
+
+if __name__ == "__main__":
+    main()
