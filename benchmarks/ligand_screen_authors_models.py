@@ -206,6 +206,9 @@ def main() -> None:
     ap.add_argument("--ours", type=Path, default=None, help="an --out folder of examples/signaling_ligand_screen_cv.py")
     ap.add_argument("--epochs", default=None, help="which of --ours' recorded epoch counts to compare (E1,E2,...)")
     ap.add_argument("--out", type=Path, default=None, help="write the numbers as JSON here")
+    ap.add_argument("--suffix", default="",
+                    help="grade MML_model_K{SUFFIX}.pt as the authors' data models (e.g. _e2000: a model that "
+                         "benchmarks/ligand_screen_authors_training.py saved after 2,000 epochs)")
     ap.add_argument("--earlier", type=Path, nargs="*", default=[],
                     help="--out files of earlier runs: their folds' saved held-out predictions stand in where "
                          "--ours has no .npz for a fold and epoch count")
@@ -239,7 +242,7 @@ def main() -> None:
         test = np.array([row[c] for c in all_folds[k]])
         train = np.setdiff1d(np.arange(len(conditions)), test)
         train_names = [conditions[i] for i in train]
-        model = torch.load(cv / f"MML_model_{k}.pt", weights_only=False)
+        model = torch.load(cv / f"MML_model_{k}{args.suffix}.pt", weights_only=False)
         # Their layers order ligands and TFs their own way (nodeOrder into their node list): map by name.
         order_in = np.array([lig_names.index(n) for n in their_nodes[model.inputLayer.nodeOrder]])
         order_out = np.array([tf_names.index(n) for n in their_nodes[model.projectionLayer.nodeOrder]])
