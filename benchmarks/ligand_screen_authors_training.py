@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 SCRIPT = "ligandScreenCrossValidation.py"
-# The two places where the hooks go, exactly as they stand in their script.
+# Where the hooks go (resume, after each epoch, their final save), exactly as these lines stand in their script.
 LOOP = "e=0\nfor e in range(e, maxIter):\n"
 AFTER_EPOCH = "    if e % 50 == 0:\n        plotting.printStats(e, stats)\n"
 SAVE = "torch.save(model, fileName)\n"
@@ -102,7 +102,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scramble", action="store_true", help="their scrambled control")
     ap.add_argument("--grade-every", type=int, default=1000)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (their cluster runs used one core per fold)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads")
     args = ap.parse_args()
     if not (args.reference / SCRIPT).exists():
         ap.error(f"--reference: no {SCRIPT} in {args.reference}")
