@@ -14,9 +14,9 @@ Lauffenburger-Lab/Artificial-Signaling-Network); nothing of it is copied into py
 ``OUT/foldK`` (``OUT/foldK_scrambled`` for their scrambled control). Their code and data are
 linked in, and so are their published models except the one being trained, so that
 ``benchmarks/ligand_screen_authors_models.py --reference OUT/foldK`` grades the new model beside
-all the published ones. Their script has no checkpoints and takes hours per fold, so two lines
-are added to its text at run time, each checked to apply exactly once (and its final
-``torch.save`` goes through ``save_model``, for the torch installed here):
+all the published ones. Their script has no checkpoints and takes hours per fold, so two calls
+are added to its text at run time and its final ``torch.save`` goes through ``save_model`` (for
+the torch installed here), each edit checked to apply exactly once:
 
 * before the epoch loop, a resume from ``OUT/foldK/checkpoint_K.pt`` if there is one (model,
   Adam state, their state cache, their progress record, torch's and numpy's random states);
@@ -48,6 +48,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ligand_screen_authors_models import pearson, per_condition
+
+from pycrn.checkpoints import save_atomic
 
 SCRIPT = "ligandScreenCrossValidation.py"
 # Where the hooks go (resume, after each epoch, their final save), exactly as these lines stand in their script.
@@ -57,7 +60,7 @@ SAVE = "torch.save(model, fileName)\n"
 
 
 def patched_source(text: str) -> str:
-    """Their script's text with the resume before the loop and the checkpoint at the end of each epoch."""
+    """Their script's text with the resume before the loop, the checkpoint after each epoch and the final save."""
     for marker in (LOOP, AFTER_EPOCH, SAVE):
         if text.count(marker) != 1:
             raise SystemExit(f"{SCRIPT}: expected the line(s) {marker!r} exactly once; is this their published script?")
@@ -135,16 +138,19 @@ def main() -> None:
               flush=True)
         return c["epoch"] + 1
 
+    test_set: dict = {}  # the held-out inputs and data, read once from their files in their column order
+
     def held_out(ns: dict) -> dict:
-        ligands = ns["pandas"].read_csv("data/ligandScreen-Ligands.tsv", sep="\t", index_col=0)
-        tfs = ns["pandas"].read_csv("data/ligandScreen-TFs.tsv", sep="\t", index_col=0)
-        test = list(ns["selectedTest"])
-        x = torch.tensor(ligands.loc[test, ns["inName"]].values.copy(), dtype=torch.double)
-        y = tfs.loc[test, ns["outName"]].values
+        if not test_set:
+            test = list(ns["selectedTest"])
+            ligands = ns["pandas"].read_csv("data/ligandScreen-Ligands.tsv", sep="\t", index_col=0)
+            tfs = ns["pandas"].read_csv("data/ligandScreen-TFs.tsv", sep="\t", index_col=0)
+            test_set.update(names=test, y=tfs.loc[test, ns["outName"]].values,
+                            x=torch.tensor(ligands.loc[test, ns["inName"]].values.copy(), dtype=torch.double))
         with torch.no_grad():
-            yhat = ns["model"](x)[0].numpy()
-        return dict(held_out_r=float(np.corrcoef(yhat.ravel(), y.ravel())[0, 1]),
-                    condition_r={c: float(np.corrcoef(yhat[i], y[i])[0, 1]) for i, c in enumerate(test)})
+            yhat = ns["model"](test_set["x"])[0].numpy()
+        return dict(held_out_r=pearson(yhat, test_set["y"]),
+                    condition_r=per_condition(yhat, test_set["y"], test_set["names"]))
 
     def after_epoch(ns: dict, e: int) -> None:
         done = e + 1
@@ -161,8 +167,7 @@ def main() -> None:
             state = dict(epoch=e, model=ns["model"].state_dict(), optimizer=ns["optimizer"].state_dict(),
                          curState=ns["curState"].clone(), stats=ns["stats"], torch_rng=torch.get_rng_state(),
                          numpy_rng=np.random.get_state(), wall_s=wall)
-            torch.save(state, checkpoint.with_suffix(".tmp"))
-            os.replace(checkpoint.with_suffix(".tmp"), checkpoint)  # a kill mid-write keeps the last one
+            save_atomic(checkpoint, state)  # a kill mid-write keeps the last one
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
