@@ -60,12 +60,15 @@ PROJECTION_AMPLITUDE = 1.2
 
 
 def their_objective(ref, model, x: torch.Tensor, y: torch.Tensor, index: np.ndarray, cache: torch.Tensor,
-                    pick: int, noise: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The loss terms of one step of their training loop, with the given input noise and spectral state ``pick``."""
+                    pick: int, noise: torch.Tensor, update_cache: bool = False) -> dict[str, torch.Tensor]:
+    """The loss terms of one step of their training loop, with the given input noise and spectral state ``pick``.
+
+    ``cache`` is their state cache (``curState``); with ``update_cache`` the batch's states are written into it,
+    as their loop does, else into a copy."""
     net = model.network
     full = net(model.inputLayer(x[index]) + noise)
     yhat = model.projectionLayer(full)
-    state = cache.clone()
+    state = cache if update_cache else cache.clone()
     state[index, :] = full.detach()
     idx = torch.as_tensor(index)
     # spectralLoss draws its state with numpy.random.randint over the rows it is given: give it the one row.

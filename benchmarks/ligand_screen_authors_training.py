@@ -33,8 +33,15 @@ run resumed after 50 epochs had weights up to 0.04 away from the uninterrupted r
 later (largest weight 0.54). The held-out r of every graded epoch, with the training wall time,
 is written to ``OUT/foldK/heldout_K.json``.
 
+With ``--trace N`` the run stops after N epochs and writes, for every mini-batch, what a
+replay needs (``OUT/foldK/trace``): the conditions drawn, the input noise, the state their
+spectral term picked, the learning rate, whether Adam's moments were fresh, the gradients
+before and the parameters after their Adam step, and (``meta.npz``) their node, edge and
+condition order, the data and the initial parameters.
+``benchmarks/ligand_screen_lockstep.py`` replays such a trace in pycrn.
+
     python benchmarks/ligand_screen_authors_training.py --reference PATH/Artificial-Signaling-Network/Model \\
-        --fold 13 --out DIR [--seed 0] [--scramble] [--grade-every 1000] [--threads 1]
+        --fold 13 --out DIR [--seed 0] [--scramble] [--grade-every 1000] [--threads 1] [--trace N]
 """
 
 from __future__ import annotations
@@ -80,6 +87,60 @@ def save_model(model: torch.nn.Module, path) -> None:
     torch.save(model, path)
 
 
+class TraceDone(Exception):
+    """Ends their script's loop after the traced epochs."""
+
+
+class Tracer:
+    """Records what each of their mini-batches drew and did (``--trace``): one file per epoch in ``folder``."""
+
+    def __init__(self, folder: Path, epochs: int) -> None:
+        self.folder, self.epochs, self.steps = folder, epochs, []
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def install(self, ns: dict) -> None:
+        """Wrap their network's forward, their spectral term and their optimizer's step, in the script's namespace."""
+        model, optimizer, bionetwork = ns["model"], ns["optimizer"], ns["bionetwork"]
+        net = model.network
+        params = dict(weights=net.weights, bias=net.bias, projection=model.projectionLayer.weights)
+        np.savez(self.folder / "meta.npz", node_names=np.asarray(ns["nodeNames"], dtype=str),
+                 network_list=np.array(net.networkList), in_names=np.asarray(ns["inName"], dtype=str),
+                 out_names=np.asarray(ns["outName"], dtype=str),
+                 conditions=np.asarray(ns["ligandInput"].index.values, dtype=str), x=ns["X"].numpy(), y=ns["Y"].numpy(),
+                 state0=ns["curState"].numpy(), **{f"initial_{k}": p.detach().numpy().copy() for k, p in params.items()})
+        forward, spectral, step = net.forward, bionetwork.spectralLoss, optimizer.step
+
+        def traced_forward(x):
+            if torch.is_grad_enabled():  # a training batch (grading runs without gradients)
+                with torch.no_grad():
+                    noise = x - model.inputLayer(ns["dataIn"])
+                self.steps.append(dict(index=ns["dataIndex"].numpy().copy(), noise=noise.numpy().copy()))
+            return forward(x)
+
+        def traced_spectral(network, states, *args, **kwargs):
+            saved = np.random.get_state()  # their pick is numpy's next randint; draw it, then let them draw it again
+            self.steps[-1]["pick"] = np.random.randint(states.shape[0])
+            np.random.set_state(saved)
+            return spectral(network, states, *args, **kwargs)
+
+        def traced_step(*args, **kwargs):
+            record = self.steps[-1]
+            record.update(lr=optimizer.param_groups[0]["lr"], fresh=len(optimizer.state) == 0)
+            record.update({f"grad_{k}": p.grad.detach().numpy().copy() for k, p in params.items()})
+            out = step(*args, **kwargs)
+            record.update({f"after_{k}": p.detach().numpy().copy() for k, p in params.items()})
+            return out
+
+        net.forward, bionetwork.spectralLoss, optimizer.step = traced_forward, traced_spectral, traced_step
+
+    def end_epoch(self, e: int) -> None:
+        np.savez(self.folder / f"epoch_{e:04d}.npz",
+                 **{k: np.stack([np.asarray(s[k]) for s in self.steps]) for k in self.steps[0]})
+        self.steps = []
+        if e + 1 >= self.epochs:
+            raise TraceDone
+
+
 def prepare(reference: Path, work: Path, fold: int, scramble: bool) -> str:
     """Link their code, data and published models into ``work``; return the file name their run will save."""
     (work / "CVligandScreen").mkdir(parents=True, exist_ok=True)
@@ -106,7 +167,11 @@ def main() -> None:
     ap.add_argument("--scramble", action="store_true", help="their scrambled control")
     ap.add_argument("--grade-every", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
+    ap.add_argument("--trace", type=int, default=None, metavar="N",
+                    help="record every mini-batch of the first N epochs in OUT/foldK/trace, then stop")
     args = ap.parse_args()
+    if args.trace is not None and args.trace < 1:
+        ap.error(f"--trace {args.trace}: must be a positive number of epochs")
     if not (args.reference / SCRIPT).exists():
         ap.error(f"--reference: no {SCRIPT} in {args.reference}")
     if not 0 <= args.fold < 28:
@@ -122,8 +187,14 @@ def main() -> None:
     if (record["seed"], record["scramble"]) != (args.seed, args.scramble):
         raise SystemExit(f"{record_path} was written with seed {record['seed']} and scramble {record['scramble']}")
     clock = {"start": time.perf_counter(), "before": 0.0}
+    tracer = Tracer(work / "trace", args.trace) if args.trace is not None else None
+    if tracer is not None and checkpoint.exists():
+        raise SystemExit(f"--trace records a run from its first epoch, and {checkpoint} would resume one; "
+                         "give another --out")
 
     def resume(ns: dict) -> int:
+        if tracer is not None:
+            tracer.install(ns)
         if not checkpoint.exists():
             return 0
         c = torch.load(checkpoint, weights_only=False)
@@ -168,6 +239,8 @@ def main() -> None:
                          curState=ns["curState"].clone(), stats=ns["stats"], torch_rng=torch.get_rng_state(),
                          numpy_rng=np.random.get_state(), wall_s=wall)
             save_atomic(checkpoint, state)  # a kill mid-write keeps the last one
+        if tracer is not None:
+            tracer.end_epoch(e)
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -178,7 +251,11 @@ def main() -> None:
     sys.argv = [SCRIPT, "--leaveOut", str(args.fold), "--scramble", "true" if args.scramble else "false"]
     namespace = {"__name__": "__main__", "_pycrn_resume": resume, "_pycrn_after_epoch": after_epoch,
                  "_pycrn_save": save_model}
-    exec(compile(source, str(args.reference / SCRIPT), "exec"), namespace)
+    try:
+        exec(compile(source, str(args.reference / SCRIPT), "exec"), namespace)
+    except TraceDone:
+        print(f"traced {args.trace} epochs into {tracer.folder}")
+        return
     record["final"] = dict(held_out(namespace), wall_s=clock["before"] + time.perf_counter() - clock["start"])
     record_path.write_text(json.dumps(record, indent=1))
     print(f"final: held-out r {record['final']['held_out_r']:.3f}; {record['final']['wall_s']:.0f} s of training")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numba
@@ -844,6 +845,159 @@ def test_authors_training_runner_patches_and_links(tmp_path):
     with pytest.raises(SystemExit, match="links to a published model"):
         bench.prepare(reference, work, 3, scramble=True)
     assert bench.prepare(reference, tmp_path / "out" / "fold3_scrambled", 3, scramble=True) == "MML_sramble_model_3.pt"
+
+
+def test_authors_training_tracer_records_without_changing_the_draws(tmp_path):
+    """``--trace`` wraps their network's forward, their spectral term and their optimizer's step: it records the
+    batch, the noise, the spectral pick, the gradients and the parameters after each step, and the run it records
+    is the run without it (their spectral pick is numpy's next draw, which the tracer must not consume)."""
+    import types
+
+    import pandas
+    from benchmark_modules import load_benchmark
+
+    bench = load_benchmark("ligand_screen_authors_training")
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weights = torch.nn.Parameter(torch.tensor([0.3, -0.2, 0.5], dtype=torch.double))
+            self.bias = torch.nn.Parameter(torch.full((4, 1), 0.1, dtype=torch.double))
+            self.networkList = np.array([[1, 2, 3], [0, 1, 2]])
+
+        def forward(self, x):
+            return torch.tanh(x + self.bias.T) * (1 + self.weights.sum())
+
+    class Out(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weights = torch.nn.Parameter(torch.ones(2, dtype=torch.double))
+
+        def forward(self, full):
+            return full[:, 2:] * self.weights
+
+    def run(trace: bool):
+        torch.manual_seed(0)
+        np.random.seed(0)
+        model = torch.nn.Module()
+        model.network, model.projectionLayer = Net(), Out()
+        model.inputLayer = lambda x: torch.cat([3 * x, torch.zeros(x.shape[0], 2, dtype=torch.double)], dim=1)
+        picks = []
+
+        def spectral_loss(network, states, weights, expFactor=10):
+            k = np.random.randint(states.shape[0])
+            picks.append(k)
+            return 1e-2 * (weights * states[k, :3]).sum() ** 2, None
+
+        x = torch.tensor(np.random.default_rng(1).random((4, 2)))
+        ns = dict(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.05), X=x, Y=torch.ones(4, 2).double(),
+                  bionetwork=types.SimpleNamespace(spectralLoss=spectral_loss), nodeNames=["a", "b", "c", "d"],
+                  inName=["a", "b"], outName=["c", "d"], curState=0.5 * torch.ones(4, 4, dtype=torch.double),
+                  ligandInput=pandas.DataFrame(index=["p", "q", "r", "s"]))
+        tracer = bench.Tracer(tmp_path / "trace", 2) if trace else None
+        if trace:
+            tracer.install(ns)
+        drawn = []
+        with pytest.raises(bench.TraceDone) if trace else contextlib.nullcontext():
+            for e in range(2):  # their loop's body, in its order
+                for index in (torch.tensor([0, 2]), torch.tensor([3, 1])):
+                    ns.update(dataIndex=index, dataIn=x[index])
+                    ns["optimizer"].zero_grad()
+                    noise = 1e-3 * torch.randn(len(index), 4, dtype=torch.double)
+                    full = model.network(model.inputLayer(ns["dataIn"]) + noise)
+                    loss = ((model.projectionLayer(full) - ns["Y"][index]) ** 2).mean()
+                    loss = loss + ns["bionetwork"].spectralLoss(model.network, full.detach(), model.network.weights)[0]
+                    loss.backward()
+                    grads = [p.grad.clone() for p in (model.network.weights, model.network.bias)]
+                    ns["optimizer"].step()
+                    drawn.append(dict(index=index, noise=noise, grads=grads, weights=model.network.weights.detach().clone()))
+                if trace:
+                    tracer.end_epoch(e)
+        return model, drawn, picks
+
+    plain, drawn, picks = run(False)
+    traced, _, traced_picks = run(True)
+    assert traced_picks == picks  # the same draws with the tracer as without it
+    assert torch.equal(traced.network.weights, plain.network.weights)
+    meta = np.load(tmp_path / "trace" / "meta.npz")
+    assert list(meta["node_names"]) == ["a", "b", "c", "d"] and list(meta["conditions"]) == ["p", "q", "r", "s"]
+    np.testing.assert_array_equal(meta["initial_weights"], [0.3, -0.2, 0.5])
+    for e in range(2):
+        got = np.load(tmp_path / "trace" / f"epoch_{e:04d}.npz")
+        for i in range(2):
+            want = drawn[2 * e + i]
+            np.testing.assert_array_equal(got["index"][i], want["index"].numpy())
+            np.testing.assert_allclose(got["noise"][i], want["noise"].numpy(), rtol=0, atol=1e-15)
+            np.testing.assert_array_equal(got["grad_weights"][i], want["grads"][0].numpy())
+            np.testing.assert_array_equal(got["grad_bias"][i], want["grads"][1].numpy())
+            np.testing.assert_array_equal(got["after_weights"][i], want["weights"].numpy())
+        np.testing.assert_array_equal(got["pick"], picks[2 * e:2 * e + 2])
+        np.testing.assert_array_equal(got["fresh"], [e == 0, False])
+        np.testing.assert_array_equal(got["lr"], [0.05, 0.05])
+
+
+def test_lockstep_replay_maps_a_trace_onto_pycrn(tmp_path):
+    """The lockstep benchmark maps a trace in another code's node, edge, TF and condition order onto pycrn: a trace
+    written by pycrn itself in a shuffled order is replayed to rounding, one step at a time and free running, and
+    a wrong TF order is caught."""
+    import types
+    import warnings
+
+    from benchmark_modules import load_benchmark
+
+    lock = load_benchmark("ligand_screen_lockstep")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net, ligands, tfs, conditions = datasets.ligand_screen()
+    names = list(net.nodes)
+    tf_names = [names[i] for i in net.tfs]
+    d = types.SimpleNamespace(net=net, ligands=ligands, tfs=tfs, names=names, tf_names=tf_names,
+                              row={c: i for i, c in enumerate(conditions)})
+    rng = np.random.default_rng(1)
+    nodes, edges, tf_order = (rng.permutation(n) for n in (net.n_nodes, net.n_edges, len(net.tfs)))
+    position = np.argsort(nodes)  # their index of each pycrn node
+    rows = rng.permutation(len(conditions))[:10]
+    model = sig.SignalingModel(net, steps=150, initial_radius=0.7, adjoint="jacobi", clip=5.0, seed=3)
+
+    def theirs(w, b, p):
+        return dict(weights=w.detach().numpy()[edges].copy(), bias=b.detach().numpy()[nodes].reshape(-1, 1).copy(),
+                    projection=p.detach().numpy()[tf_order].copy())
+
+    start = theirs(model.weights, model.bias, model.output_scale)
+    meta = dict(node_names=np.array(names)[nodes], out_names=np.array(tf_names)[tf_order],
+                network_list=np.array([position[net.targets[edges]], position[net.sources[edges]]]),
+                conditions=np.array(conditions)[rows], y=tfs[rows][:, tf_order], state0=np.full((10, net.n_nodes), 0.5),
+                **{f"initial_{k}": v for k, v in start.items()})
+    x, y = torch.as_tensor(ligands[rows]), torch.as_tensor(tfs[rows])
+    cache = torch.full((10, net.n_nodes), 0.5, dtype=torch.float64)
+    opt = torch.optim.Adam(model.parameters(), lr=lock.SCHEDULE.rate(0, lock.LR))
+    record: dict = {k: [] for k in ("index", "noise", "pick", "lr", "fresh")}
+    for i, idx in enumerate(([0, 3, 5, 7, 9], [1, 2, 4, 6, 8])):
+        noise = rng.normal(0.0, 1e-3, (5, net.n_nodes))  # in their node order
+        offset = torch.zeros(5, net.n_nodes, dtype=torch.float64)
+        offset[:, nodes] = torch.as_tensor(noise)
+        model.zero_grad()
+        loss, *_ = training.batch_objective(model, x[idx], y[idx], torch.tensor(idx), cache, i,
+                                            sig.LossWeights.ligand_screen(), offset)
+        loss.backward()
+        for k, v in theirs(model.weights.grad, model.bias.grad, model.output_scale.grad).items():
+            record.setdefault(f"grad_{k}", []).append(v)
+        opt.step()
+        for k, v in theirs(model.weights, model.bias, model.output_scale).items():
+            record.setdefault(f"after_{k}", []).append(v)
+        for k, v in dict(index=idx, noise=noise, pick=i, lr=opt.param_groups[0]["lr"], fresh=i == 0).items():
+            record[k].append(v)
+    trace = tmp_path / "epoch_0000.npz"
+    np.savez(trace, **{k: np.array(v) for k, v in record.items()})
+
+    replay = lock.Pycrn(d, meta)
+    assert replay.y_mismatch == 0.0
+    for row in lock.teacher_forced({"pycrn": replay}, meta, [trace])["pycrn"]:
+        assert max(row[k] for k in lock.GROUPS) < 1e-12
+    after = lock.difference(lock.free_run(replay, meta, [trace])[-1], lock.recorded(dict(np.load(trace)), -1))
+    assert max(after.values()) < 1e-12
+    wrong = lock.Pycrn(d, dict(meta, out_names=np.array(tf_names)))  # TFs taken in pycrn's order: not the trace's
+    assert max(r["projection"] for r in lock.teacher_forced({"pycrn": wrong}, meta, [trace])["pycrn"]) > 1e-3
 
 
 def test_held_out_check_and_unfitted_conditions_of_the_grading_benchmark():
