@@ -38,10 +38,16 @@ replay needs (``OUT/foldK/trace``): the conditions drawn, the input noise, the s
 spectral term picked, the learning rate, whether Adam's moments were fresh, the gradients
 before and the parameters after their Adam step, and (``meta.npz``) their node, edge and
 condition order, the data and the initial parameters.
-``benchmarks/ligand_screen_lockstep.py`` replays such a trace in pycrn.
+``benchmarks/ligand_screen_lockstep.py`` replays such a trace in pycrn. With ``--start-from
+CHECKPOINT`` the traced run starts not from their initialisation but from a checkpoint that
+pycrn's ``fit`` wrote on the same fold (``examples/signaling_ligand_screen_cv.py --out DIR``:
+``DIR/foldK_data.pt``): its parameters and state cache, by node, edge and condition name, at its
+epoch of their schedule, with Adam's moments fresh; so the two codes can be compared late in
+training, where states converge slowly and held-out conditions are won or lost.
 
     python benchmarks/ligand_screen_authors_training.py --reference PATH/Artificial-Signaling-Network/Model \\
-        --fold 13 --out DIR [--seed 0] [--scramble] [--grade-every 1000] [--threads 1] [--trace N]
+        --fold 13 --out DIR [--seed 0] [--scramble] [--grade-every 1000] [--threads 1]
+        [--trace N [--start-from CHECKPOINT]]
 """
 
 from __future__ import annotations
@@ -95,7 +101,7 @@ class Tracer:
     """Records what each of their mini-batches drew and did (``--trace``): one file per epoch in ``folder``."""
 
     def __init__(self, folder: Path, epochs: int) -> None:
-        self.folder, self.epochs, self.steps = folder, epochs, []
+        self.folder, self.epochs, self.steps, self.done = folder, epochs, [], 0
         folder.mkdir(parents=True, exist_ok=True)
 
     def install(self, ns: dict) -> None:
@@ -137,8 +143,42 @@ class Tracer:
         np.savez(self.folder / f"epoch_{e:04d}.npz",
                  **{k: np.stack([np.asarray(s[k]) for s in self.steps]) for k in self.steps[0]})
         self.steps = []
-        if e + 1 >= self.epochs:
+        self.done += 1
+        if self.done >= self.epochs:
             raise TraceDone
+
+
+def start_from_pycrn(ns: dict, path: Path, fold: int) -> int:
+    """Put a pycrn ``fit`` checkpoint of ``fold`` into their script's model and state cache; return its epoch.
+
+    Parameters are matched by node and edge name, the cache's rows by condition (``fit``'s rows are the fold's
+    training conditions in pycrn's order). Their Adam starts with fresh moments, as pycrn's replay does."""
+    import warnings
+
+    from ligand_screen_lockstep import orders
+
+    from pycrn.signaling import datasets
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the three duplicate edges, merged as their loader merges them
+        net, _, _, conditions = datasets.ligand_screen()
+    names = list(net.nodes)
+    model = ns["model"]
+    nodes, edges, tfs = orders(net, names, [names[i] for i in net.tfs], ns["nodeNames"], model.network.networkList,
+                               ns["outName"])
+    test = set(datasets.ligand_screen_folds()[fold])
+    row = {c: r for r, c in enumerate(c for c in conditions if c not in test)}  # fit's cache rows
+    state = torch.load(path, weights_only=False)
+    p, cache = state["model"], state["cache"]
+    if cache.shape[0] != len(row):
+        raise SystemExit(f"{path}: its state cache has {cache.shape[0]} rows, fold {fold} trains on {len(row)}")
+    with torch.no_grad():
+        model.network.weights.copy_(p["weights"][edges])
+        model.network.bias.copy_(p["bias"][nodes].reshape(-1, 1))
+        model.projectionLayer.weights.copy_(p["output_scale"][tfs])
+        ns["curState"][:] = cache[[row[str(c)] for c in ns["ligandInput"].index]][:, nodes]
+    print(f"started from {path} at epoch {state['epoch']}", flush=True)
+    return int(state["epoch"])
 
 
 def prepare(reference: Path, work: Path, fold: int, scramble: bool) -> str:
@@ -168,10 +208,15 @@ def main() -> None:
     ap.add_argument("--grade-every", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--trace", type=int, default=None, metavar="N",
-                    help="record every mini-batch of the first N epochs in OUT/foldK/trace, then stop")
+                    help="record every mini-batch of N epochs in OUT/foldK/trace, then stop")
+    ap.add_argument("--start-from", type=Path, default=None, metavar="CHECKPOINT",
+                    help="with --trace: start their loop from a checkpoint of pycrn's fit on the same fold (its "
+                         "parameters and state cache, mapped by name, at its epoch), with Adam's moments fresh")
     args = ap.parse_args()
     if args.trace is not None and args.trace < 1:
         ap.error(f"--trace {args.trace}: must be a positive number of epochs")
+    if args.start_from is not None and (args.trace is None or not args.start_from.exists()):
+        ap.error("--start-from needs --trace and an existing pycrn checkpoint")
     if not (args.reference / SCRIPT).exists():
         ap.error(f"--reference: no {SCRIPT} in {args.reference}")
     if not 0 <= args.fold < 28:
@@ -193,10 +238,11 @@ def main() -> None:
                          "give another --out")
 
     def resume(ns: dict) -> int:
+        start = start_from_pycrn(ns, args.start_from, args.fold) if args.start_from is not None else 0
         if tracer is not None:
             tracer.install(ns)
         if not checkpoint.exists():
-            return 0
+            return start
         c = torch.load(checkpoint, weights_only=False)
         ns["model"].load_state_dict(c["model"])
         ns["optimizer"].load_state_dict(c["optimizer"])

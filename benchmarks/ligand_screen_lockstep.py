@@ -60,18 +60,30 @@ SCHEDULE = sig.OneCycle(epochs=8000, peak=1000, start=0.1, end=0.01, reset_every
 GROUPS = ("weights", "bias", "projection")
 
 
+def epoch_of(path: Path) -> int:
+    """The epoch (0-based, as their loop counts) of a trace file ``epoch_EEEE.npz``."""
+    return int(path.stem.split("_")[1])
+
+
+def orders(net, names: list[str], tf_names: list[str], node_names, network_list, out_names
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """pycrn's index of each of their nodes and edges, and pycrn's TF position of each of their TFs (by name)."""
+    node = {n: i for i, n in enumerate(names)}
+    nodes = np.array([node[str(n)] for n in node_names])
+    targets, sources = network_list
+    edge = {(int(s), int(t)): k for k, (s, t) in enumerate(zip(net.sources, net.targets))}
+    edges = np.array([edge[(int(nodes[s]), int(nodes[t]))] for t, s in zip(targets, sources)])
+    tf_pos = {n: j for j, n in enumerate(tf_names)}
+    return nodes, edges, np.array([tf_pos[str(n)] for n in out_names])
+
+
 class Pycrn:
     """pycrn's model and training rows laid out so that the trace's indices and parameters map onto them."""
 
     def __init__(self, d, meta, tol: float = 1e-12) -> None:
         net = d.net
-        node = {n: i for i, n in enumerate(d.names)}
-        self.nodes = np.array([node[str(n)] for n in meta["node_names"]])  # pycrn's index of each of their nodes
-        targets, sources = meta["network_list"]
-        edge = {(int(s), int(t)): k for k, (s, t) in enumerate(zip(net.sources, net.targets))}
-        self.edges = np.array([edge[(int(self.nodes[s]), int(self.nodes[t]))] for t, s in zip(targets, sources)])
-        tf_pos = {n: j for j, n in enumerate(d.tf_names)}
-        self.tfs = np.array([tf_pos[str(n)] for n in meta["out_names"]])  # pycrn's TF position of each of theirs
+        self.nodes, self.edges, self.tfs = orders(net, d.names, d.tf_names, meta["node_names"], meta["network_list"],
+                                                  meta["out_names"])
         rows = [d.row[str(c)] for c in meta["conditions"]]
         self.x = torch.as_tensor(d.ligands[rows])
         self.y = torch.as_tensor(d.tfs[rows])
@@ -177,8 +189,8 @@ def teacher_forced(sides: dict, meta, files: list[Path], pairs=()) -> dict[str, 
     before = initial(meta)
     caches = {name: side.state0.clone() for name, side in sides.items()}
     rows: dict[str, list[dict]] = {name: [] for name in (*sides, *(f"{a} / {b}" for a, b in pairs))}
-    for e, f in enumerate(files):
-        batch = dict(np.load(f))
+    for f in files:
+        e, batch = epoch_of(f), dict(np.load(f))
         for i in range(len(batch["index"])):
             grads = {}
             for name, side in sides.items():
@@ -203,8 +215,8 @@ def free_run(side, meta, files: list[Path], perturb: float = 0.0) -> list[dict[s
     opt = torch.optim.Adam([p for p in side.model.parameters() if p.requires_grad], lr=LR)
     cache = side.state0.clone()
     out = []
-    for e, f in enumerate(files):
-        batch = dict(np.load(f))
+    for f in files:
+        e, batch = epoch_of(f), dict(np.load(f))
         for group in opt.param_groups:
             group["lr"] = side.rate(e, batch)
         for i in range(len(batch["index"])):
@@ -247,11 +259,12 @@ def main() -> None:
                   perturb=args.perturb, target_mismatch=ours.y_mismatch)
 
     schedule_rows = []
-    for e, f in enumerate(files):
-        batch = np.load(f)
+    for f in files:
+        e, batch = epoch_of(f), np.load(f)
         schedule_rows += [(e, i, float(lr), bool(fr)) for i, (lr, fr) in enumerate(zip(batch["lr"], batch["fresh"]))]
     fresh = [(e, i) for e, i, _, fr in schedule_rows if fr]
-    ours_fresh = [(e, 0) for e in range(len(files)) if e == 0 or SCHEDULE.resets_after(e - 1)]
+    first = epoch_of(files[0])  # a trace started from a checkpoint starts there, with Adam's moments fresh
+    ours_fresh = [(e, 0) for e in map(epoch_of, files) if e == first or SCHEDULE.resets_after(e - 1)]
     result.update(lr_relative_difference=max(abs(lr - SCHEDULE.rate(e, LR)) / lr for e, _, lr, _ in schedule_rows),
                   adam_fresh_theirs=fresh, adam_fresh_pycrn=ours_fresh)
     print(f"pycrn's learning rates against theirs: {result['lr_relative_difference']:.1e} (relative); Adam's moments "
@@ -272,22 +285,25 @@ def main() -> None:
 
     clock = time.perf_counter()
     trace = [recorded(dict(np.load(f)), -1) for f in files]
-    runs = {"pycrn": free_run(ours, meta, files), "their code again": free_run(theirs, meta, files)}
+    runs = {name: free_run(side, meta, files) for name, side in sides.items()}
     perturbed = free_run(ours, meta, files, args.perturb)
-    print(f"free running ({time.perf_counter() - clock:.0f} s), the parameters after each epoch, largest |difference| "
-          f"over largest |value| (weights / biases / output scales):")
-    print(f"  {'epoch':>5s}  {'pycrn - trace':>27s}  {'their code again - trace':>27s}  "
-          f"{'pycrn - pycrn moved ' + format(args.perturb, 'g'):>27s}")
+    columns = {name: (runs[name], trace) for name in sides}
+    columns["pycrn, 150 steps / their code, 150 iterations"] = (runs["pycrn, 150 steps"],
+                                                               runs["their code, 150 iterations"])
+    columns[f"pycrn moved by {args.perturb:g} / pycrn"] = (perturbed, runs["pycrn"])
+    print(f"free running ({time.perf_counter() - clock:.0f} s), the parameters after each epoch (epochs counted from "
+          "the start of training), largest |difference| over largest |value|, weights / biases; against the trace "
+          "unless two runs are named:")
+    for j, name in enumerate(columns):
+        print(f"  ({j + 1}) {name}")
+    print("  epoch  " + "  ".join(f"{f'({j + 1})':>13s}" for j in range(len(columns))))
     result["free_running"] = []
     for e in range(len(files)):
-        entry = dict(epoch=e + 1, pycrn=difference(runs["pycrn"][e], trace[e]),
-                     their_code_again=difference(runs["their code again"][e], trace[e]),
-                     pycrn_perturbed=difference(perturbed[e], runs["pycrn"][e]))
+        entry = dict(epoch=epoch_of(files[e]) + 1, **{name: difference(a[e], b[e]) for name, (a, b) in columns.items()})
         result["free_running"].append(entry)
-        if (e + 1) in (1, 2, 5) or (e + 1) % 20 == 0 or e + 1 == len(files):
-            cells = ["/".join(f"{entry[c][k]:.0e}" for k in GROUPS) for c in ("pycrn", "their_code_again",
-                                                                               "pycrn_perturbed")]
-            print(f"  {e + 1:5d}  " + "  ".join(f"{c:>27s}" for c in cells), flush=True)
+        if (e + 1) in (1, 2, 5) or (e + 1) % 10 == 0 or e + 1 == len(files):
+            print(f"  {entry['epoch']:5d}  " + "  ".join(
+                f"{entry[name]['weights']:.0e}/{entry[name]['bias']:.0e}".rjust(13) for name in columns), flush=True)
     if args.out is not None:
         result["one_step_rows"] = steps
         args.out.write_text(json.dumps(result, indent=1))

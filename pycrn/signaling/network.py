@@ -109,42 +109,45 @@ class SignalingNetwork:
         duplicates
             What to do with an edge listed more than once (curated networks
             have them: LEMBAS's ligand-screen network lists three edges from
-            O00548 twice). ``"merge"`` (default): one edge, with a warning
-            naming the merged edges; its mode is the common mode if the
-            listings agree and unknown (0) if they differ, e.g. activation
-            and unknown. This is the authors' code's result for such pairs:
-            it sums the listings' codes (1 and 0.1) and treats a sum that is
-            neither 1 nor -1 as unknown; unlike it, two agreeing signed
-            listings keep their sign. ``"error"``: a :class:`ModelError`
-            naming the first duplicate.
+            O00548 twice, as activation and as unknown). ``"merge"``
+            (default): one edge, with a warning naming the merged edges; a
+            signed listing wins over unknown ones, and listings of opposite
+            sign give an unknown mode (0). On the ligand-screen network this
+            is the authors' code's result (their ``loadNetwork`` sums the
+            listings' codes, 1, -1 and 0.1, and casts the sum to an integer,
+            so activation and unknown give 1.1, then 1: activation). Their
+            arithmetic differs where a network has other pairs: inhibition
+            and unknown give -0.9, then 0 (unknown, here inhibition), and two
+            agreeing signed listings 2 or -2 (unknown, here their sign).
+            ``"error"``: a :class:`ModelError` naming the first duplicate.
         """
         if duplicates not in ("merge", "error"):
             raise ValueError(f"duplicates must be 'merge' or 'error', got {duplicates!r}")
         edges = list(edges)
         order: dict[str, None] = dict.fromkeys(ligands)
-        merged: dict[tuple[str, str], int] = {}
+        listed: dict[tuple[str, str], set[int]] = {}
         repeated: list[str] = []
         for e, (s, t, m) in enumerate(edges):
             if m not in (ACTIVATION, INHIBITION, UNKNOWN):
                 raise ModelError(f"edge {e + 1} ({s} -> {t}): mode must be +1, -1 or 0, got {m!r}")
             order.setdefault(s, None)
             order.setdefault(t, None)
-            if (s, t) in merged:
+            if (s, t) in listed:
                 if duplicates == "error":
                     raise ModelError(f"signaling network: duplicate edge {s} -> {t} (edge {e + 1})")
-                if merged[(s, t)] != m:
-                    merged[(s, t)] = UNKNOWN
                 repeated.append(f"{s} -> {t}")
-            else:
-                merged[(s, t)] = m
+            listed.setdefault((s, t), set()).add(m)
         if repeated:
             warnings.warn(
-                f"signaling network: merged {len(repeated)} duplicate edge(s) into one each "
-                f"(listings that disagree give an unknown mode): {', '.join(repeated[:10])}"
+                f"signaling network: merged {len(repeated)} duplicate edge(s) into one each (a signed listing wins "
+                f"over an unknown one; opposite signs give an unknown mode): {', '.join(repeated[:10])}"
                 + (" ..." if len(repeated) > 10 else ""),
                 stacklevel=3,
             )
-            edges = [(s, t, m) for (s, t), m in merged.items()]
+            edges = []
+            for (s, t), modes in listed.items():
+                signed = modes - {UNKNOWN}
+                edges.append((s, t, signed.pop() if len(signed) == 1 else UNKNOWN))
         for name in tfs:
             order.setdefault(name, None)
         nodes = tuple(order)
