@@ -57,13 +57,16 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from ligand_screen_authors_models import pearson, per_condition
+from ligand_screen_lockstep import orders
 
 from pycrn.checkpoints import save_atomic
+from pycrn.signaling import datasets
 
 SCRIPT = "ligandScreenCrossValidation.py"
 # Where the hooks go (resume, after each epoch, their final save), exactly as these lines stand in their script.
@@ -153,12 +156,6 @@ def start_from_pycrn(ns: dict, path: Path, fold: int) -> int:
 
     Parameters are matched by node and edge name, the cache's rows by condition (``fit``'s rows are the fold's
     training conditions in pycrn's order). Their Adam starts with fresh moments, as pycrn's replay does."""
-    import warnings
-
-    from ligand_screen_lockstep import orders
-
-    from pycrn.signaling import datasets
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the three duplicate edges, merged as their loader merges them
         net, _, _, conditions = datasets.ligand_screen()

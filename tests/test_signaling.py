@@ -1012,6 +1012,51 @@ def test_lockstep_replay_maps_a_trace_onto_pycrn(tmp_path):
     assert max(r["projection"] for r in lock.teacher_forced({"pycrn": wrong}, meta, [trace])["pycrn"]) > 1e-3
 
 
+def test_authors_training_starts_from_a_pycrn_checkpoint_by_name(tmp_path):
+    """``--start-from`` puts a pycrn checkpoint's parameters and state cache into their script's model, matched by
+    node, edge, TF and condition name whatever their order, and returns the checkpoint's epoch."""
+    import types
+    import warnings
+
+    import pandas
+    from benchmark_modules import load_benchmark
+
+    bench = load_benchmark("ligand_screen_authors_training")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net, _, _, conditions = datasets.ligand_screen()
+    names = list(net.nodes)
+    fold = 5
+    test = set(datasets.ligand_screen_folds()[fold])
+    train = [c for c in conditions if c not in test]
+    model = sig.SignalingModel(net, seed=7)
+    with torch.no_grad():
+        model.bias.uniform_(-1.0, 1.0)
+        model.output_scale.uniform_(0.5, 2.0)
+    cache = torch.rand(len(train), net.n_nodes, dtype=torch.float64)
+    path = tmp_path / "fold5_data.pt"
+    torch.save(dict(model=model.state_dict(), cache=cache, epoch=1450), path)
+    rng = np.random.default_rng(2)
+    nodes, edges, tf_order, rows = (rng.permutation(n) for n in (net.n_nodes, net.n_edges, len(net.tfs), len(train)))
+    position = np.argsort(nodes)
+    theirs = types.SimpleNamespace(
+        network=types.SimpleNamespace(
+            weights=torch.zeros(net.n_edges, dtype=torch.float64), bias=torch.zeros(net.n_nodes, 1, dtype=torch.float64),
+            networkList=np.array([position[net.targets[edges]], position[net.sources[edges]]])),
+        projectionLayer=types.SimpleNamespace(weights=torch.zeros(len(net.tfs), dtype=torch.float64)))
+    ns = dict(model=theirs, nodeNames=[names[i] for i in nodes], outName=[names[net.tfs[j]] for j in tf_order],
+              ligandInput=pandas.DataFrame(index=[train[r] for r in rows]),
+              curState=torch.zeros(len(train), net.n_nodes, dtype=torch.float64))
+    assert bench.start_from_pycrn(ns, path, fold) == 1450
+    np.testing.assert_array_equal(theirs.network.weights.numpy(), model.weights.detach().numpy()[edges])
+    np.testing.assert_array_equal(theirs.network.bias.numpy().ravel(), model.bias.detach().numpy()[nodes])
+    np.testing.assert_array_equal(theirs.projectionLayer.weights.numpy(), model.output_scale.detach().numpy()[tf_order])
+    np.testing.assert_array_equal(ns["curState"].numpy(), cache.numpy()[rows][:, nodes])
+    with pytest.raises(SystemExit, match="trains on 100"):
+        torch.save(dict(model=model.state_dict(), cache=cache[:99], epoch=1450), path)
+        bench.start_from_pycrn(ns, path, fold)
+
+
 def test_held_out_check_and_unfitted_conditions_of_the_grading_benchmark():
     """The leak check tells a held-out condition (fitted worse than by the models that trained on it) from a
     leaked one (fitted as well); ``unfitted`` lists the training conditions below r = 0.5."""
