@@ -177,7 +177,10 @@ class SignalingNetwork:
         ``ligands`` and ``tfs`` fix the order of the input and output columns
         (e.g. the columns of a data file); by default, the annotation's order.
         ``duplicates`` as for :meth:`from_edges` (default: merge, with a
-        warning naming the edges). Errors name the file and line.
+        warning naming the edges). A row that flags both stimulation and
+        inhibition is read as unknown (the authors' ``loadNetwork`` reads it
+        as inhibition; none of their files has such a row). Errors name the
+        file and line.
         """
         rows = _read_table(model_path, ("source", "target", "stimulation", "inhibition"))
         notes = _read_table(annotation_path, ("code", "TF", "ligand"))
