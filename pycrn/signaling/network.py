@@ -179,7 +179,7 @@ class SignalingNetwork:
         ``duplicates`` as for :meth:`from_edges` (default: merge, with a
         warning naming the edges). A row that flags both stimulation and
         inhibition is read as unknown (the authors' ``loadNetwork`` reads it
-        as inhibition; none of their files has such a row). Errors name the
+        as inhibition; none of the files shipped here has such a row). Errors name the
         file and line.
         """
         rows = _read_table(model_path, ("source", "target", "stimulation", "inhibition"))
