@@ -208,7 +208,8 @@ def main() -> None:
                     help="record every mini-batch of N epochs in OUT/foldK/trace, then stop")
     ap.add_argument("--start-from", type=Path, default=None, metavar="CHECKPOINT",
                     help="with --trace: start their loop from a checkpoint of pycrn's fit on the same fold (its "
-                         "parameters and state cache, mapped by name, at its epoch), with Adam's moments fresh")
+                         "parameters and state cache, mapped by name, at its epoch), with Adam's moments fresh; "
+                         "the checkpoint does not record its fold, so --fold must be the one it was trained on")
     args = ap.parse_args()
     if args.trace is not None and args.trace < 1:
         ap.error(f"--trace {args.trace}: must be a positive number of epochs")
