@@ -118,6 +118,19 @@ def ligand_screen_with_reference(reference: str) -> SimpleNamespace:
                            all_folds=datasets.ligand_screen_folds(), row={c: i for i, c in enumerate(conditions)})
 
 
+def orders(net, names: list[str], tf_names: list[str], node_names, network_list, out_names=()
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """pycrn's index of each of their nodes and edges (their ``networkList``: targets, sources), and pycrn's TF
+    position of each of their TFs ``out_names``; all by name."""
+    node = {n: i for i, n in enumerate(names)}
+    nodes = np.array([node[str(n)] for n in node_names])
+    targets, sources = network_list
+    edge = {(int(s), int(t)): k for k, (s, t) in enumerate(zip(net.sources, net.targets))}
+    edges = np.array([edge[(int(nodes[s]), int(nodes[t]))] for t, s in zip(targets, sources)])
+    tf_pos = {n: j for j, n in enumerate(tf_names)}
+    return nodes, edges, np.array([tf_pos[str(n)] for n in out_names])
+
+
 def both_passes(ref, pickled, x_theirs, inverse, their_nodes, net, ligands
                 ) -> tuple[np.ndarray, np.ndarray, sig.SignalingModel]:
     """A pickled model of theirs on all conditions: their forward pass, and pycrn's on the parameter table

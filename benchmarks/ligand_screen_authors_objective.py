@@ -49,7 +49,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 from bench_signaling import reference_fixed_steps
-from ligand_screen_authors_models import ligand_screen_with_reference
+from ligand_screen_authors_models import ligand_screen_with_reference, orders
 
 from pycrn import signaling as sig
 from pycrn.signaling.training import batch_objective
@@ -114,9 +114,7 @@ def check_fold(ref, reference: Path, k: int, d: SimpleNamespace, rng: np.random.
     noise_o[:, node_of] = noise_t
 
     # Gradients in pycrn's order: edges by (source, target) name, nodes by name, TFs by name.
-    edge = {(names[s], names[t]): e for e, (s, t) in enumerate(zip(net.sources, net.targets))}
-    their_list = theirs.network.networkList
-    their_edge = np.array([edge[(their_nodes[s], their_nodes[t])] for t, s in zip(their_list[0], their_list[1])])
+    _, their_edge, _ = orders(net, names, d.tf_names, their_nodes, theirs.network.networkList)
     idx = torch.as_tensor(index)
 
     def gradients(parts) -> tuple[dict, dict, float, float, list[np.ndarray], list[np.ndarray]]:

@@ -62,8 +62,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ligand_screen_authors_models import pearson, per_condition
-from ligand_screen_lockstep import orders
+from ligand_screen_authors_models import orders, pearson, per_condition
 
 from pycrn.checkpoints import save_atomic
 from pycrn.signaling import datasets

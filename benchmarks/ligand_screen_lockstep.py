@@ -49,7 +49,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from bench_signaling import reference_fixed_steps
-from ligand_screen_authors_models import ligand_screen_with_reference
+from ligand_screen_adjoint_check import compare
+from ligand_screen_authors_models import ligand_screen_with_reference, orders
 from ligand_screen_authors_objective import PROJECTION_AMPLITUDE, their_objective
 
 from pycrn import signaling as sig
@@ -63,18 +64,6 @@ GROUPS = ("weights", "bias", "projection")
 def epoch_of(path: Path) -> int:
     """The epoch (0-based, as their loop counts) of a trace file ``epoch_EEEE.npz``."""
     return int(path.stem.split("_")[1])
-
-
-def orders(net, names: list[str], tf_names: list[str], node_names, network_list, out_names
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """pycrn's index of each of their nodes and edges, and pycrn's TF position of each of their TFs (by name)."""
-    node = {n: i for i, n in enumerate(names)}
-    nodes = np.array([node[str(n)] for n in node_names])
-    targets, sources = network_list
-    edge = {(int(s), int(t)): k for k, (s, t) in enumerate(zip(net.sources, net.targets))}
-    edges = np.array([edge[(int(nodes[s]), int(nodes[t]))] for t, s in zip(targets, sources)])
-    tf_pos = {n: j for j, n in enumerate(tf_names)}
-    return nodes, edges, np.array([tf_pos[str(n)] for n in out_names])
 
 
 class Pycrn:
@@ -171,8 +160,7 @@ class Theirs:
 
 def difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, float]:
     """Per group: the largest |a - b| over the largest |b|."""
-    return {k: float(np.max(np.abs(np.ravel(a[k]) - np.ravel(b[k]))) / max(float(np.max(np.abs(b[k]))), 1e-300))
-            for k in GROUPS}
+    return {k: compare(np.ravel(a[k]), np.ravel(b[k]))[0] for k in GROUPS}
 
 
 def recorded(batch: dict, i: int, prefix: str = "after") -> dict[str, np.ndarray]:

@@ -109,45 +109,46 @@ class SignalingNetwork:
         duplicates
             What to do with an edge listed more than once (curated networks
             have them: LEMBAS's ligand-screen network lists three edges from
-            O00548 twice, as activation and as unknown). ``"merge"``
-            (default): one edge, with a warning naming the merged edges; a
-            signed listing wins over unknown ones, and listings of opposite
-            sign give an unknown mode (0). On the ligand-screen network this
-            is the authors' code's result (their ``loadNetwork`` sums the
-            listings' codes, 1, -1 and 0.1, and casts the sum to an integer,
-            so activation and unknown give 1.1, then 1: activation). Their
-            arithmetic differs where a network has other pairs: inhibition
-            and unknown give -0.9, then 0 (unknown, here inhibition), and two
-            agreeing signed listings 2 or -2 (unknown, here their sign).
-            ``"error"``: a :class:`ModelError` naming the first duplicate.
+            O00548 twice). ``"merge"`` (default): one edge, with a warning
+            naming the merged edges; its mode is the common mode if the
+            listings agree and unknown (0) if they differ, e.g. activation
+            and unknown. This is the mode the authors' published
+            ligand-screen models carry for their three such edges (their
+            ``modeOfAction``). Their loader run with the numpy and scipy
+            installed here makes these edges activations instead (it sums
+            the codes 1 and 0.1 and casts 1.1 to the integer 1), so their
+            script's result depends on the package versions; pycrn follows
+            the published models. Two agreeing signed listings keep their
+            sign. ``"error"``: a :class:`ModelError`
+            naming the first duplicate.
         """
         if duplicates not in ("merge", "error"):
             raise ValueError(f"duplicates must be 'merge' or 'error', got {duplicates!r}")
         edges = list(edges)
         order: dict[str, None] = dict.fromkeys(ligands)
-        listed: dict[tuple[str, str], set[int]] = {}
+        merged: dict[tuple[str, str], int] = {}
         repeated: list[str] = []
         for e, (s, t, m) in enumerate(edges):
             if m not in (ACTIVATION, INHIBITION, UNKNOWN):
                 raise ModelError(f"edge {e + 1} ({s} -> {t}): mode must be +1, -1 or 0, got {m!r}")
             order.setdefault(s, None)
             order.setdefault(t, None)
-            if (s, t) in listed:
+            if (s, t) in merged:
                 if duplicates == "error":
                     raise ModelError(f"signaling network: duplicate edge {s} -> {t} (edge {e + 1})")
+                if merged[(s, t)] != m:
+                    merged[(s, t)] = UNKNOWN
                 repeated.append(f"{s} -> {t}")
-            listed.setdefault((s, t), set()).add(m)
+            else:
+                merged[(s, t)] = m
         if repeated:
             warnings.warn(
-                f"signaling network: merged {len(repeated)} duplicate edge(s) into one each (a signed listing wins "
-                f"over an unknown one; opposite signs give an unknown mode): {', '.join(repeated[:10])}"
+                f"signaling network: merged {len(repeated)} duplicate edge(s) into one each "
+                f"(listings that disagree give an unknown mode): {', '.join(repeated[:10])}"
                 + (" ..." if len(repeated) > 10 else ""),
                 stacklevel=3,
             )
-            edges = []
-            for (s, t), modes in listed.items():
-                signed = modes - {UNKNOWN}
-                edges.append((s, t, signed.pop() if len(signed) == 1 else UNKNOWN))
+            edges = [(s, t, m) for (s, t), m in merged.items()]
         for name in tfs:
             order.setdefault(name, None)
         nodes = tuple(order)
@@ -177,10 +178,7 @@ class SignalingNetwork:
         ``ligands`` and ``tfs`` fix the order of the input and output columns
         (e.g. the columns of a data file); by default, the annotation's order.
         ``duplicates`` as for :meth:`from_edges` (default: merge, with a
-        warning naming the edges). A row that flags both stimulation and
-        inhibition is read as unknown (the authors' ``loadNetwork`` reads it
-        as inhibition; none of the files shipped here has such a row). Errors name the
-        file and line.
+        warning naming the edges). Errors name the file and line.
         """
         rows = _read_table(model_path, ("source", "target", "stimulation", "inhibition"))
         notes = _read_table(annotation_path, ("code", "TF", "ligand"))
