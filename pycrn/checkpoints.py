@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +12,20 @@ import torch
 
 
 def save_atomic(path: Path, state: dict) -> None:
-    """``torch.save`` to a temporary file, then rename: an interrupted save never leaves a half-written checkpoint."""
+    """``torch.save`` to a temporary file, then rename: an interrupted save never leaves a half-written checkpoint.
+
+    The temporary file has a unique name in the checkpoint's folder (a rename is atomic only within one file
+    system), so two processes saving the same path never write into one file; it is removed if the save fails.
+    """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def fingerprint(arrays, extra: object) -> str:

@@ -20,8 +20,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..checkpoints import save_atomic
 from . import losses
 from .losses import LossWeights
 from .model import SignalingModel
@@ -282,10 +281,7 @@ def fit(
     def save(state: dict | None) -> None:
         if path is None or state is None:
             return
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        save_atomic(path, state)
 
     mse = torch.nn.MSELoss()
     disable = None if progress is None else not progress
