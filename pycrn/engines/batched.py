@@ -671,10 +671,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                 code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)  # noqa: F821
                 next_ev = _next_event_time(ev_time, ev_done)  # noqa: F821
                 continue
-            while k < nsave and save_times[k] <= t:
-                for q in range(nspecies):
-                    out[q, i, k] = x[q]
-                k += 1
+            k = _save_through(x, out, i, k, save_times, t)
             if k == nsave:
                 break
             t_stop = min(save_times[k], next_ev)

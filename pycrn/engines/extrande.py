@@ -176,11 +176,8 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                     code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
                     next_ev = _next_event_time(ev_time, ev_done)
                 continue
-            while next_save < t:
-                for q in range(nspecies):
-                    out[q, i, k] = x[q]
-                k += 1
-                next_save = save_times[k]
+            k = _save_before(x, out, i, k, save_times, t)
+            next_save = save_times[k]  # t < t_end <= tf, the last save time
             # r is uniform on [0, a0) given acceptance: it picks the reaction too.
             j = 0
             acc = a[0]

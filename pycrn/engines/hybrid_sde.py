@@ -166,10 +166,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                 next_ev = _next_event_time(ev_time, ev_done)  # noqa: F821
                 fresh = True
                 continue
-            while k < nsave and save_times[k] <= t:
-                for q in range(nspecies):
-                    out[q, i, k] = x[q]
-                k += 1
+            k = _save_through(x, out, i, k, save_times, t)
             if k == nsave:
                 break
             if fresh:

@@ -138,11 +138,8 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
         while True:
             t_next = tau[heap[0]] if m > 0 else np.inf
             if NUM_EVENTS > 0 and next_ev < t_next and next_ev <= save_times[nsave - 1]:  # noqa: F821
-                while next_save < next_ev:
-                    for q in range(nspecies):
-                        out[q, i, k] = x[q]
-                    k += 1
-                    next_save = save_times[k]
+                k = _save_before(x, out, i, k, save_times, next_ev)
+                next_save = save_times[k]  # next_ev is at most the last save time
                 t = next_ev
                 code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)  # noqa: F821
                 if code != 0:
@@ -155,15 +152,10 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                 _draw_all(a, t, s, tau, heap, pos)
                 continue
             if next_save < t_next:
-                while next_save < t_next:
-                    for q in range(nspecies):
-                        out[q, i, k] = x[q]
-                    k += 1
-                    if k == nsave:
-                        break
-                    next_save = save_times[k]
+                k = _save_before(x, out, i, k, save_times, t_next)
                 if k == nsave or code != 0:
                     break
+                next_save = save_times[k]
             if nsteps >= budget:
                 code = STATUS_BUDGET  # noqa: F821
                 break

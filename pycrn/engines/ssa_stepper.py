@@ -169,6 +169,26 @@ def _end_trajectory(i, code, x, t, work, second, out, status, steps, final_t):
     return True
 
 
+def _save_before(x, out, i, k, save_times, until):
+    """Record ``x`` in trajectory ``i`` at the save times from index ``k`` on that come strictly before
+    ``until`` (the state holds there: the next change is at ``until``); return the first index not saved."""
+    while k < save_times.shape[0] and save_times[k] < until:
+        for q in range(x.shape[0]):
+            out[q, i, k] = x[q]
+        k += 1
+    return k
+
+
+def _save_through(x, out, i, k, save_times, t):
+    """Record ``x`` at the save times from index ``k`` up to and including ``t`` (the state is the one after
+    everything at ``t``: right-continuous); return the first index not saved."""
+    while k < save_times.shape[0] and save_times[k] <= t:
+        for q in range(x.shape[0]):
+            out[q, i, k] = x[q]
+        k += 1
+    return k
+
+
 def _record(times, states, count, t, x, stop):
     """Write ``(t, x)`` as record ``count``, doubling the record first when it is full.
 
@@ -238,11 +258,8 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
             # helpers are never compiled (about 1.5 s of a first call).
             if NUM_EVENTS > 0 and next_ev < t_next and next_ev <= save_times[nsave - 1]:  # noqa: F821
                 # A time event comes first: save the state before it, apply it.
-                while next_save < next_ev:
-                    for q in range(nspecies):
-                        out[q, i, k] = x[q]
-                    k += 1
-                    next_save = save_times[k]
+                k = _save_before(x, out, i, k, save_times, next_ev)
+                next_save = save_times[k]  # next_ev is at most the last save time
                 t = next_ev
                 code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
                 if code != 0:
@@ -256,15 +273,10 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                 continue
             if next_save < t_next:
                 # Record every save time the current state covers.
-                while next_save < t_next:
-                    for q in range(nspecies):
-                        out[q, i, k] = x[q]
-                    k += 1
-                    if k == nsave:
-                        break
-                    next_save = save_times[k]
+                k = _save_before(x, out, i, k, save_times, t_next)
                 if k == nsave or code != 0:
                     break
+                next_save = save_times[k]
             if nsteps >= budget:
                 code = STATUS_BUDGET  # noqa: F821
                 break
@@ -533,6 +545,8 @@ EVENT_SOURCES = (
     _start_trajectory,
     _stopped,
     _end_trajectory,
+    _save_before,
+    _save_through,
     _record,
 )
 SOURCES = (
