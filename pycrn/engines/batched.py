@@ -662,7 +662,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
         nfired = 0
         nbatches = 0
         work = 0
-        k = 0
+        k = np.int64(0)  # not a literal: numba would compile the save helper for the literal too
         while k < nsave and code == 0:
             if stop[0] != 0:
                 code = STATUS_INTERRUPTED  # noqa: F821

@@ -109,7 +109,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
         fired = 0
         rejected = np.int64(0)  # not a literal: numba would compile _end_trajectory for the literal too
         work = 0
-        k = 0
+        k = np.int64(0)  # not a literal: numba would compile the save helper for the literal too
         length = first
         code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)
         next_save = save_times[0]

@@ -365,7 +365,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
         t = t0
         jumps = 0
         work = 0
-        k = 0
+        k = np.int64(0)  # not a literal: numba would compile the save helper for the literal too
         h = first
         code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)  # noqa: F821
         lam = 0.0

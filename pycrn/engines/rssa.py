@@ -234,7 +234,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
         t = t0
         nsteps = 0
         rejected = 0
-        k = 0
+        k = np.int64(0)  # not a literal: numba would compile the save helper for the literal too
         code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)  # noqa: F821
         total = _restart(net, x, pl, k_eff, delta, lo, hi, alo, ahi, sel)
         if not (total <= MAX_FLOAT) and code == 0:  # noqa: F821

@@ -239,7 +239,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
             return
         t = t0
         nsteps = 0
-        k = 0
+        k = np.int64(0)  # not a literal: numba would compile the save helper for the literal too
         code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)
         total = rates(net, x, pl, t, a)  # noqa: F821
         if not (total <= MAX_FLOAT) and code == 0:  # noqa: F821
