@@ -1,4 +1,4 @@
-"""Atomic checkpoint files for the trainers (abstraction, deepska)."""
+"""Atomic checkpoint files for the trainers (abstraction, deepska, signaling)."""
 
 from __future__ import annotations
 
