@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 import pytest
+from compiled import assert_compiled_once
 from exact import assert_dsmts, chi_square_pvalue
 from scipy import stats
 from test_time_varying import THREE, _check_three
@@ -161,6 +162,7 @@ def test_reproducible_and_independent_of_threads(tmp_path):
     two = pycrn.simulate(net, tspan=(0.0, 5.0), trajectories=40, seed=3, method="hybrid", threads=2)
     again = pycrn.simulate(net, tspan=(0.0, 5.0), trajectories=40, seed=3, method="hybrid", threads=2)
     assert one.equals(two) and two.equals(again)
+    assert assert_compiled_once("hybrid") >= 1
     ens = pycrn.ensemble(net, tspan=(0.0, 5.0), trajectories=40, seed=3, method="hybrid", chunk=7)
     assert ens["P"].equals(one["P"]) and np.array_equal(ens["M"].values, one["M"].values)
     pytest.importorskip("zarr")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from compiled import assert_compiled_once
 from exact import DSMTS_CASES, assert_dsmts, immigration_death_moments, read_results
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -89,6 +90,7 @@ def test_reproducible_and_thread_independent():
     a = pycrn.simulate(pycrn.models.dimerisation(), threads=1, **kw)
     b = pycrn.simulate(pycrn.models.dimerisation(), threads=2, **kw)
     assert a.identical(b)
+    assert assert_compiled_once("tau_leaping") >= 1
 
 
 def test_time_event_stops_the_leap():

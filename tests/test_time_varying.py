@@ -14,6 +14,7 @@ import random
 
 import numpy as np
 import pytest
+from compiled import assert_compiled_once
 from exact import assert_dsmts, chi_square_pvalue
 from scipy import integrate, stats
 
@@ -81,6 +82,7 @@ def test_reproducible_and_independent_of_threads_and_window():
     two = pycrn.simulate(net, tspan=(0.0, 6.0), saveat=1.0, trajectories=64, seed=5, method="extrande", threads=2)
     for name in ("A", "B", "C"):
         np.testing.assert_array_equal(one[name].values, two[name].values)
+    assert assert_compiled_once("extrande") >= 1
     # Another first window draws other candidates: the same law, other samples.
     other = pycrn.simulate(net, tspan=(0.0, 6.0), saveat=1.0, trajectories=64, seed=5,
                            method=methods.Extrande(window=0.01))
