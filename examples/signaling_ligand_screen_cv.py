@@ -180,8 +180,10 @@ try:
                 done = args.out / f"fold{k}_{label}_epochs{e}.npz" if args.out is not None else None
                 if done is not None and done.exists() and e < args.epochs:
                     continue  # recorded by an earlier run; training goes on from the checkpoint
+                # A bar on a terminal (fit's default), except in --jobs's processes, whose bars would overwrite
+                # each other.
                 sig.fit(model, ligands[train], y, epochs=e, batch_size=5, seed=args.seed + k, checkpoint=checkpoint,
-                        progress=False, **recipe)
+                        progress=False if args.no_summary else None, **recipe)
                 with torch.no_grad():
                     prediction = model(torch.as_tensor(ligands[test])).numpy()
                     fitted = model(torch.as_tensor(ligands[train])).numpy()
