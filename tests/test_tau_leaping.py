@@ -78,6 +78,28 @@ def test_simple_tau_leaping_reports_negative_counts():
         pycrn.simulate(net, method="simple_tau_leaping", dt=1.0, tspan=(0, 10), trajectories=50, seed=1)
 
 
+def test_leaps_from_counts_above_2_to_the_62():
+    """Counts from 2**62 up consume without wrapping (the negative-leap guard once added 2**62 to the count).
+
+    With ~10**18 molecules the leaps are deterministic to ~1e-10 relative
+    (Poisson noise sqrt(lambda) / A per leap), so simple tau-leaping must
+    follow explicit Euler with its fixed step, and adaptive tau-leaping lies
+    below the exact solution A(t) = 1 / (1/A0 + 50 t) of the dominant 2A
+    decay (explicit leaps undershoot a convex decay) by its first-order
+    error, about ln(A0 / A(t)) epsilon / 2 ~ 2% here.
+    """
+    a0, tf, dt = 2**62, 1e-20, 1e-22
+    net = pycrn.parse(f"@species A={a0}\n50, 2A --> 0\n50, A --> 0")
+    kw = dict(tspan=(0, tf), saveat=[tf], trajectories=3, seed=1)
+    euler = float(a0)
+    for _ in range(100):
+        euler -= dt * (50 * euler * (euler - 1) + 50 * euler)
+    simple = pycrn.simulate(net, method="simple_tau_leaping", dt=dt, **kw)["A"].values[:, -1]
+    np.testing.assert_allclose(simple / euler, 1.0, rtol=1e-8)
+    adaptive = pycrn.simulate(net, method="tau_leaping", **kw)["A"].values[:, -1] * (1 / a0 + 50 * tf)
+    assert np.all((adaptive > 0.97) & (adaptive < 1.0)), adaptive
+
+
 def test_arguments():
     with pytest.raises(ValueError, match="needs a positive step dt"):
         pycrn.simulate(pycrn.models.sir(), method="simple_tau_leaping")

@@ -38,8 +38,9 @@ def _add_firings(x, j, k):
 
     Returns -1 when done; ``i >= 0`` if the count of species ``i`` would
     pass ``COUNT_LIMIT`` (an overflow: ``x`` is left partly updated); -2 if
-    a count would fall below ``-NEGATIVE_FLOOR`` (the leap is negative,
-    as it would be anyway, and is rejected like any negative leap).
+    a count would fall below ``-NEGATIVE_FLOOR`` plus less than one firing's
+    change (the leap is negative, as it would be anyway, and is rejected
+    like any negative leap).
     ``k = -1`` (a mean too large to draw) is an overflow of the first species
     the reaction increases, or a negative leap if it increases none.
     """
@@ -56,9 +57,16 @@ def _add_firings(x, j, k):
                 return i
             x[i] += k * nu
         elif nu < 0:
-            if k > (x[i] + NEGATIVE_FLOOR) // (-nu):
-                return -2
-            x[i] += k * nu
+            # Not (x + NEGATIVE_FLOOR) // m: that sum wraps for counts from 2**62 up.
+            m = -nu
+            q = x[i] // m
+            if k <= q:
+                x[i] -= k * m  # k m <= q m <= x
+            else:
+                deficit = k - q
+                if deficit > NEGATIVE_FLOOR // m:
+                    return -2
+                x[i] = (x[i] - q * m) - deficit * m  # x mod m minus at most NEGATIVE_FLOOR
     return -1
 
 
