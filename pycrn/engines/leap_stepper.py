@@ -42,13 +42,17 @@ def _add_firings(x, j, k):
     change (the leap is negative, as it would be anyway, and is rejected
     like any negative leap).
     ``k = -1`` (a mean too large to draw) is an overflow of the first species
-    the reaction increases, or a negative leap if it increases none.
+    the reaction increases, a negative leap if it only decreases counts, and
+    nothing if it changes none (a reaction such as ``A --> A`` or ``0 --> 0``).
     """
     if k < 0:
+        decreases = False
         for i in range(x.shape[0]):
             if NU[j, i] > 0:  # noqa: F821
                 return i
-        return -2
+            if NU[j, i] < 0:  # noqa: F821
+                decreases = True
+        return -2 if decreases else -1
     for i in range(x.shape[0]):
         nu = NU[j, i]  # noqa: F821
         if nu > 0:
