@@ -280,6 +280,30 @@ def test_a_rate_equation_that_does_not_vanish():
         pycrn.simulate(net, tspan=(0, 10), method="hybrid", seed=1)
 
 
+def test_an_equation_that_drives_an_amount_below_zero():
+    net = pycrn.parse("@species M=1 [continuous] X=0\n@equation D(M) ~ -1\n0.1, 0 --> X\n")
+    with pytest.raises(SimulationError, match=r"'M' would go negative .*equation D\(M\) must not drive it below zero"):
+        pycrn.simulate(net, tspan=(0, 10), method="hybrid", seed=1)
+
+
+@pytest.mark.parametrize("atol", [1e-6, 1e-9])
+def test_a_stiff_mass_action_decay_is_no_error(atol):
+    """B (2**40 to start) decays at 1e6/s and is fed from A at 1e-3 A, so B sits at ~1e-7 after a few microseconds.
+
+    Explicit steps limited by the tolerance, not stability, leave B swinging about zero at a scale set by atol:
+    an amount below zero that the rates read as 0 is not a rate law failing to vanish. B's exact quasi-steady
+    value is 1e-3 A / (1e6 - 1e-3); with atol 1e-9 (below it) the run follows it to within 1e-8, with the
+    default 1e-6 the swing reached 1.7e-4 over 10 s (scipy's RK45 on the same equations: 1.2e-4).
+    """
+    net = pycrn.parse("@species A=100 [continuous] B=1099511627776 [continuous]\n1e6, B --> 0\n1e-3, A --> B\n")
+    r = pycrn.simulate(net, tspan=(0, 2), method=pycrn.methods.Hybrid(atol=atol), seed=0, saveat=0.01)
+    t = r.time.values[1:]
+    a = 100 * np.exp(-1e-3 * t)
+    np.testing.assert_allclose(r.A.values[0, 1:], a, rtol=1e-8)
+    b = r.B.values[0, 1:] - 1e-3 * a / (1e6 - 1e-3)
+    assert np.abs(b).max() < (1e-8 if atol < 1e-6 else 1e-3)
+
+
 def test_a_pole_in_a_jump_rate_is_named():
     net = pycrn.parse("@species V=0 [continuous] X=0\n1, 0 --> V\n1 / (3 - V), 0 => X\n")
     with pytest.raises(SimulationError, match=r"reaction 2 \(1 / \(3 - V\), 0 => X\)"):
