@@ -30,6 +30,7 @@ from . import codegen
 from .engines.rng import seed_states
 from .errors import ModelError, SimulationError
 from .methods import Method
+from .network import MAX_COUNT, exact_count
 from .network_arrays import network_arrays, rate_constants, shared_kernels_apply, use_shared_kernels
 from .problem import Problem
 from .status import Status, raise_for_status
@@ -393,6 +394,9 @@ def run(
         # engine again for a read-only argument (a one-trajectory run, then a larger one).
         x0s = np.repeat(start[None, :], count, axis=0)
     else:
+        if method.float_states:
+            raise ValueError(f"x0s gives counts, for the methods that simulate counts; method {method.name!r} "
+                             "holds real amounts (give its initial state as u0)")
         x0s = check_initial_counts(problem.net, x0s, count)
     stop = stop if stop is not None else Stop()
     order = first if order is None else order
@@ -438,20 +442,38 @@ def run(
 
 
 def check_initial_counts(net, x0s, count: int) -> np.ndarray:
-    """Per-trajectory initial counts as a C-contiguous int64 array (count, species), or a ModelError naming the species."""
+    """Per-trajectory initial counts as a C-contiguous int64 array (count, species), or a ModelError naming the species.
+
+    Checked like ``u0`` (:func:`pycrn.network.exact_count`): integers are taken exactly, never through float
+    (where 2**63 - 1 would round to 2**63), floats must be whole, and every count lies in [0, 2**63 - 1].
+    """
     arr = np.asarray(x0s)
     names = net.species_names
     if arr.shape != (count, len(names)):
         raise ValueError(f"x0s must have shape (trajectories, species) = ({count}, {len(names)}), got {arr.shape}")
-    values = arr.astype(np.float64)
-    for i, name in enumerate(names):
-        col = values[:, i]
-        bad = ~np.isfinite(col) | (col < 0) | (col != np.round(col)) | (col > 2.0**62)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise ModelError(f"initial count of species {name!r} in trajectory {row} must be a non-negative "
-                             f"integer below 2**62, got {arr[row, i]!r}")
+    kind = arr.dtype.kind
+    if kind in "iu":
+        bad = (arr < 0) | (arr > MAX_COUNT)
+    elif kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(arr) | (arr < 0) | (arr != np.round(arr)) | (arr >= 2.0**63)
+    elif kind == "O":
+        bad = np.vectorize(lambda v: not _is_count(v), otypes=[bool])(arr)
+    else:
+        raise ModelError(f"x0s must hold integer counts, got an array of {arr.dtype}")
+    if bad.any():
+        row, i = (int(k) for k in np.argwhere(bad)[0])
+        raise ModelError(f"initial count of species {names[i]!r} in trajectory {row} must be a non-negative "
+                         f"integer at most 2**63 - 1, got {arr[row, i]!r}")
     return np.array(arr, dtype=np.int64, order="C")  # a writable copy: numba compiles again for a read-only one
+
+
+def _is_count(value: object) -> bool:
+    try:
+        exact_count(value, "count")
+    except ModelError:
+        return False
+    return True
 
 
 def compensator_methods() -> list[str]:

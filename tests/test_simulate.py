@@ -225,3 +225,27 @@ def test_run_takes_per_trajectory_initial_counts_and_names_a_bad_one():
     np.testing.assert_array_equal(out.states[0, :, 0], [3, 7, 11])
     with pytest.raises(pycrn.ModelError, match="species 'X' in trajectory 1"):
         pycrn.run(problem, m, 0, 3, 1, x0s=np.array([[3], [-1], [2]]))
+
+
+def test_run_takes_per_trajectory_counts_up_to_2_to_the_63_exactly_as_u0_does():
+    from pycrn.methods import resolve
+    from pycrn.problem import Problem
+
+    net = pycrn.parse("@species A=0\n1e-30, A --> 0\n")
+    problem = Problem.build(net, None, (0.0, 1.0), None, [0.0, 1.0])
+    m = resolve("direct", net=net)
+    top = 2**63 - 1
+    for x0s in (np.array([[top], [2**62]], dtype=np.int64), np.array([[top], [2**62]], dtype=object),
+                np.array([[2.0**62], [3.0]])):
+        out = pycrn.run(problem, m, 0, 2, 1, x0s=x0s)
+        out.check(problem, m)
+        assert out.states[0, :, 1].tolist() == [int(v) for v in x0s[:, 0]]  # no firing: propensity <= 1e-11
+    for bad in (np.array([[1], [2**63]], dtype=np.uint64), np.array([[1.0], [2.0**63]]),
+                np.array([[1], [2**63]], dtype=object), np.array([[1.0], [1.5]]), np.array([[1.0], [np.nan]])):
+        with pytest.raises(pycrn.ModelError, match=r"species 'A' in trajectory 1 .*at most 2\*\*63 - 1"):
+            pycrn.run(problem, m, 0, 2, 1, x0s=bad)
+    with pytest.raises(pycrn.ModelError, match="integer counts, got an array of bool"):
+        pycrn.run(problem, m, 0, 2, 1, x0s=np.array([[True], [False]]))
+    hybrid = resolve("hybrid", net=net)
+    with pytest.raises(ValueError, match="method 'hybrid' holds real amounts"):
+        pycrn.run(problem, hybrid, 0, 2, 1, x0s=np.array([[1], [2]]))
