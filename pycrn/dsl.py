@@ -49,6 +49,9 @@ _ARROWS = [("<-->", True, True), ("<=>", True, False), ("-->", False, True), ("=
 _DECL = re.compile(
     r"\s*([A-Za-z_]\w*)(?:\(t\))?\s*(?:=\s*([^\s\[]+))?\s*(\[\s*[A-Za-z_]\w*\s*\])?"
 )
+#: The directives, in the order the language reference gives them.
+DIRECTIVES = ("@species", "@parameters", "@observable", "@event", "@equation", "@noise")
+_KEYWORD = re.compile(r"@\w*")
 _TERM = re.compile(r"^\s*(-?\d+)?\s*\*?\s*([A-Za-z_]\w*)\s*$")
 
 
@@ -85,26 +88,29 @@ def parse(text: str, name: str = "") -> ReactionNetwork:
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
+        keyword = _KEYWORD.match(line).group() if line.startswith("@") else ""
         try:
-            if line.startswith("@event"):
+            if keyword and keyword not in DIRECTIVES:
+                raise ModelError(f"unknown directive {keyword!r} (known: {', '.join(DIRECTIVES)})")
+            if keyword == "@event":
                 events.append(_event(line, number))
-            elif line.startswith("@equation"):
+            elif keyword == "@equation":
                 target, expr = _equation(line)
                 if any(target == known for known, _ in equations):
                     raise ModelError(f"species {target!r} has two equations; write one with both terms")
                 equations.append((target, expr))
-            elif line.startswith("@noise"):
+            elif keyword == "@noise":
                 target, expr = _noise(line)
                 if any(target == known for known, _ in noise):
                     raise ModelError(f"species {target!r} has two noise terms; write one amplitude")
                 noise.append((target, expr))
-            elif line.startswith("@observable"):
+            elif keyword == "@observable":
                 observable = _observable(line)
                 if any(observable[0] == known for known, _ in observables):
                     raise ModelError(f"observable {observable[0]!r} is defined twice")
                 observables.append(observable)
-            elif line.startswith("@"):
-                _directive(line, species, parameters)
+            elif keyword:
+                _directive(keyword, line[len(keyword):], species, parameters)
             else:
                 reactions.extend(_reaction(line, number))
         except ModelError as exc:
@@ -162,10 +168,7 @@ def load(path: str | Path) -> ReactionNetwork:
         raise ModelError(f"{path}: {exc}") from None
 
 
-def _directive(line: str, species: dict[str, Species], parameters: dict[str, Parameter]) -> None:
-    keyword, _, rest = line.partition(" ")
-    if keyword not in ("@species", "@parameters"):
-        raise ModelError(f"unknown directive {keyword!r} (known: @species, @parameters)")
+def _directive(keyword: str, rest: str, species: dict[str, Species], parameters: dict[str, Parameter]) -> None:
     pos = 0
     rest = rest.strip()
     if not rest:

@@ -131,7 +131,10 @@ def test_load_file(tmp_path):
         ("@parameters k=inf", r"line 1: value of parameter 'k' is not finite"),
         ("@parameters k=1 k=2", r"line 1: parameter 'k' is declared twice"),
         ("@species A=1 [sticky]", r"line 1: unknown species flag"),
-        ("@reactions", r"line 1: unknown directive '@reactions'"),
+        ("@reactions", r"line 1: unknown directive '@reactions' \(known: @species, @parameters, @observable, @event, "
+                       r"@equation, @noise\)"),
+        ("@species A=1\n@events A > 2: A = 0", r"line 2: unknown directive '@events'"),
+        ("@parametersk=1", r"line 1: unknown directive '@parametersk'"),
         ("@parameters k=1\n@species k=2", r"'k' is declared both as a species and as a parameter"),
         ("@parameters k=1\nk, t --> A", r"line 2: species name 't' is reserved"),
         ("@parameters k=1\n@species A=1\nk, A --> k", r"line 3: 'k' is a parameter, not a species"),
@@ -145,6 +148,11 @@ def test_load_file(tmp_path):
 def test_errors_name_line_and_problem(text, message):
     with pytest.raises(ModelError, match=message):
         pycrn.parse(text)
+
+
+def test_a_directive_may_be_followed_by_a_tab():
+    net = pycrn.parse("@species\tA=1\tB=2\n@parameters\tk=3\nk, A --> B\n")
+    assert list(net.species_names) == ["A", "B"] and net.parameter_values().tolist() == [3.0]
 
 
 def test_model_error_is_value_error():
