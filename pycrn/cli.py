@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -21,10 +22,21 @@ def _assignments(items: Sequence[str] | None, what: str, cast) -> dict:
         try:
             out[name.strip()] = cast(value)
         except ValueError:
-            if cast is int and _is_number(value):
+            if cast is _whole and _is_number(value):
                 raise ValueError(f"{what} {item!r}: initial counts must be whole numbers, got {value!r}") from None
             raise ValueError(f"{what} {item!r}: {value!r} is not a number") from None
     return out
+
+
+def _whole(text: str) -> int | float:
+    """A count as typed: digits exactly (never through float), or a whole number such as ``1e6`` (checked like u0)."""
+    text = text.strip()
+    if text.lstrip("+-").isdigit():
+        return int(text)
+    number = float(text)
+    if not (math.isfinite(number) and number.is_integer()):
+        raise ValueError(text)
+    return number
 
 
 def _initial_values(items: Sequence[str] | None, net) -> dict:
@@ -32,7 +44,14 @@ def _initial_values(items: Sequence[str] | None, net) -> dict:
     continuous = set(net.continuous_species)
     counts = [item for item in items or [] if item.partition("=")[0].strip() not in continuous]
     amounts = [item for item in items or [] if item.partition("=")[0].strip() in continuous]
-    return {**_assignments(counts, "--u0", int), **_assignments(amounts, "--u0", float)}
+    return {**_assignments(counts, "--u0", _whole), **_assignments(amounts, "--u0", float)}
+
+
+def _check_output_folder(path: str) -> None:
+    """Refuse an output whose folder is missing before the work, not after it."""
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise ValueError(f"cannot write {path}: folder {str(folder)!r} does not exist")
 
 
 def _is_number(text: str) -> bool:
@@ -67,6 +86,7 @@ def _cmd_simulate(args) -> int:
     net, tspan, method = _run_inputs(args)
     u0 = _initial_values(args.u0, net)
     params = _assignments(args.param, "--param", float)
+    _check_output_folder(args.output)
     trajectories = args.trajectories if args.trajectories is not None else 1 if method.deterministic else 1000
     # A run without --seed still gets a seed, recorded in the file and printed, so that it can be repeated.
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
@@ -144,6 +164,7 @@ def _cmd_plot(args) -> int:
     from .plotting import plot_ensemble
     from .results import open_results
 
+    _check_output_folder(args.output)
     ds = open_results(args.results)
     plot_ensemble(ds, args.output, species=args.species, samples=args.samples, setting=args.setting,
                   band=args.band, log=args.log, layout=args.layout, histogram=args.histogram)

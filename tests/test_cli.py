@@ -36,6 +36,35 @@ def test_messages_name_the_flags(tmp_path, capsys):
     assert "deterministic" in capsys.readouterr().err
 
 
+def test_initial_counts_as_typed(tmp_path, capsys):
+    """--u0 takes a whole count in any notation (1e6 as 1000000, exactly), and names what it refuses."""
+    first, again = str(tmp_path / "a.nc"), str(tmp_path / "b.nc")
+    assert main(["simulate", "sir", "-n", "2", "--seed", "3", "--u0", "S=1e4", "-o", first]) == 0
+    assert main(["simulate", "sir", "-n", "2", "--seed", "3", "--u0", "S=10000", "-o", again]) == 0
+    a, b = pycrn.open_results(first), pycrn.open_results(again)
+    assert a.attrs["u0"] == b.attrs["u0"] and "S=10000 " in a.attrs["u0"] and a.S.equals(b.S)
+    capsys.readouterr()
+    for typed, message in (("S=1.5", "initial counts must be whole numbers, got '1.5'"),
+                           ("S=abc", "'abc' is not a number"),
+                           ("S=-1e3", "count of 'S' must be non-negative"),
+                           ("S=1e30", "count of 'S' is 1e+30, above the largest count the engines hold")):
+        assert main(["simulate", "sir", "--u0", typed, "-o", first]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_a_missing_output_folder_is_named_before_the_run(tmp_path, capsys, monkeypatch):
+    def no_run(*args, **kwargs):
+        raise AssertionError("simulated before checking the output folder")
+
+    monkeypatch.setattr(sys.modules["pycrn.simulate"], "simulate", no_run)
+    missing = tmp_path / "no" / "such"
+    assert main(["simulate", "sir", "-n", "2", "-o", str(missing / "x.nc")]) == 2
+    assert f"cannot write {missing / 'x.nc'}: folder {str(missing)!r} does not exist" in capsys.readouterr().err
+    assert main(["plot", str(tmp_path / "x.nc"), "-o", str(missing / "x.png")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+
+
 def test_max_steps_ends_a_runaway_with_a_message_naming_it(tmp_path, capsys):
     model = tmp_path / "runaway.crn"
     model.write_text("1e17, 0 --> B\n")
