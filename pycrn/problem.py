@@ -310,13 +310,15 @@ def check_saveat(saveat, t0: float, tf: float) -> np.ndarray:
         else:
             times[-1] = min(times[-1], tf)
         return times
-    times = np.asarray(saveat, dtype=np.float64).ravel()
+    times = np.asarray(saveat, dtype=np.float64)
+    if times.ndim != 1:
+        raise ValueError(f"saveat must be a step or a 1-D sequence of times, got an array of shape {times.shape}")
     if times.size == 0:
         raise ValueError("saveat is empty")
     if not np.all(np.isfinite(times)):
         raise ValueError("saveat contains non-finite times")
     if np.any(np.diff(times) < 0):
-        raise ValueError("saveat times must be increasing")
+        raise ValueError("saveat times must be increasing (a time may repeat)")
     if times[0] < t0 or times[-1] > tf:
         raise ValueError(
             f"saveat times must lie within tspan ({t0}, {tf}); got range [{times[0]}, {times[-1]}]"

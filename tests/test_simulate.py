@@ -151,6 +151,8 @@ def test_seed_none_records_entropy_that_reproduces_the_run():
         (dict(tspan=(0,)), ValueError, r"tspan must be a pair"),
         (dict(saveat=[1, 300]), ValueError, r"saveat times must lie within tspan"),
         (dict(saveat=[5, 1]), ValueError, r"saveat times must be increasing"),
+        (dict(saveat=[[1, 5]]), ValueError, r"saveat must be a step or a 1-D sequence of times, got an array of "
+                                            r"shape \(1, 2\)"),
         (dict(saveat=-1.0), ValueError, r"saveat step must be a positive number"),
         (dict(method="magic"), ValueError, r"unknown method 'magic'; available: auto, direct, sorting_direct, nrm"),
         (dict(trajectories=0), ValueError, r"trajectories must be a positive integer"),
