@@ -445,6 +445,11 @@ class Hybrid(Method):
         target at a located jump.
     first_step
         The first step (later ones adapt); ``None``: a thousandth of the run.
+    integrator
+        ``"dopri5"``: the explicit Dormand-Prince 5(4) pair; ``"rosenbrock23"``:
+        the L-stable Rosenbrock 2(3) pair of MATLAB's ode23s, for a stiff
+        continuous part (fast reactions marked continuous; see
+        :mod:`pycrn.engines.hybrid_rosenbrock`).
     """
 
     name: ClassVar[str] = "hybrid"
@@ -457,10 +462,13 @@ class Hybrid(Method):
     atol: float = 1e-6
     root_tol: float = 1e-10
     first_step: float | None = None
+    integrator: str = "dopri5"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "continuous", _species_names("hybrid", self.continuous))
+        if self.integrator not in ("dopri5", "rosenbrock23"):
+            raise ValueError(f"hybrid integrator must be 'dopri5' or 'rosenbrock23', got {self.integrator!r}")
         _positive("hybrid rtol", self.rtol, 1.0)
         _positive("hybrid atol", self.atol)
         _positive("hybrid root_tol", self.root_tol, 1.0)
@@ -469,6 +477,12 @@ class Hybrid(Method):
 
     def prepare(self, net: Any) -> Any:
         return _mark_continuous("hybrid", net, self.continuous)
+
+    @property
+    def engine(self) -> ModuleType:
+        from .engines import hybrid, hybrid_rosenbrock
+
+        return hybrid_rosenbrock if self.integrator == "rosenbrock23" else hybrid
 
     def kernel_options(self) -> np.ndarray:
         budget = math.inf if self.max_steps is None else float(self.max_steps)

@@ -58,8 +58,13 @@ def test_partition_by_species():
     assert net.continuous_species == ["M"]
 
 
-def test_time_varying_rates_by_integrated_intensity():
-    ds = pycrn.simulate(pycrn.parse(THREE), tspan=(0.0, 6.0), saveat=0.5, trajectories=N, seed=21, method="hybrid")
+ROSENBROCK = methods.Hybrid(integrator="rosenbrock23")
+BOTH = pytest.mark.parametrize("method", ["hybrid", ROSENBROCK], ids=["dopri5", "rosenbrock23"])
+
+
+@BOTH
+def test_time_varying_rates_by_integrated_intensity(method):
+    ds = pycrn.simulate(pycrn.parse(THREE), tspan=(0.0, 6.0), saveat=0.5, trajectories=N, seed=21, method=method)
     _check_three(ds, "hybrid (no continuous species)")
     assert ds["A"].dtype == np.int64
 
@@ -71,9 +76,10 @@ def test_time_varying_rates_with_an_event_by_integrated_intensity():
     _check_three(ds, "hybrid with an event", event_at=3.0)
 
 
-def test_linear_hybrid_matches_its_closed_form():
+@BOTH
+def test_linear_hybrid_matches_its_closed_form(method):
     ds = pycrn.simulate(pycrn.parse(LINEAR), tspan=(0.0, 12.0), saveat=1.0, trajectories=N, seed=23,
-                        method="hybrid")
+                        method=method)
     t = ds["time"].values
     m, p = _linear_means(t)
     # M is deterministic: the same in every trajectory, to the integration tolerance.
@@ -84,7 +90,8 @@ def test_linear_hybrid_matches_its_closed_form():
     assert chi_square_pvalue(last, stats.poisson.pmf(np.arange(400), p[-1])) > 1e-3
 
 
-def test_an_ode_driven_by_jumps():
+@BOTH
+def test_an_ode_driven_by_jumps(method):
     a, lam, v0 = 0.5, 2.0, 3.0
     net = pycrn.parse(f"""
 @parameters a={a} lam={lam}
@@ -92,7 +99,7 @@ def test_an_ode_driven_by_jumps():
 lam, 0 --> X
 @equation D(V) ~ a * X
 """)
-    ds = pycrn.simulate(net, tspan=(0.0, 4.0), saveat=0.5, trajectories=N, seed=24, method="hybrid")
+    ds = pycrn.simulate(net, tspan=(0.0, 4.0), saveat=0.5, trajectories=N, seed=24, method=method)
     t = ds["time"].values
     mean = v0 + a * lam * t**2 / 2
     sd = a * np.sqrt(lam * t**3 / 3)
@@ -254,6 +261,8 @@ def test_bad_hybrid_input_is_named():
         pycrn.simulate(pycrn.parse(LINEAR), tspan=(0, 1), method=methods.Hybrid(continuous=("Q",)))
     with pytest.raises(ValueError, match="hybrid rtol"):
         methods.Hybrid(rtol=0)
+    with pytest.raises(ValueError, match="hybrid integrator must be 'dopri5' or 'rosenbrock23', got 'rk4'"):
+        methods.Hybrid(integrator="rk4")
     with pytest.raises(ModelError, match="line 2.*expected '@equation D"):
         pycrn.parse("@species V=1 [continuous]\n@equation V' = 1\n")
     with pytest.raises(ModelError, match="unknown name"):
@@ -304,6 +313,37 @@ def test_a_stiff_mass_action_decay_is_no_error(atol):
     assert np.abs(b).max() < (1e-8 if atol < 1e-6 else 1e-3)
 
 
+@pytest.mark.parametrize("rate", [1e6, 1e9])
+def test_rosenbrock23_steps_over_a_stiff_decay(rate):
+    """The same decay with the L-stable step: B follows its quasi-steady value at the default tolerances, in
+    steps set by A's slow decay after the transient (Dormand-Prince needs over 3 / rate per step: 7e5 steps at
+    1e6/s over 2 s, 7e8 at 1e9/s)."""
+    net = pycrn.parse(f"@species A=100 [continuous] B=1099511627776 [continuous]\n{rate}, B --> 0\n1e-3, A --> B\n")
+    r = pycrn.simulate(net, tspan=(0, 2), method=ROSENBROCK, seed=0, saveat=0.01)
+    t = r.time.values[1:]
+    a = 100 * np.exp(-1e-3 * t)
+    np.testing.assert_allclose(r.A.values[0, 1:], a, rtol=1e-6)
+    # Within atol (1e-6) by far: B swings by 6e-10 about its value in the first 0.04 s at 1e9/s.
+    np.testing.assert_allclose(r.B.values[0, 1:], 1e-3 * a / (rate - 1e-3), rtol=1e-5, atol=1e-9)
+    assert r.attrs["integration_steps"] < 2_000
+
+
+def test_rosenbrock23_on_a_fast_continuous_equilibrium_read_by_jumps():
+    """A <-> B at 1e5/s both ways (continuous) from A = 1000: B(t) = 500 (1 - exp(-2e5 t)); a jump X at rate
+    0.01 B, so X(t) is Poisson with mean 0.01 int_0^t B = 5 t - 2.5e-5. Stiff (eigenvalue -2e5): the explicit
+    pair would take about 2.4e5 steps per trajectory; the L-stable one takes steps set by the jumps."""
+    net = pycrn.parse("@species A=1000 [continuous] B=0 [continuous] X=0\n"
+                      "1e5, A --> B\n1e5, B --> A\n0.01, B --> B + X\n")
+    n = 4000
+    ds = pycrn.simulate(net, tspan=(0.0, 4.0), saveat=1.0, trajectories=n, seed=25, method=ROSENBROCK)
+    t = ds["time"].values
+    np.testing.assert_allclose(ds["B"].values[:, 1:], 500.0, rtol=1e-6)
+    mean = 5 * t - 2.5e-5 * (t > 0)
+    assert_dsmts(ds["X"].values, mean, np.sqrt(mean), "X, Poisson with mean 0.01 int B")
+    assert chi_square_pvalue(ds["X"].values[:, -1], stats.poisson.pmf(np.arange(100), mean[-1])) > 1e-3
+    assert ds.attrs["integration_steps"] < 1000 * n  # 184 per trajectory, most of them locating the jumps
+
+
 def test_a_pole_in_a_jump_rate_is_named():
     net = pycrn.parse("@species V=0 [continuous] X=0\n1, 0 --> V\n1 / (3 - V), 0 => X\n")
     with pytest.raises(SimulationError, match=r"reaction 2 \(1 / \(3 - V\), 0 => X\)"):
@@ -319,8 +359,9 @@ k, 0 --> X
 """
 
 
+@BOTH
 @pytest.mark.parametrize("k", [0.0, 20.0])
-def test_state_events_on_a_continuous_species_are_located_at_the_crossing(k):
+def test_state_events_on_a_continuous_species_are_located_at_the_crossing(k, method):
     """V grows at rate 1 and is reset when it passes 2.5: V(t) = t mod 2.5 and N(t) = floor(t / 2.5) exactly.
 
     Without jumps (k = 0) the steps grow to the save spacing, so an event fired at the end of the step that
@@ -329,7 +370,7 @@ def test_state_events_on_a_continuous_species_are_located_at_the_crossing(k):
     """
     t = np.linspace(0.0, 9.8, 15)  # steps of 0.7: no save on a crossing
     ds = pycrn.simulate(pycrn.parse(SAWTOOTH), tspan=(0.0, 9.8), saveat=t, params={"k": k}, trajectories=2000,
-                        seed=21, method="hybrid")
+                        seed=21, method=method)
     np.testing.assert_allclose(ds["V"].values, np.broadcast_to(np.mod(t, 2.5), ds["V"].shape), rtol=0, atol=1e-8)
     np.testing.assert_array_equal(ds["N"].values, np.broadcast_to(np.floor(t / 2.5), ds["N"].shape))
     if k:

@@ -29,7 +29,9 @@ steps (the budget ends a runaway), and once a stiffly decaying amount falls
 below ``atol`` the steps grow past the stability bound and it swings about
 zero at a scale the error estimate allows, which may be far above ``atol``
 (1.5e-4 at the default 1e-6 for a decay at 1e6/s; scipy's RK45 does the
-same); an ``atol`` below the amounts that matter keeps them accurate.
+same); an ``atol`` below the amounts that matter keeps them accurate. For such a
+stiff continuous part, ``integrator="rosenbrock23"`` runs this engine on an
+L-stable step (:mod:`pycrn.engines.hybrid_rosenbrock`).
 A continuous amount below zero is an error only while it is still falling
 there: the rates read it as 0, so only a rate law that does not vanish when
 its reactant runs out drains it further.
@@ -224,7 +226,7 @@ def constants_source(net: ReactionNetwork) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _dp_step(x, lam, p, t, h, K, KL, xs, x1, a, rtol, atol):
+def _step(x, lam, p, t, h, K, KL, xs, x1, a, rtol, atol):
     """One Dormand-Prince step of size ``h`` from ``(x, lam)`` with stage 0 in ``K[0]``, ``KL[0]``.
 
     Writes the new state into ``x1``; returns ``(lam1, error_norm, code)``,
@@ -314,7 +316,7 @@ def _locate_event(x, lam, p, t, hend, K, KL, xs, x1, a, rtol, atol, prev, trig):
         if not (mid > lo and mid < hi):
             break
         steps += 1
-        _, _, bad = _dp_step(x, lam, p, t, mid, K, KL, xs, x1, a, rtol, atol)
+        _, _, bad = _step(x, lam, p, t, mid, K, KL, xs, x1, a, rtol, atol)
         if bad != 0:
             return hi, lam, steps, bad
         if _event_crossed(x1, p, t + mid, prev, trig):
@@ -322,7 +324,7 @@ def _locate_event(x, lam, p, t, hend, K, KL, xs, x1, a, rtol, atol, prev, trig):
         else:
             lo = mid
     steps += 1
-    lam_h, _, bad = _dp_step(x, lam, p, t, hi, K, KL, xs, x1, a, rtol, atol)
+    lam_h, _, bad = _step(x, lam, p, t, hi, K, KL, xs, x1, a, rtol, atol)
     return hi, lam_h, steps, bad
 
 
@@ -339,7 +341,7 @@ def _grown(h, err):
     """The next step size after an accepted or rejected step with error norm ``err``."""
     if err == 0.0:
         return 5.0 * h
-    return h * min(5.0, max(0.2, 0.9 * err ** -0.2))
+    return h * min(5.0, max(0.2, 0.9 * err ** -STEP_EXPONENT))  # noqa: F821
 
 
 def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t, opts, stop):
@@ -358,7 +360,8 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
     first = opts[4] if opts[4] > 0.0 else (tf - t0) * 1e-3
     nc = CONTINUOUS.shape[0]  # noqa: F821
     a = np.empty(max(NUM_JUMPS, 1), dtype=np.float64)  # noqa: F821
-    K = np.zeros((7, nspecies), dtype=np.float64)
+    # Rows 7 on: the step's own work space (STEP_WORK_ROWS; none for Dormand-Prince).
+    K = np.zeros((7 + STEP_WORK_ROWS, nspecies), dtype=np.float64)  # noqa: F821
     KL = np.zeros(7, dtype=np.float64)
     x = np.empty(nspecies, dtype=np.float64)
     xs = np.empty(nspecies, dtype=np.float64)
@@ -406,10 +409,10 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                 code = STATUS_INTERRUPTED  # noqa: F821
                 break
             hh = min(h, span)
-            lam1, err, bad = _dp_step(x, lam, pl, t, hh, K, KL, xs, x1, a, rtol, atol)
+            lam1, err, bad = _step(x, lam, pl, t, hh, K, KL, xs, x1, a, rtol, atol)
             if bad != 0 or err > 1.0:
                 # A rate that is invalid only at a trial stage (past a pole, say) asks for a smaller step too.
-                h = hh * (0.25 if bad != 0 else max(0.2, 0.9 * err ** -0.2))
+                h = hh * (0.25 if bad != 0 else max(0.2, 0.9 * err ** -STEP_EXPONENT))  # noqa: F821
                 if h < floor:
                     code = -bad if bad != 0 else STATUS_STALLED  # noqa: F821
                     break
@@ -451,7 +454,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                 if not (hs > lo and hs < hi):
                     hs = 0.5 * (lo + hi)
                 work += 1
-                lam_s, _, bad = _dp_step(x, lam, pl, t, hs, K, KL, xs, x1, a, rtol, atol)
+                lam_s, _, bad = _step(x, lam, pl, t, hs, K, KL, xs, x1, a, rtol, atol)
                 if bad != 0:
                     break
                 f = lam_s - xi
@@ -528,9 +531,11 @@ def _negative(x, dx):
     return 0
 
 
-#: The tableau and step floor as module constants of the generated source (the same for every network).
-_TABLEAU = (
-    f"MIN_STEP = {MIN_STEP!r}\nEVENT_TIME_TOL = {EVENT_TIME_TOL!r}\n"
+#: The step floor and event tolerance as module constants of the generated source (the same for every network).
+LIMITS = f"MIN_STEP = {MIN_STEP!r}\nEVENT_TIME_TOL = {EVENT_TIME_TOL!r}\n"
+#: The tableau, and the exponent of the step-size control (one over the error estimate's order plus one).
+TABLEAU = (
+    "STEP_EXPONENT = 0.2\nSTEP_WORK_ROWS = 0\n"
     f"DP_C = np.array({list(_C)!r})\n"
     f"DP_E = np.array({list(_E)!r})\n"
     f"DP_A = np.array({[list(row) + [0.0] * (7 - len(row)) for row in _A]!r})\n"
@@ -538,9 +543,10 @@ _TABLEAU = (
 
 SOURCES = (
     f"RESUM = {ssa_stepper.RESUM}\n",
-    _TABLEAU,
+    LIMITS,
+    TABLEAU,
     *ssa_stepper.EVENT_SOURCES,
-    _dp_step,
+    _step,
     _hermite_root,
     _event_crossed,
     _locate_event,
@@ -592,8 +598,9 @@ def failure_message(net: ReactionNetwork, p: np.ndarray, x, t: float, code: int,
         else:
             culprit = "the equations' terms grow without bound there"
         return (f"the hybrid integration could not advance at t={t:.6g}{where}: its step fell below "
-                f"{MIN_STEP:g} of the time, in state {state}; {culprit} (a singular rate law, or a continuous "
-                "part too stiff for this explicit Runge-Kutta integrator)")
+                f"{MIN_STEP:g} of the time, in state {state}; {culprit} (a singular rate law, a continuous part "
+                "too stiff for the explicit integrator: methods.Hybrid(integrator='rosenbrock23') steps over fast "
+                "decays, or a fast transient at the start that no step of that size resolves)")
     if code >= TERM_CODE:
         i = code - TERM_CODE
         name = net.species_names[i]
