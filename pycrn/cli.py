@@ -102,8 +102,12 @@ def _cmd_simulate(args) -> int:
     out = Path(args.output)
     save_results(ds, out)
     if not args.quiet:
-        work = (f", {ds.attrs['reactions_fired']:,} reactions" if "reactions_fired" in ds.attrs
-                else f", {ds.attrs['steps']:,} steps" if "steps" in ds.attrs else "")
+        attrs = ds.attrs
+        work = (f", {attrs['reactions_fired']:,} reactions" if "reactions_fired" in attrs
+                # The hybrid methods count jumps as steps, and their integration apart.
+                else f", {attrs['steps']:,} jumps, {attrs['integration_steps']:,} integration steps"
+                if "integration_steps" in attrs
+                else f", {attrs['steps']:,} steps" if "steps" in attrs else "")
         what = "1 trajectory" if trajectories == 1 else f"{trajectories:,} trajectories"
         again = "" if method.deterministic else f", seed {seed}" + ("" if args.seed is not None else
                                                                    f" (repeat with --seed {seed})")
@@ -253,6 +257,9 @@ def _add_run_options(parser: argparse.ArgumentParser, methods) -> None:
     parser.add_argument("--param", nargs="*", metavar="K=V", help="parameter values, e.g. --param beta=2e-4")
     parser.add_argument("--dt", type=float, default=None, help="fixed step of simple_tau_leaping and hybrid_sde")
     parser.add_argument("--tau-epsilon", type=float, default=None, help="error control of tau_leaping (default 0.03)")
+    parser.add_argument("--integrator", choices=["dopri5", "rosenbrock23"], default=None,
+                        help="integrator of hybrid's continuous species (default dopri5; rosenbrock23 for a stiff "
+                             "continuous part)")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="step budget per trajectory, so that a runaway run ends with an error (default: the "
                              "method's: 10^9 reactions or leaps, 10^8 batches, 10^6 ODE evaluations)")
@@ -276,8 +283,10 @@ def _run_inputs(args):
         raise ValueError(f"--max-steps must be a positive integer, got {args.max_steps}")
     if args.method == "simple_tau_leaping" and args.dt is None:
         raise ValueError("--method simple_tau_leaping needs its fixed step: --dt DT")
-    method = resolve(args.method, aliases={"epsilon": "--tau-epsilon", "dt": "--dt", "max_steps": "--max-steps"},
-                     net=net, epsilon=args.tau_epsilon, dt=args.dt, max_steps=args.max_steps)
+    method = resolve(args.method, aliases={"epsilon": "--tau-epsilon", "dt": "--dt", "max_steps": "--max-steps",
+                                           "integrator": "--integrator"},
+                     net=net, epsilon=args.tau_epsilon, dt=args.dt, max_steps=args.max_steps,
+                     integrator=args.integrator)
     return net, tspan, method
 
 

@@ -52,6 +52,20 @@ def test_initial_counts_as_typed(tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
+def test_hybrid_integrator_option(tmp_path, capsys):
+    model = tmp_path / "stiff.crn"
+    model.write_text("@species A=100 [continuous] B=1099511627776 [continuous]\n1e6, B --> 0\n1e-3, A --> B\n")
+    out = str(tmp_path / "s.nc")
+    assert main(["simulate", str(model), "--tspan", "0", "1", "-n", "2", "--seed", "1", "--method", "hybrid",
+                 "--integrator", "rosenbrock23", "-o", out]) == 0
+    assert "0 jumps, " in capsys.readouterr().out
+    ds = pycrn.open_results(out)
+    assert "integrator='rosenbrock23'" in ds.attrs["method_options"] and ds.attrs["integration_steps"] < 5000
+    assert main(["simulate", str(model), "--tspan", "0", "1", "--method", "direct", "--integrator", "rosenbrock23",
+                 "-o", out]) == 2
+    assert "method 'direct' does not take --integrator" in capsys.readouterr().err
+
+
 def test_a_missing_output_folder_is_named_before_the_run(tmp_path, capsys, monkeypatch):
     def no_run(*args, **kwargs):
         raise AssertionError("simulated before checking the output folder")
