@@ -328,6 +328,25 @@ def test_rosenbrock23_steps_over_a_stiff_decay(rate):
     assert r.attrs["integration_steps"] < 2_000
 
 
+def test_rosenbrock23_linear_algebra_against_numpy():
+    """The step's in-place LU with partial pivoting (by hand: numba's LAPACK call allocates per step)."""
+    from pycrn import codegen
+    from pycrn.engines import hybrid_rosenbrock
+
+    module = codegen.load_module(pycrn.parse(LINEAR), hybrid_rosenbrock)
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5, 12):
+        A = rng.normal(size=(n, n))
+        A[0, 0] = 0.0 if n > 1 else 0.5  # a zero pivot unless rows are swapped
+        b = rng.normal(size=n)
+        W, piv, x = A.copy(), np.zeros(n), b.copy()
+        assert module._lu_factor(W, n, piv)
+        module._lu_solve(W, n, piv, x)
+        np.testing.assert_allclose(x, np.linalg.solve(A, b), rtol=1e-9, atol=1e-12)
+    singular = np.array([[1.0, 2.0], [2.0, 4.0]])
+    assert not module._lu_factor(singular, 2, np.zeros(2))
+
+
 def test_rosenbrock23_on_a_fast_continuous_equilibrium_read_by_jumps():
     """A <-> B at 1e5/s both ways (continuous) from A = 1000: B(t) = 500 (1 - exp(-2e5 t)); a jump X at rate
     0.01 B, so X(t) is Poisson with mean 0.01 int_0^t B = 5 t - 2.5e-5. Stiff (eigenvalue -2e5): the explicit

@@ -508,7 +508,7 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
             lam = 0.0
             xi = rng_exponential(s)  # noqa: F821
             fresh = True
-            code = _negative(x, K[0])
+            code = _negative(x, K[0])  # K[0]: the rates just before the jump; the next step checks again
             if code == 0 and NUM_STATE_EVENTS > 0:  # noqa: F821
                 code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)  # noqa: F821
         if _end_trajectory(i, code, x, t, jumps, work, out, status, steps, final_t):  # noqa: F821

@@ -101,7 +101,7 @@ def _step(x, lam, p, t, h, K, KL, xs, x1, a, rtol, atol):
     The contract of the hybrid engine's step: writes the new state into
     ``x1`` and the rates there into ``K[6]``, ``KL[6]``; returns ``(lam1,
     error_norm, code)``, code 0, ``-(1 + j)`` (reaction ``j``'s rate was
-    invalid at an evaluation) or ``STATUS_STALLED`` (``W`` singular: a
+    invalid at an evaluation) or ``-STATUS_STALLED`` (``W`` singular: a
     growing mode with ``h d`` times its rate at 1; a smaller step avoids it).
     ``K[1:6]``, ``KL[1:6]`` and ``K[7:]`` are work space.
     """
@@ -131,7 +131,7 @@ def _step(x, lam, p, t, h, K, KL, xs, x1, a, rtol, atol):
         W[c, c] += 1.0
         JL[c] = (a0 - KL[0]) / delta
     if not _lu_factor(W, nc, piv):
-        return 0.0, np.inf, STATUS_STALLED  # noqa: F821
+        return 0.0, np.inf, -STATUS_STALLED  # noqa: F821 (the caller reports -code)
     # The time derivative of the rates (zero where no rate reads t): K[5], KL[5].
     dt = ROS_DELTA * max(abs(t), 1.0)  # noqa: F821
     a0 = hybrid_field(x, p, t + dt, K[5], a)  # noqa: F821
