@@ -35,7 +35,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -462,7 +462,7 @@ class Hybrid(Method):
     atol: float = 1e-6
     root_tol: float = 1e-10
     first_step: float | None = None
-    integrator: str = "dopri5"
+    integrator: Literal["dopri5", "rosenbrock23"] = "dopri5"
 
     def __post_init__(self) -> None:
         super().__post_init__()

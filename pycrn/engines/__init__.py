@@ -8,7 +8,9 @@ method records jumps, ``simulate_events``) or ``solve`` (deterministic
 engines). The method's options and traits (exact, deterministic, ...) live
 on its method object in :mod:`pycrn.methods`, the one interface callers use
 (:mod:`pycrn.runner`). Adding an engine is one new module, one line below and
-one method class.
+one method class. The registry maps method names to their engines;
+:mod:`hybrid_rosenbrock` is the hybrid method's engine when its option
+``integrator="rosenbrock23"`` asks for it (``Hybrid.engine``).
 """
 
 from __future__ import annotations
