@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -193,13 +194,19 @@ def _fingerprint(problems, method, seq, n, chunk, table, reduce) -> dict:
     }
 
 
-def _short(value) -> str:
-    text = repr(value)
-    return text[:60] + "..." if len(text) > 60 else text
+def _excerpts(stored, given, width: int = 60) -> tuple[str, str]:
+    """Both values' reprs, cut to ``width`` characters from a little before the first one that differs."""
+    a, b = repr(stored), repr(given)
+    start = max(0, len(os.path.commonprefix([a, b])) - 20) if max(len(a), len(b)) > width else 0
+
+    def cut(text: str) -> str:
+        return ("..." if start else "") + text[start:start + width] + ("..." if len(text) > start + width else "")
+
+    return cut(a), cut(b)
 
 
 def _differences(stored: dict, given: dict) -> list[str]:
-    return [f"{key} (stored {_short(stored.get(key))}, given {_short(given[key])})"
+    return ["{} (stored {}, given {})".format(key, *_excerpts(stored.get(key), given[key]))
             for key in given if stored.get(key) != given[key]]
 
 

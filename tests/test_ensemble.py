@@ -24,7 +24,7 @@ import pytest
 import xarray as xr
 
 import pycrn
-from pycrn.methods import Batched
+from pycrn.methods import Batched, Hybrid
 
 distributed = pytest.importorskip("distributed")
 zarr = pytest.importorskip("zarr")
@@ -123,6 +123,12 @@ def test_other_arguments_on_an_existing_store_are_refused(tmp_path):
         pycrn.ensemble(NET, trajectories=100, chunk=50, store=path, **kw)
     with pytest.raises(ValueError, match=r"method \(stored 'direct', given 'tau_leaping\(epsilon=0.03\)'\)"):
         pycrn.ensemble(NET, trajectories=100, chunk=50, store=path, method="tau_leaping", **KW)
+    # A difference past the first 60 characters is shown, not cut off.
+    long_path = tmp_path / "h.zarr"
+    pycrn.ensemble(NET, trajectories=4, chunk=2, store=long_path, method=Hybrid(first_step=0.5), **KW)
+    with pytest.raises(ValueError, match=r"method \(stored \.\.\..*first_step=0\.5, integrator='dopri5'\)\", "
+                                         r"given \.\.\..*first_step=0\.25, integrator='dopri5'\)\"\)"):
+        pycrn.ensemble(NET, trajectories=4, chunk=2, store=long_path, method=Hybrid(first_step=0.25), **KW)
     (tmp_path / "plain").mkdir()
     with pytest.raises(ValueError, match="is not a Zarr store"):
         pycrn.ensemble(NET, trajectories=100, store=tmp_path / "plain", **KW)
