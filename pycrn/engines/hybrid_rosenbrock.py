@@ -96,6 +96,19 @@ def _lu_solve(W, n, piv, b):
         b[i] /= W[i, i]
 
 
+def _solve(W, nc, piv, JL, hd, rhs, rhs_lam):
+    """Solve the stage system in place in ``rhs``; return Lambda's component.
+
+    Lambda's row of ``W`` is ``(-h d JL, 1)`` (it does not feed back into the rates): its component is
+    ``rhs_lam + h d JL . k`` by substitution.
+    """
+    _lu_solve(W, nc, piv, rhs)
+    k_lam = rhs_lam
+    for c in range(nc):
+        k_lam += hd * JL[c] * rhs[c]
+    return k_lam
+
+
 def _step(x, lam, p, t, h, K, KL, xs, x1, a, rtol, atol):
     """One Rosenbrock23 step of size ``h`` from ``(x, lam)`` with the rates at the start in ``K[0]``, ``KL[0]``.
 
@@ -143,15 +156,12 @@ def _step(x, lam, p, t, h, K, KL, xs, x1, a, rtol, atol):
         K[5, i] = (K[5, i] - K[0, i]) / dt
         rhs[c] = K[0, i] + hd * K[5, i]
     KL[5] = (a0 - KL[0]) / dt
-    # k1 in K[1], KL[1]. Lambda's row of W is (-h d JL, 1): its component by substitution.
-    _lu_solve(W, nc, piv, rhs)
-    kl = KL[0] + hd * KL[5]
+    # k1 in K[1], KL[1].
+    KL[1] = _solve(W, nc, piv, JL, hd, rhs, KL[0] + hd * KL[5])
     for c in range(nc):
         i = CONTINUOUS[c]  # noqa: F821
         K[1, i] = rhs[c]
-        kl += hd * JL[c] * rhs[c]
         xs[i] = x[i] + 0.5 * h * rhs[c]
-    KL[1] = kl
     # F1 = f(t + h/2, x + h k1 / 2) in K[4], KL[4]; k2 = W^-1 (F1 - k1) + k1 in K[2], KL[2].
     a0 = hybrid_field(xs, p, t + 0.5 * h, K[4], a)  # noqa: F821
     if a0 < 0.0:
@@ -160,14 +170,11 @@ def _step(x, lam, p, t, h, K, KL, xs, x1, a, rtol, atol):
     for c in range(nc):
         i = CONTINUOUS[c]  # noqa: F821
         rhs[c] = K[4, i] - K[1, i]
-    _lu_solve(W, nc, piv, rhs)
-    kl = KL[4] - KL[1]
+    KL[2] = _solve(W, nc, piv, JL, hd, rhs, KL[4] - KL[1]) + KL[1]
     for c in range(nc):
         i = CONTINUOUS[c]  # noqa: F821
-        kl += hd * JL[c] * rhs[c]
         K[2, i] = rhs[c] + K[1, i]
         x1[i] = x[i] + h * K[2, i]
-    KL[2] = kl + KL[1]
     lam1 = lam + h * KL[2]
     # F2 = f(t + h, x1) in K[6], KL[6] (the next step's first); k3 for the error estimate in K[3], KL[3].
     a0 = hybrid_field(x1, p, t + h, K[6], a)  # noqa: F821
@@ -178,13 +185,9 @@ def _step(x, lam, p, t, h, K, KL, xs, x1, a, rtol, atol):
     for c in range(nc):
         i = CONTINUOUS[c]  # noqa: F821
         rhs[c] = K[6, i] - e32 * (K[2, i] - K[4, i]) - 2.0 * (K[1, i] - K[0, i]) + hd * K[5, i]
-    _lu_solve(W, nc, piv, rhs)
-    kl = KL[6] - e32 * (KL[2] - KL[4]) - 2.0 * (KL[1] - KL[0]) + hd * KL[5]
+    KL[3] = _solve(W, nc, piv, JL, hd, rhs, KL[6] - e32 * (KL[2] - KL[4]) - 2.0 * (KL[1] - KL[0]) + hd * KL[5])
     for c in range(nc):
-        i = CONTINUOUS[c]  # noqa: F821
-        kl += hd * JL[c] * rhs[c]
-        K[3, i] = rhs[c]
-    KL[3] = kl
+        K[3, CONTINUOUS[c]] = rhs[c]  # noqa: F821
     # The error norm: RMS over the continuous species and Lambda, as the hybrid engine's.
     sc = atol + rtol * max(abs(lam), abs(lam1))
     total = (h / 6.0 * (KL[1] - 2.0 * KL[2] + KL[3]) / sc) ** 2
@@ -201,7 +204,7 @@ def _sources():
         if part is hybrid.TABLEAU:
             parts.append(TABLEAU)
         elif part is hybrid._step:
-            parts += [_lu_factor, _lu_solve, _step]
+            parts += [_lu_factor, _lu_solve, _solve, _step]
         else:
             parts.append(part)
     return tuple(parts)
