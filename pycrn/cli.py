@@ -47,13 +47,6 @@ def _initial_values(items: Sequence[str] | None, net) -> dict:
     return {**_assignments(counts, "--u0", _whole), **_assignments(amounts, "--u0", float)}
 
 
-def _check_output_folder(path: str) -> None:
-    """Refuse an output whose folder is missing before the work, not after it."""
-    folder = Path(path).parent
-    if not folder.is_dir():
-        raise ValueError(f"cannot write {path}: folder {str(folder)!r} does not exist")
-
-
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -86,7 +79,9 @@ def _cmd_simulate(args) -> int:
     net, tspan, method = _run_inputs(args)
     u0 = _initial_values(args.u0, net)
     params = _assignments(args.param, "--param", float)
-    _check_output_folder(args.output)
+    from .results import check_output_path, save_results
+
+    check_output_path(args.output, "results.nc")
     trajectories = args.trajectories if args.trajectories is not None else 1 if method.deterministic else 1000
     # A run without --seed still gets a seed, recorded in the file and printed, so that it can be repeated.
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
@@ -97,8 +92,6 @@ def _cmd_simulate(args) -> int:
         progress=_progress(args), volume=args.volume,
     )
     elapsed = time.perf_counter() - start
-    from .results import save_results
-
     out = Path(args.output)
     save_results(ds, out)
     if not args.quiet:
@@ -165,10 +158,10 @@ def _cmd_ensemble(args) -> int:
 
 
 def _cmd_plot(args) -> int:
-    from .plotting import plot_ensemble
+    from .plotting import check_figure_path, plot_ensemble
     from .results import open_results
 
-    _check_output_folder(args.output)
+    check_figure_path(args.output)
     ds = open_results(args.results)
     plot_ensemble(ds, args.output, species=args.species, samples=args.samples, setting=args.setting,
                   band=args.band, log=args.log, layout=args.layout, histogram=args.histogram)

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .results import check_output_path, require_results
+
 #: Trajectories used for the quantiles: an evenly spaced subset of larger ensembles (the title says so).
 MAX_STATISTICS = 20_000
 #: Decades of positive values from which ``log="auto"`` uses a symmetric-log axis.
@@ -110,6 +112,21 @@ def _wants_log(summaries: list[_Summary]) -> bool:
     return positive.size > 0 and np.log10(positive.max() / positive.min()) > LOG_DECADES
 
 
+def check_figure_path(path: str | Path) -> None:
+    """Refuse, before any work, a figure path that cannot be written or whose suffix names no image format.
+
+    (matplotlib would add ``.png`` to a name without a suffix, so the figure would not be where asked.)
+    """
+    from matplotlib.figure import Figure
+
+    check_output_path(path, "figure.png")
+    formats = Figure().canvas.get_supported_filetypes()
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in formats:
+        raise ValueError(f"cannot write a figure to {path}: its suffix must name an image format "
+                         f"({', '.join('.' + f for f in sorted(formats))})")
+
+
 def plot_ensemble(
     ds: xr.Dataset,
     path: str | Path | None = None,
@@ -163,6 +180,7 @@ def plot_ensemble(
     import matplotlib
 
     if path is not None:
+        check_figure_path(path)
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
@@ -170,6 +188,7 @@ def plot_ensemble(
         raise ValueError(f"band must be 'quantiles' or 'sd', got {band!r}")
     if layout not in ("auto", "single", "panels"):
         raise ValueError(f"layout must be 'auto', 'single' or 'panels', got {layout!r}")
+    require_results(ds, "plot")
     ds, title_extra = _select_setting(ds, setting)
     reduced = _is_reduced(ds)
     available = [n[: -len("_mean")] for n in ds.data_vars if n.endswith("_mean")] if reduced else list(ds.data_vars)

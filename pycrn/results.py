@@ -106,12 +106,34 @@ def _is_flat_numeric(value) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value)
 
 
+def require_results(ds: xr.Dataset, what: str) -> bool:
+    """Whether ``ds`` is reduced (``ensemble(reduce="moments")``); a clear error if it is no pycrn result at all.
+
+    ``what`` names the caller in the error, e.g. ``"summary"``.
+    """
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(f"{what} needs an xarray Dataset of pycrn results, got {type(ds).__name__}")
+    if "trajectory" in ds.dims:
+        return False
+    if "time" in ds.coords and any(name.endswith("_mean") for name in ds.data_vars):
+        return True
+    raise ValueError(
+        f"{what} needs pycrn results: trajectories over a 'trajectory' dimension (pycrn.simulate, pycrn.ensemble) "
+        f"or an ensemble's <species>_mean/_sd over 'time'; this Dataset has dimensions "
+        f"{', '.join(map(str, ds.dims)) or 'none'} and variables {', '.join(map(str, ds.data_vars)) or 'none'}"
+    )
+
+
 def summary(ds: xr.Dataset) -> xr.Dataset:
     """Ensemble mean and standard deviation of every species at every saved time.
 
     Returns a Dataset with variables ``<species>_mean`` and ``<species>_sd``
-    over ``time`` (the sd uses ``ddof=1``).
+    over ``time`` (the sd uses ``ddof=1``). Results of
+    ``ensemble(reduce="moments")`` hold them already: their means and sds are
+    returned as they are.
     """
+    if require_results(ds, "summary"):
+        return ds[[name for name in ds.data_vars if name.endswith(("_mean", "_sd"))]]
     out = {}
     for name, var in ds.data_vars.items():
         values = var.astype(np.float64)
@@ -141,6 +163,20 @@ def _sigint_deferred():
         raise KeyboardInterrupt
 
 
+def check_output_path(path: str | Path, example: str) -> Path:
+    """Refuse, before any work, an output path that is a folder or lies in a missing one; return its folder.
+
+    ``example`` is a file name suggested when ``path`` is a folder.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {path}: it is a folder (give a file name, e.g. {path / example})")
+    folder = path.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist")
+    return folder
+
+
 def save_results(ds: xr.Dataset, path: str | Path, complevel: int = 4) -> None:
     """Write ``ds`` to netCDF with zlib compression of every variable (counts compress well).
 
@@ -149,13 +185,16 @@ def save_results(ds: xr.Dataset, path: str | Path, complevel: int = 4) -> None:
     whatever interrupts the write (Ctrl-C waits for it to finish).
     """
     path = Path(path)
-    encoding = {name: {"zlib": True, "complevel": complevel} for name in ds.data_vars}
+    if isinstance(complevel, bool) or not isinstance(complevel, (int, np.integer)) or not 0 <= complevel <= 9:
+        raise ValueError(f"complevel must be an integer from 0 (no compression) to 9, got {complevel!r}")
+    folder = check_output_path(path, "results.nc")
+    encoding = {name: {"zlib": True, "complevel": int(complevel)} for name in ds.data_vars}
     tmp = None
     try:
         # The temporary file is created with Ctrl-C deferred too: a SIGINT between its creation and the
         # cleanup below left a stray .part file (seen once under load in the SIGINT test).
         with _sigint_deferred():
-            fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.",
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.",
                                        suffix=".part")
             os.close(fd)
             ds.to_netcdf(tmp, encoding=encoding)
@@ -192,8 +231,8 @@ def open_results(path: str | Path) -> xr.Dataset:
             ds = ds.load()
     except (OSError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{path} is not a readable netCDF file (truncated or not netCDF?): {exc}") from None
-    missing = [what for what, ok in (("a 'pycrn_version' attribute", "pycrn_version" in ds.attrs),
-                                     ("a 'time' coordinate", "time" in ds.coords),
+    missing = [what for what, ok in (("'pycrn_version' attribute", "pycrn_version" in ds.attrs),
+                                     ("'time' coordinate", "time" in ds.coords),
                                      ("data variables", bool(ds.data_vars))) if not ok]
     if missing:
         raise ValueError(f"{path} is not a pycrn result: it has no {', no '.join(missing)}")

@@ -66,17 +66,27 @@ def test_hybrid_integrator_option(tmp_path, capsys):
     assert "method 'direct' does not take --integrator" in capsys.readouterr().err
 
 
-def test_a_missing_output_folder_is_named_before_the_run(tmp_path, capsys, monkeypatch):
+def test_an_output_that_cannot_be_written_is_named_before_the_run(tmp_path, capsys, monkeypatch):
     def no_run(*args, **kwargs):
-        raise AssertionError("simulated before checking the output folder")
+        raise AssertionError("simulated before checking the output path")
 
     monkeypatch.setattr(sys.modules["pycrn.simulate"], "simulate", no_run)
     missing = tmp_path / "no" / "such"
     assert main(["simulate", "sir", "-n", "2", "-o", str(missing / "x.nc")]) == 2
-    assert f"cannot write {missing / 'x.nc'}: folder {str(missing)!r} does not exist" in capsys.readouterr().err
+    assert f"cannot write {missing / 'x.nc'}: the folder {missing} does not exist" in capsys.readouterr().err
+    assert main(["simulate", "sir", "-n", "2", "-o", str(tmp_path)]) == 2
+    assert f"cannot write {tmp_path}: it is a folder (give a file name, e.g. {tmp_path / 'results.nc'})" in \
+        capsys.readouterr().err
+    # The plot's path is checked before the results are read (x.nc does not exist).
     assert main(["plot", str(tmp_path / "x.nc"), "-o", str(missing / "x.png")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert not (tmp_path / "no").exists()
+    assert main(["plot", str(tmp_path / "x.nc"), "-o", str(tmp_path)]) == 2
+    assert "it is a folder" in capsys.readouterr().err
+    # matplotlib would write figure.png for "figure": the figure would not be where it was asked for.
+    for name in ("figure", "figure.xyz"):
+        assert main(["plot", str(tmp_path / "x.nc"), "-o", str(tmp_path / name)]) == 2
+        assert "its suffix must name an image format (.avif, .eps" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_max_steps_ends_a_runaway_with_a_message_naming_it(tmp_path, capsys):

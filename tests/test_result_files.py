@@ -51,7 +51,7 @@ def test_truncated_and_foreign_files_are_refused(tmp_path, capsys):
         pycrn.open_results(truncated)
     foreign = tmp_path / "foreign.nc"
     xr.Dataset({"v": ("x", np.arange(3))}).to_netcdf(foreign)
-    with pytest.raises(ValueError, match=r"foreign\.nc is not a pycrn result: it has no a 'pycrn_version'"):
+    with pytest.raises(ValueError, match=r"foreign\.nc is not a pycrn result: it has no 'pycrn_version' attribute"):
         pycrn.open_results(foreign)
     with pytest.raises(FileNotFoundError, match="no results at"):
         pycrn.open_results(tmp_path / "missing.nc")
@@ -78,3 +78,34 @@ def test_sigint_during_the_cli_write_finishes_the_file(tmp_path):
     assert not any(p.name.endswith(".part") for p in tmp_path.iterdir())
     if out.exists():
         assert pycrn.open_results(out).sizes["trajectory"] == 4000
+
+
+def test_bad_output_paths_and_foreign_datasets_get_named_errors(tmp_path):
+    ds = pycrn.simulate(pycrn.models.birth_death(), tspan=(0, 2), saveat=1.0, trajectories=3, seed=1)
+    with pytest.raises(IsADirectoryError, match="it is a folder"):
+        pycrn.save_results(ds, tmp_path)
+    with pytest.raises(FileNotFoundError, match=f"the folder {tmp_path / 'no'} does not exist"):
+        pycrn.save_results(ds, tmp_path / "no" / "x.nc")
+    for level in (10, -1, 2.5, True, "4"):
+        with pytest.raises(ValueError, match="complevel must be an integer from 0"):
+            ds.crn.to_netcdf(tmp_path / "x.nc", complevel=level)
+    with pytest.raises(ValueError, match=r"suffix must name an image format"):
+        ds.crn.plot(tmp_path / "figure")
+    assert list(tmp_path.iterdir()) == []
+    pycrn.save_results(ds, tmp_path / "x.nc", complevel=0)
+    assert pycrn.open_results(tmp_path / "x.nc")["X"].equals(ds["X"])
+    foreign = xr.Dataset({"v": ("x", np.arange(3))})
+    for call in (pycrn.summary, lambda d: d.crn.plot()):
+        with pytest.raises(ValueError, match="needs pycrn results: .* this Dataset has dimensions x and variables v"):
+            call(foreign)
+
+
+def test_the_summary_of_a_reduced_ensemble_is_its_mean_and_sd(tmp_path):
+    net = pycrn.models.birth_death()
+    reduced = pycrn.ensemble(net, tspan=(0, 2), saveat=1.0, trajectories=20, seed=1, reduce="moments",
+                             progress=False)
+    full = pycrn.ensemble(net, tspan=(0, 2), saveat=1.0, trajectories=20, seed=1, progress=False)
+    s = pycrn.summary(reduced)
+    assert sorted(s.data_vars) == ["X_mean", "X_sd"]
+    np.testing.assert_allclose(s["X_mean"], pycrn.summary(full)["X_mean"], rtol=1e-12)
+    np.testing.assert_allclose(s["X_sd"], pycrn.summary(full)["X_sd"], rtol=1e-9)
