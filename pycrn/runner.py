@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -241,9 +242,20 @@ def seed_attr(seq: np.random.SeedSequence) -> int | str:
     return f"SeedSequence(entropy={seq.entropy!r}, spawn_key={tuple(int(k) for k in seq.spawn_key)!r})"
 
 
+#: The methods each problem has been checked for: an ensemble runs one problem in many chunks.
+_CHECKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def check_method(problem: Problem, method: Method) -> None:
     """Refuse a network the method cannot simulate, naming the reaction."""
     net = problem.net
+    unmarked = [name for name in getattr(method, "continuous", ()) if name not in net.continuous_species]
+    if unmarked:
+        raise ModelError(
+            f"method {method.name!r} treats {', '.join(map(repr, unmarked))} as continuous, but the problem's network "
+            "does not: build the problem from the network the method prepares, "
+            "Problem.build(method.prepare(net), ...)"
+        )
     if not method.supports_time and net.depends_on_time:
         which = [i + 1 for i, r in enumerate(net.reactions) if r.rate.depends_on_time]
         raise ModelError(
@@ -359,6 +371,18 @@ def run(
         Failed trajectories are reported in ``status``, not raised: call
         :meth:`RunResult.check`.
     """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"run needs a Problem (pycrn.Problem.build(net, u0, tspan, params, saveat)), "
+                        f"got {type(problem).__name__}")
+    if not isinstance(method, Method):
+        raise TypeError(f"run needs a method object (pycrn.methods.Direct(), ... or pycrn.methods.resolve(name)), "
+                        f"got {method!r}")
+    checked = _CHECKED.setdefault(problem, set())
+    if method not in checked:
+        # simulate and ensemble check before they start; a direct caller of the run contract is checked here,
+        # so that a method cannot silently run a network it does not simulate (a rate that reads t, say).
+        check_method(problem, method)
+        checked.add(method)
     count = check_count(count, "count")
     if isinstance(first, bool) or not isinstance(first, (int, np.integer)) or first < 0:
         raise ValueError(f"first must be a non-negative integer, got {first!r}")

@@ -125,3 +125,24 @@ def test_problem_is_validated_picklable_and_runs_in_ranges():
         pycrn.run(problem, methods.Direct(), 0, 0, seed=1)
     with pytest.raises(ValueError, match="first must be a non-negative integer, got -1"):
         pycrn.run(problem, methods.Direct(), -1, 2, seed=1)
+
+
+def test_the_run_contract_refuses_what_simulate_refuses():
+    """A direct caller of pycrn.run gets the checks simulate makes, not a silently wrong run."""
+    with pytest.raises(TypeError, match="run needs a Problem .* got ReactionNetwork"):
+        pycrn.run(SIR, methods.Direct())
+    problem = pycrn.Problem.build(SIR, tspan=(0, 5))
+    with pytest.raises(TypeError, match="run needs a method object .* got 'direct'"):
+        pycrn.run(problem, "direct")
+    # Direct would run a rate that reads t as if it were constant.
+    timed = pycrn.parse("@species A=10 B=0\n@parameters k=1\nk, A --> B\nk*t, B --> A\n")
+    problem = pycrn.Problem.build(timed, tspan=(0, 2), saveat=1.0)
+    for _ in range(2):  # checked on every call until it passes (the check is remembered only once passed)
+        with pytest.raises(pycrn.ModelError, match=r"'direct' needs time-homogeneous propensities.*\[2\]"):
+            pycrn.run(problem, methods.Direct(), 0, 2, seed=1)
+    assert pycrn.run(problem, methods.Extrande(), 0, 2, seed=1).states.shape == (2, 2, 3)
+    # The hybrid method's continuous= marks the network it prepares; a problem built without it would run X as counts.
+    hybrid = methods.Hybrid(continuous=("S",))
+    with pytest.raises(pycrn.ModelError, match=r"treats 'S' as continuous.*Problem.build\(method.prepare\(net\)"):
+        pycrn.run(pycrn.Problem.build(SIR, tspan=(0, 5)), hybrid)
+    assert pycrn.run(pycrn.Problem.build(hybrid.prepare(SIR), tspan=(0, 5)), hybrid).states.dtype == np.float64
