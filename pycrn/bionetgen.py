@@ -314,6 +314,8 @@ def read_net(path: str | os.PathLike) -> BioNetGenNetwork:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ModelError(f"network file {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise ModelError(f"network file {str(path)!r} is a folder") from None
     except UnicodeDecodeError:
         raise ModelError(f"network file {str(path)!r} is not UTF-8 text") from None
     return parse_net(text, name=path.stem, source=str(path))
@@ -360,8 +362,8 @@ def generate_network(path: str | os.PathLike, out_dir: str | os.PathLike | None 
     The model must call ``generate_network()`` in its actions block (most do).
     """
     path = Path(path).resolve()
-    if not path.exists():
-        raise ModelError(f"model file {str(path)!r} does not exist")
+    if not path.is_file():
+        raise ModelError(f"model file {str(path)!r} {'is a folder' if path.is_dir() else 'does not exist'}")
     perl = shutil.which("perl")
     if perl is None:
         raise ModelError("reading .bngl files needs Perl (BioNetGen's BNG2.pl is a Perl program)")

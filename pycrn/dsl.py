@@ -160,6 +160,8 @@ def load(path: str | Path) -> ReactionNetwork:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ModelError(f"model file {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise ModelError(f"model file {str(path)!r} is a folder") from None
     except UnicodeDecodeError:
         raise ModelError(f"model file {str(path)!r} is not UTF-8 text") from None
     try:

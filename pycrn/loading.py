@@ -32,6 +32,8 @@ def load(path: str | os.PathLike) -> ReactionNetwork:
     path = Path(path)
     if not path.exists():
         raise ModelError(f"model file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise ModelError(f"model file {str(path)!r} is a folder")
     suffix = path.suffix.lower()
     if suffix in (".xml", ".sbml"):
         from .sbml import load_sbml

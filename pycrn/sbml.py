@@ -78,6 +78,8 @@ def load_sbml(source: str | Path) -> ReactionNetwork:
         path = Path(text)
         if not path.exists():
             raise ModelError(f"SBML file {text!r} does not exist")
+        if path.is_dir():
+            raise ModelError(f"SBML file {text!r} is a folder")
         doc = libsbml.readSBMLFromFile(str(path))
         name = path.stem
     else:

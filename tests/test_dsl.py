@@ -107,6 +107,11 @@ def test_load_file(tmp_path):
     assert net.name == "sir"
     with pytest.raises(ModelError, match="does not exist"):
         pycrn.load(tmp_path / "missing.crn")
+    folder = tmp_path / "model.net"
+    folder.mkdir()
+    for load in (pycrn.load, pycrn.load_sbml, pycrn.load_bionetgen, pycrn.dsl.load):
+        with pytest.raises(ModelError, match=r"file '.*model\.net' is a folder"):
+            load(folder)
 
 
 @pytest.mark.parametrize(
