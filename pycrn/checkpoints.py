@@ -6,6 +6,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,3 +39,15 @@ def fingerprint(arrays, extra: object) -> str:
         h.update(np.ascontiguousarray(a).tobytes())
     h.update(repr(extra).encode())
     return h.hexdigest()
+
+
+def read(path: Path, what: str, advice: str = "", **options: Any) -> Any:
+    """``torch.load(path, **options)``; a file torch cannot read is a ValueError naming ``what`` and the path.
+
+    torch raises pickle, zip, struct, EOF and runtime errors for a damaged, truncated or foreign file;
+    ``advice`` (e.g. "; delete it to start over") ends the message.
+    """
+    try:
+        return torch.load(path, **options)
+    except Exception as exc:  # noqa: BLE001 - see above
+        raise ValueError(f"{what} {path} cannot be read ({type(exc).__name__}: {exc}){advice}") from None

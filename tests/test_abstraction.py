@@ -218,6 +218,10 @@ def test_resume_after_an_interruption_gives_the_same_parameters(sir_data, tmp_pa
     # so is a model whose initial weights were seeded otherwise
     with pytest.raises(ValueError, match="checkpoint"):
         ab.fit(ab.MDN.sir(seed=1, input_noise=0.1, dropout=0.1), data, checkpoint=tmp_path / "part.ckpt", **opts)
+    # a damaged checkpoint is named, with what to do (torch's own error is a bare struct or zip error)
+    (tmp_path / "part.ckpt").write_bytes((tmp_path / "part.ckpt").read_bytes()[:200])
+    with pytest.raises(ValueError, match=r"checkpoint .*part\.ckpt cannot be read .*; delete it to start over"):
+        ab.fit(ab.MDN.sir(input_noise=0.1, dropout=0.1), data, checkpoint=tmp_path / "part.ckpt", **opts)
 
 
 def test_early_stopping_keeps_the_best_weights(sir_data):
@@ -290,9 +294,16 @@ def test_bad_input_is_refused_with_a_clear_error(sir_data, tmp_path):
         trained.simulate({"S": 1, "I": 2}, steps=1)
     with pytest.raises(ValueError, match="untrained"):
         ab.MDN.sir(dt=0.5).simulate([1, 2, 3], steps=1)
+    with pytest.raises(ValueError, match="untrained"):
+        ab.MDN.sir().simulate([1, 2, 3], steps=1)
     with pytest.raises(ValueError, match="not a pycrn abstraction"):
         torch.save({"a": torch.zeros(1)}, tmp_path / "other.pt")
         ab.load(tmp_path / "other.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ValueError, match=r"abstraction file .*junk\.pt cannot be read \(.*written by MDN\.save"):
+        ab.load(tmp_path / "junk.pt")
+    with pytest.raises(FileNotFoundError, match=r"no abstraction at .*missing\.pt"):
+        ab.load(tmp_path / "missing.pt")
 
 
 # --------------------------------------------------------------------- distances

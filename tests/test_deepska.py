@@ -596,6 +596,19 @@ def test_sum_reduction_is_the_seeds_s63_and_keeps_its_own_checkpoint(net, small_
                     progress=False)
     with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):
         deepska.fit(small, small_data, steps=2, reduction="max")
+    (tmp_path / "c.ckpt").write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match=r"checkpoint .*c\.ckpt cannot be read .*; delete it to start over"):
+        deepska.fit(small, small_data, steps=2, segments=200, accumulate=1, reduction="mean",
+                    checkpoint=tmp_path / "c.ckpt", progress=False)
+    small.save(tmp_path / "small.pt")
+    assert deepska.load(tmp_path / "small.pt", net).outputs.names == ["P"]
+    for content in (b"junk", None):
+        if content is None:
+            torch.save({"weights": torch.zeros(1)}, tmp_path / "small.pt")
+        else:
+            (tmp_path / "small.pt").write_bytes(content)
+        with pytest.raises(ValueError, match=r"small\.pt (cannot be read|is not an SDnet written by SDnet\.save)"):
+            deepska.load(tmp_path / "small.pt", net)
 
 
 def test_the_benchmarks_backward_equation_gives_the_exact_moments(net):

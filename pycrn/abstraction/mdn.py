@@ -23,6 +23,7 @@ import xarray as xr
 from torch import nn
 
 from .._version import __version__
+from ..checkpoints import read
 from .data import check_finite
 
 #: Format tag of a saved abstraction.
@@ -345,10 +346,10 @@ class MDN(nn.Module):
             ``attrs["method"] = "mdn_abstraction"`` and the provenance of the
             training data.
         """
-        if self.dt is None:
-            raise ValueError("the abstraction has no dt: train it with fit() or give dt=")
         if not bool(self.scaled):
             raise ValueError("the abstraction is untrained (no scaling statistics): call fit() first")
+        if self.dt is None:
+            raise ValueError("the abstraction has no dt (the step its kernel was learned for): set model.dt")
         for name, value in (("steps", steps), ("trajectories", trajectories), ("record_every", record_every)):
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -440,7 +441,11 @@ def _single(x0) -> bool:
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> MDN:
     """Load an abstraction saved by :meth:`MDN.save` (weights only: no code is unpickled)."""
-    payload = torch.load(Path(path), map_location=device, weights_only=True)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no abstraction at {path}" + (" (a folder)" if path.is_dir() else ""))
+    payload = read(path, "abstraction file", " (is it a file written by MDN.save?)", map_location=device,
+                   weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not a pycrn abstraction (format {FORMAT})")
     config = dict(payload["config"])

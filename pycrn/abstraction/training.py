@@ -20,7 +20,7 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from ..checkpoints import fingerprint, save_atomic
+from ..checkpoints import fingerprint, read, save_atomic
 from .data import open_pairs, with_scaling
 from .mdn import MDN
 
@@ -199,7 +199,7 @@ def fit(
             yv = yv + (torch.rand(yv.shape, generator=jitter, dtype=yv.dtype) - 0.5).to(dev)
         zv = model.to_target(yv)
         if path is not None and path.exists():
-            state = torch.load(path, map_location=dev, weights_only=True)
+            state = read(path, "checkpoint", "; delete it to start over", map_location=dev, weights_only=True)
             if state.get("fingerprint") != fp:
                 raise ValueError(
                     f"checkpoint {path} was written for other data, options, model or seed; "

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checkpoints import read
 from ..network import ReactionNetwork
 from .sdnet import SDnet, stoichiometry
 
@@ -87,7 +88,7 @@ def load_reference(
         :attr:`SDnet.delta_rep`); none of the authors' nine networks has such
         reactions.
     """
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    state = read(Path(path), "state_dict file", map_location="cpu", weights_only=True)
     if not isinstance(state, dict):
         raise ValueError(f"{path} does not hold a state_dict")
     missing = [k for k in _NEEDED if k not in state] + ([] if any(k.startswith("main_net.feedforward.") for k in state)

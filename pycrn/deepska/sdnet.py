@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ..checkpoints import read
 from ..network import MAX_EXACT_DOUBLE, ReactionNetwork
 from ..status import COUNT_LIMIT
 from .outputs import Outputs
@@ -583,7 +584,9 @@ class SDnet(torch.nn.Module):
 
 def load(path: str | Path, net: ReactionNetwork, outputs=None) -> SDnet:
     """An SDnet saved with :meth:`SDnet.save`, for ``net`` (checked); callable outputs must be passed again."""
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    state = read(Path(path), "SDnet file", map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or "signature" not in state or "config" not in state:
+        raise ValueError(f"{path} is not an SDnet written by SDnet.save")
     if state["signature"] != network_signature(net):
         raise ValueError(f"{path} holds an SDnet for another network (or other parameter values) than {net.name!r}")
     sd = state["state"]

@@ -29,7 +29,7 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from ..checkpoints import fingerprint, save_atomic
+from ..checkpoints import fingerprint, read, save_atomic
 from .data import DATA_KIND
 from .sdnet import SDnet, network_signature
 from .threads import uses_torch_threads
@@ -262,7 +262,7 @@ def fit(
                       + ((float(from_start),) if from_start else ())  # older checkpoints keep their fingerprint
                       + ((reduction,) if reduction != "mean" else ()))
     if path is not None and path.exists():
-        state = torch.load(path, map_location=dev, weights_only=False)
+        state = read(path, "checkpoint", "; delete it to start over", map_location=dev, weights_only=False)
         if state.get("fingerprint") != fp:
             raise ValueError(f"checkpoint {path} was written for other data, options, model or seed; "
                              "remove it or give another checkpoint path")
