@@ -388,8 +388,11 @@ def test_bad_input_is_named(net, small_data):
         deepska.estimate(net, sd, {"Q": 1}, [1.0], 5)
     with pytest.raises(ValueError, match="tilt 'R' is not one of"):
         deepska.estimate(net, sd, {"R": 0, "P": 0}, [1.0], 5, "deep_is", tilt="R")
-    with pytest.raises(ValueError, match="times must be positive"):
-        deepska.estimate(net, sd, {"R": 0, "P": 0}, [2.0, 1.0], 5)
+    for times in ([2.0, 1.0], [], [np.nan], "soon", [[1.0, 2.0]]):
+        with pytest.raises(ValueError, match="times must be one or more positive, finite, increasing times"):
+            deepska.estimate(net, sd, {"R": 0, "P": 0}, times, 5)
+    with pytest.raises(ValueError, match=r"increasing times, got \[\]"):
+        deepska.variance(net, sd, {"R": 0, "P": 0}, [], 5)
 
 
 def test_em_with_deep_cv_is_exact_with_the_exact_poisson_solution(net):

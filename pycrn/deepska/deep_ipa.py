@@ -23,7 +23,7 @@ from .._version import __version__
 from ..network import ReactionNetwork
 from ..propensity import propensity_function
 from ..runner import check_count, seed_attr, seed_sequence
-from .estimators import _state
+from .estimators import _state, check_times
 from .paths import Records, exp_integral, simulate_paths
 from .sdnet import SDnet
 from .threads import uses_torch_threads
@@ -75,9 +75,7 @@ def variance(
     """
     sdnet.check_network(net)
     n = check_count(samples, "samples")
-    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
-    if np.any(~np.isfinite(times)) or np.any(times <= 0) or np.any(np.diff(times) <= 0):
-        raise ValueError("times must be positive, finite and increasing")
+    times = check_times(times)
     sdnet.warn_beyond_horizon(times)
     x0v = _state(net, x0)
     seq = seed_sequence(seed)

@@ -182,9 +182,7 @@ def estimate(
         outs = sdnet.outputs if outputs is None else Outputs(net, outputs)
     if net.events:
         raise ValueError("the DeepSKA estimators need a network without events (they change the generator)")
-    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
-    if times.ndim != 1 or np.any(~np.isfinite(times)) or np.any(times <= 0) or np.any(np.diff(times) <= 0):
-        raise ValueError("times must be positive, finite and increasing")
+    times = check_times(times)
     if sdnet is not None and method != "ssa":
         sdnet.warn_beyond_horizon(times)
     x0v = _state(net, x0)
@@ -270,6 +268,19 @@ def _optimal_coefficient(f: np.ndarray, z: np.ndarray) -> np.ndarray:
     cov = (fc * zc).sum(0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(var > 0, cov / var, 1.0)
+
+
+def check_times(times) -> np.ndarray:
+    """The estimation times as a 1-D float array: one or more, positive, finite and increasing."""
+    given = times
+    try:
+        times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    except (TypeError, ValueError):
+        times = None
+    if times is None or times.ndim != 1 or times.size == 0 or np.any(~np.isfinite(times)) or np.any(times <= 0) \
+            or np.any(np.diff(times) <= 0):
+        raise ValueError(f"times must be one or more positive, finite, increasing times, got {given!r}")
+    return times
 
 
 def _state(net: ReactionNetwork, x0) -> np.ndarray:
