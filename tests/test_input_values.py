@@ -168,6 +168,8 @@ def test_signaling_files_that_are_not_utf8_or_not_checkpoints(tmp_path):
     model_file.write_bytes(b"source\ttarget\tstimulation\tinhibition\n\xff\xfeA\tB\t1\t0\n")
     with pytest.raises(ModelError, match=r"model\.tsv is not UTF-8 text"):
         sig.SignalingNetwork.from_tsv(model_file, model_file)
+    with pytest.raises(FileNotFoundError, match=r"no such file: .* \(it is a folder\)"):
+        sig.SignalingNetwork.from_tsv(tmp_path, model_file)
     params = tmp_path / "p.txt"
     params.write_bytes(b"Source\tTarget\tType\tValue\n\xff\tB\tWeight\t1\n")
     with pytest.raises(ValueError, match=r"p\.txt is not UTF-8 text"):

@@ -248,8 +248,8 @@ class SignalingNetwork:
 
 def _read_table(path: str | Path, required: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {path}")
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}" + (" (it is a folder)" if path.is_dir() else ""))
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh, delimiter="\t")
