@@ -284,6 +284,7 @@ def check_method(problem: Problem, method: Method) -> None:
         engine.check_network(net)
     if hasattr(engine, "check_problem"):
         engine.check_problem(problem)
+    _CHECKED.setdefault(problem, set()).add(method)
 
 
 #: What generated kernels get for the network arrays (they have the network in their code).
@@ -377,12 +378,10 @@ def run(
     if not isinstance(method, Method):
         raise TypeError(f"run needs a method object (pycrn.methods.Direct(), ... or pycrn.methods.resolve(name)), "
                         f"got {method!r}")
-    checked = _CHECKED.setdefault(problem, set())
-    if method not in checked:
+    if method not in _CHECKED.get(problem, ()):
         # simulate and ensemble check before they start; a direct caller of the run contract is checked here,
         # so that a method cannot silently run a network it does not simulate (a rate that reads t, say).
         check_method(problem, method)
-        checked.add(method)
     count = check_count(count, "count")
     if isinstance(first, bool) or not isinstance(first, (int, np.integer)) or first < 0:
         raise ValueError(f"first must be a non-negative integer, got {first!r}")
