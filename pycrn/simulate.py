@@ -95,8 +95,9 @@ def simulate(
         Show a progress bar (default: only on a terminal, for large runs).
     save
         ``"grid"`` (at ``saveat``) or ``"events"``: every jump (for
-        tau-leaping: every leap) of a single trajectory, with the jump times
-        as the ``time`` coordinate.
+        tau-leaping: every leap, and every exact step where it steps
+        exactly) of a single trajectory, with the jump times as the ``time``
+        coordinate.
     tau_epsilon
         Error control of ``tau_leaping`` (Cao-Gillespie-Petzold epsilon), in
         (0, 1); default 0.03. Shorthand for ``method=TauLeaping(epsilon=...)``;

@@ -2,18 +2,25 @@
 
 A leaping engine supplies, in the numba subset,
 
-``advance(net, x, p, t, t_stop, a, total, crit, xn, s, opt)``
+``advance(net, x, p, t, t_stop, a, total, crit, xn, s, opt, burst, single)``
     move the state from ``t`` towards ``t_stop`` (never beyond) by one leap or
     a burst of exact steps, given the propensities ``a`` (summing to
     ``total``) at ``t``; ``crit`` and ``xn`` are work arrays; ``opt`` is the
-    engine's option (epsilon or the fixed step). Returns ``(t, steps, code)``.
+    engine's option (epsilon or the fixed step); ``burst`` is the number of
+    exact steps left in a burst the engine started (0 otherwise), and with
+    ``single`` a burst returns after each exact step (when there are state
+    events to check, or jumps to record). Returns ``(t, steps, code, total,
+    burst)``: within a burst ``a`` and ``total`` are kept up to date by the
+    engine, and the loop computes them afresh only when ``burst`` is 0 (or an
+    event has fired).
 
 ``opts[1]`` is the step budget (the method's ``max_steps``), checked before
-each leap against the steps taken so far.
+each leap or exact step against the steps taken so far.
 
 The loop lands exactly on every save time and time event: the saved state at
 a save time is the state after the leap that ends there and after any event
-due then (right-continuous); state events are checked after each leap.
+due then (right-continuous); state events are checked after each leap and
+each exact step, and ``simulate_events`` records after each of them.
 """
 
 from __future__ import annotations
@@ -93,6 +100,8 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
         t = t0
         code, next_ev = _start_trajectory(x0[i], seeds[i], p, x, s, pl, t, ev_time, ev_done, prev, trig)
         nsteps = 0
+        burst = np.int64(0)  # not a literal: numba would compile advance for the literal too
+        total = 0.0
         k = np.int64(0)  # not a literal: numba would compile the save helper for the literal too
         while k < nsave and code == 0:
             if stop[0] != 0:
@@ -102,25 +111,30 @@ def simulate_grid(net, x0, p, t0, save_times, seeds, out, status, steps, final_t
                 # Events first: the saved state is right-continuous.
                 code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
                 next_ev = _next_event_time(ev_time, ev_done)
+                burst = np.int64(0)
                 continue
             k = _save_through(x, out, i, k, save_times, t)
             if k == nsave:
                 break
             t_stop = min(save_times[k], next_ev)
-            total = rates(net, x, pl, t, a)  # noqa: F821
-            if not (total <= MAX_FLOAT):  # noqa: F821
-                code = STATUS_INVALID_PROPENSITY  # noqa: F821
-                break
-            if total <= 0.0:
-                t = t_stop
-                continue
+            if burst == 0:
+                total = rates(net, x, pl, t, a)  # noqa: F821
+                if not (total <= MAX_FLOAT):  # noqa: F821
+                    code = STATUS_INVALID_PROPENSITY  # noqa: F821
+                    break
+                if total <= 0.0:
+                    t = t_stop
+                    continue
             if nsteps >= budget:
                 code = STATUS_BUDGET  # noqa: F821
                 break
-            t, taken, code = advance(net, x, pl, t, t_stop, a, total, crit, xn, s, opts[0])  # noqa: F821
+            t, taken, code, total, burst = advance(net, x, pl, t, t_stop, a, total, crit, xn, s, opts[0],  # noqa: F821
+                                                   burst, NUM_STATE_EVENTS > 0)  # noqa: F821
             nsteps += taken
             if code == 0 and NUM_STATE_EVENTS > 0:  # noqa: F821
-                code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+                code, fired = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+                if fired:
+                    burst = np.int64(0)
         if _end_trajectory(i, code, x, t, nsteps, 0, out, status, steps, final_t):  # noqa: F821
             return
 
@@ -144,6 +158,8 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
     count = np.int64(1)  # not a literal: numba would compile _record for the literal too
     budget = opts[1]
     nsteps = 0
+    burst = np.int64(0)
+    total = 0.0
     while t < tf and code == 0:
         if stop[0] != 0:
             code = STATUS_INTERRUPTED  # noqa: F821
@@ -151,21 +167,26 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
         if NUM_EVENTS > 0 and next_ev <= t:  # noqa: F821
             code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
             next_ev = _next_event_time(ev_time, ev_done)
+            burst = np.int64(0)
         else:
-            total = rates(net, x, pl, t, a)  # noqa: F821
-            if not (total <= MAX_FLOAT):  # noqa: F821
-                code = STATUS_INVALID_PROPENSITY  # noqa: F821
-                break
+            if burst == 0:
+                total = rates(net, x, pl, t, a)  # noqa: F821
+                if not (total <= MAX_FLOAT):  # noqa: F821
+                    code = STATUS_INVALID_PROPENSITY  # noqa: F821
+                    break
             if total <= 0.0:
                 t = min(tf, next_ev)
             elif nsteps >= budget:
                 code = STATUS_BUDGET  # noqa: F821
                 break
             else:
-                t, taken, code = advance(net, x, pl, t, min(tf, next_ev), a, total, crit, xn, s, opts[0])  # noqa: F821
+                t, taken, code, total, burst = advance(net, x, pl, t, min(tf, next_ev), a, total, crit, xn,  # noqa: F821
+                                                       s, opts[0], burst, True)
                 nsteps += taken
                 if code == 0 and NUM_STATE_EVENTS > 0:  # noqa: F821
-                    code, _ = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+                    code, fired = _fire_events(x, pl, t, ev_time, ev_done, prev, trig)
+                    if fired:
+                        burst = np.int64(0)
         times, states, recorded = _record(times, states, count, t, x, stop)  # noqa: F821
         if not recorded:
             code = STATUS_INTERRUPTED  # noqa: F821

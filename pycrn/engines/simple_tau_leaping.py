@@ -49,8 +49,8 @@ def _step(x, a, tau, s):
     return STATUS_NEGATIVE_LEAP if negative else 0  # noqa: F821
 
 
-def advance(net, x, pl, t, t_stop, a, total, crit, xn, s, dt):
-    """One step of length dt, shortened to land exactly on t_stop (see leap_stepper)."""
+def advance(net, x, pl, t, t_stop, a, total, crit, xn, s, dt, burst, single):
+    """One step of length dt, shortened to land exactly on t_stop (see leap_stepper; never a burst)."""
     # No sliver steps from rounding: snap to t_stop when within 1e-9 dt of it.
     tau = dt if t + dt < t_stop - 1e-9 * dt else t_stop - t
     for i in range(x.shape[0]):
@@ -58,10 +58,10 @@ def advance(net, x, pl, t, t_stop, a, total, crit, xn, s, dt):
     code = _step(xn, a, tau, s)
     if code != 0:
         # x keeps the state before the failed step, for the error message.
-        return t, 1, code
+        return t, 1, code, total, 0
     for i in range(x.shape[0]):
         x[i] = xn[i]
-    return (t + tau if tau == dt else t_stop), 1, 0
+    return (t + tau if tau == dt else t_stop), 1, 0, total, 0
 
 
 SOURCES = (_step, advance, *leap_stepper.SOURCES)

@@ -26,11 +26,13 @@ bound on the relative change of every propensity, evaluated at the current
 state rather than as a worst case; a rate law that switches on from zero, or
 is invalid one molecule away, limits the leap to one molecule of change. A leap that would make a count negative is halved and
 redrawn, so counts never go negative. When ``tau'`` is below ``10 / a0`` the
-leap would gain nothing and ``N_EXACT`` exact SSA steps run instead.
+leap would gain nothing and ``N_EXACT`` exact SSA steps run instead (a
+burst, cut short at a save or event time as a leap is).
 
 Saving and events: leaps are shortened to land exactly on save times and
 time events; state events are checked after each leap (approximate, like the
-leap itself). ``epsilon`` (default 0.03) is the ``tau_epsilon`` argument of
+leap itself) and after each exact step of a burst (exact there, as in the
+SSAs), and ``save="events"`` records each of those steps. ``epsilon`` (default 0.03) is the ``tau_epsilon`` argument of
 :func:`pycrn.simulate`.
 """
 
@@ -172,23 +174,29 @@ def _leap(net, x, a, crit, eps, pl, t):
     return tau
 
 
-def advance(net, x, pl, t, t_stop, a, total, crit, xn, s, eps):
-    """One leap (or a burst of exact steps) from t, not beyond t_stop (see leap_stepper).
+def advance(net, x, pl, t, t_stop, a, total, crit, xn, s, eps, burst, single):
+    """One leap, or a burst of exact steps, from t, not beyond t_stop (see leap_stepper).
 
-    Returns ``(t, steps, code)``; ``code`` is 0, or ``1 + j`` if reaction j
-    cannot fire without a negative count (or would overflow a count, in an
-    exact step), -1 for an invalid propensity, ``STATUS_OVERFLOW - i`` if a
-    leap would push the count of species ``i`` past ``COUNT_LIMIT``.
+    Returns ``(t, steps, code, total, burst)``; ``code`` is 0, or ``1 + j`` if
+    reaction j cannot fire without a negative count (or would overflow a
+    count, in an exact step), -1 for an invalid propensity,
+    ``STATUS_OVERFLOW - i`` if a leap would push the count of species ``i``
+    past ``COUNT_LIMIT``. ``burst`` is how many exact steps remain of the
+    current burst (0: choose afresh between a leap and a burst); with
+    ``single`` a burst returns after each of its steps.
     """
-    a0c = _critical(x, a, crit)
-    tau1 = _leap(net, x, a, crit, eps, pl, t)
-    if tau1 < 10.0 / total:
-        # Leaping would gain nothing: exact SSA steps.
+    if burst == 0:
+        a0c = _critical(x, a, crit)
+        tau1 = _leap(net, x, a, crit, eps, pl, t)
+        if tau1 < 10.0 / total:
+            # Leaping would gain nothing: exact SSA steps.
+            burst = N_EXACT  # noqa: F821
+    if burst > 0:
         steps = 0
-        for _ in range(N_EXACT):  # noqa: F821
+        while burst > 0:
             t_next = t + rng_exponential(s) / total  # noqa: F821
             if t_next > t_stop:
-                return t_stop, steps, 0
+                return t_stop, steps, 0, total, 0
             r = rng_uniform(s) * total  # noqa: F821
             acc = 0.0
             j = a.shape[0] - 1
@@ -200,11 +208,16 @@ def advance(net, x, pl, t, t_stop, a, total, crit, xn, s, eps):
             t = t_next
             total = fire(net, j, x, pl, t, a, total)  # noqa: F821
             steps += 1
+            burst -= 1
             if not (total <= MAX_FLOAT):  # noqa: F821
-                return t, steps, 1 + j
+                return t, steps, 1 + j, total, 0
             if total <= 0.0:
-                return t_stop, steps, 0
-        return t, steps, 0
+                return t_stop, steps, 0, total, 0
+            if single:
+                # The caller checks state events and records after every jump; a call per step costs the
+                # references numba counts for each array argument, so only then.
+                return t, steps, 0, total, burst
+        return t, steps, 0, total, 0
     for _ in range(MAX_HALVINGS):  # noqa: F821
         tau2 = rng_exponential(s) / a0c if a0c > 0.0 else np.inf  # noqa: F821
         tau = min(tau1, tau2, t_stop - t)
@@ -222,14 +235,14 @@ def advance(net, x, pl, t, t_stop, a, total, crit, xn, s, eps):
                         break
             i = _add_firings(xn, jc, np.int64(1))  # noqa: F821
             if i >= 0:
-                return t, 0, STATUS_OVERFLOW - i  # noqa: F821
+                return t, 0, STATUS_OVERFLOW - i, total, 0  # noqa: F821
             for i in range(x.shape[0]):
                 if xn[i] < 0:
                     # One firing of a critical reaction makes a count negative: its rate law does not
                     # vanish without its reactants (no leap size helps). Fail as the exact SSAs do.
                     for q in range(x.shape[0]):
                         x[q] += NU[jc, q]  # noqa: F821
-                    return t + tau2, 0, 1 + jc
+                    return t + tau2, 0, 1 + jc, total, 0
         ok = True
         for j in range(a.shape[0]):
             if crit[j] or a[j] <= 0.0:
@@ -239,7 +252,7 @@ def advance(net, x, pl, t, t_stop, a, total, crit, xn, s, eps):
                 i = _add_firings(xn, j, k)  # noqa: F821
                 if i >= 0:
                     # Not a leap too long: the counts themselves head past the int64 limit.
-                    return t, 0, STATUS_OVERFLOW - i  # noqa: F821
+                    return t, 0, STATUS_OVERFLOW - i, total, 0  # noqa: F821
                 if i == -2:
                     ok = False
                     break
@@ -249,10 +262,10 @@ def advance(net, x, pl, t, t_stop, a, total, crit, xn, s, eps):
         if ok:
             for i in range(x.shape[0]):
                 x[i] = xn[i]
-            return t + tau, 1, 0
+            return t + tau, 1, 0, total, 0
         tau1 = 0.5 * tau1
     # Only a rate law that stays positive without its reactants gets here.
-    return t, 0, 1 + (jc if jc >= 0 else 0)
+    return t, 0, 1 + (jc if jc >= 0 else 0), total, 0
 
 
 SOURCES = (_g, _critical, _elasticity, _leap, advance, *leap_stepper.SOURCES)
