@@ -32,8 +32,8 @@ burst, cut short at a save or event time as a leap is).
 Saving and events: leaps are shortened to land exactly on save times and
 time events; state events are checked after each leap (approximate, like the
 leap itself) and after each exact step of a burst (exact there, as in the
-SSAs), and ``save="events"`` records each of those steps. ``epsilon`` (default 0.03) is the ``tau_epsilon`` argument of
-:func:`pycrn.simulate`.
+SSAs), and ``save="events"`` records each of those steps. ``epsilon``
+(default 0.03) is the ``tau_epsilon`` argument of :func:`pycrn.simulate`.
 """
 
 from __future__ import annotations
