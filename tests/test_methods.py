@@ -141,7 +141,7 @@ def test_the_run_contract_refuses_what_simulate_refuses():
         with pytest.raises(pycrn.ModelError, match=r"'direct' needs time-homogeneous propensities.*\[2\]"):
             pycrn.run(problem, methods.Direct(), 0, 2, seed=1)
     assert pycrn.run(problem, methods.Extrande(), 0, 2, seed=1).states.shape == (2, 2, 3)
-    # The hybrid method's continuous= marks the network it prepares; a problem built without it would run X as counts.
+    # The hybrid method's continuous= marks the network it prepares; a problem built without it would run S as counts.
     hybrid = methods.Hybrid(continuous=("S",))
     with pytest.raises(pycrn.ModelError, match=r"treats 'S' as continuous.*Problem.build\(method.prepare\(net\)"):
         pycrn.run(pycrn.Problem.build(SIR, tspan=(0, 5)), hybrid)

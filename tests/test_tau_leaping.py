@@ -166,7 +166,7 @@ def test_the_event_record_holds_every_exact_step_of_a_burst():
     x, r = ev["X"].values[0], ev["R"].values[0]
     assert x.max() < 25 and r[-1] >= 3
     changes = np.diff(x)
-    assert set(changes[np.diff(r) == 0].tolist()) <= {-1, 0, 1}  # 0: the record at tf
+    assert set(changes[np.diff(r) == 0].tolist()) <= {-1, 0, 1}  # 0: a record without a jump (the one at tf)
     assert (changes[np.diff(r) == 1] == -4).all()  # 24 -> 25 -> reset to 20
     assert ev.sizes["time"] > 300
 
