@@ -31,7 +31,7 @@ SAMPLE_SPREAD = (0.05, 0.95)
 
 def _is_reduced(ds: xr.Dataset) -> bool:
     """Results of ``ensemble(reduce="moments")``: ``<species>_mean``/``_sd`` over time, no trajectories."""
-    return "trajectory" not in ds.dims and any(name.endswith("_mean") for name in ds.data_vars)
+    return require_results(ds, "plot")
 
 
 @dataclass
@@ -188,9 +188,8 @@ def plot_ensemble(
         raise ValueError(f"band must be 'quantiles' or 'sd', got {band!r}")
     if layout not in ("auto", "single", "panels"):
         raise ValueError(f"layout must be 'auto', 'single' or 'panels', got {layout!r}")
-    require_results(ds, "plot")
+    reduced = require_results(ds, "plot")
     ds, title_extra = _select_setting(ds, setting)
-    reduced = _is_reduced(ds)
     available = [n[: -len("_mean")] for n in ds.data_vars if n.endswith("_mean")] if reduced else list(ds.data_vars)
     names = list(species) if species else available
     unknown = [n for n in names if n not in available]
