@@ -29,19 +29,11 @@ from . import ssa_stepper
 NAME = "nrm"
 
 
-def _sift(tau, heap, pos, q):
-    """Restore the heap property at position q after ``tau[heap[q]]`` changed."""
+def _sift_down(tau, heap, pos, q):
+    """Move ``heap[q]`` down until no child is earlier; the subtrees below q must be heaps."""
     n = heap.shape[0]
     k = heap[q]
     v = tau[k]
-    while q > 0:
-        parent = (q - 1) >> 1
-        kp = heap[parent]
-        if tau[kp] <= v:
-            break
-        heap[q] = kp
-        pos[kp] = q
-        q = parent
     while True:
         child = 2 * q + 1
         if child >= n:
@@ -58,15 +50,42 @@ def _sift(tau, heap, pos, q):
     pos[k] = q
 
 
-def _draw_all(a, t, s, tau, heap, pos):
-    """Fresh exponential clocks for every reaction at time t; rebuild the heap."""
-    m = a.shape[0]
+def _sift(tau, heap, pos, q):
+    """Restore the heap property at position q after ``tau[heap[q]]`` changed (the rest being a heap)."""
+    k = heap[q]
+    v = tau[k]
+    while q > 0:
+        parent = (q - 1) >> 1
+        kp = heap[parent]
+        if tau[kp] <= v:
+            break
+        heap[q] = kp
+        pos[kp] = q
+        q = parent
+    heap[q] = k
+    _sift_down(tau, heap, pos, q)
+
+
+def _heapify(tau, heap, pos):
+    """Build the heap of all reactions from scratch, bottom-up (Floyd).
+
+    Only downward moves: at each position the subtrees below are already
+    heaps but the positions above are not yet, so moving an entry up there
+    (as ``_sift`` would) leaves the entry it displaces above a smaller one.
+    """
+    m = tau.shape[0]
     for k in range(m):
-        tau[k] = t + rng_exponential(s) / a[k] if a[k] > 0.0 else np.inf  # noqa: F821
         heap[k] = k
         pos[k] = k
     for q in range((m >> 1) - 1, -1, -1):
-        _sift(tau, heap, pos, q)
+        _sift_down(tau, heap, pos, q)
+
+
+def _draw_all(a, t, s, tau, heap, pos):
+    """Fresh exponential clocks for every reaction at time t; rebuild the heap."""
+    for k in range(a.shape[0]):
+        tau[k] = t + rng_exponential(s) / a[k] if a[k] > 0.0 else np.inf  # noqa: F821
+    _heapify(tau, heap, pos)
 
 
 def _after_firing(net, j, t, a, aold, s, tau, heap, pos):
@@ -256,7 +275,9 @@ def simulate_events(net, x0, p, t0, tf, seed, capacity, opts, stop):
 SOURCES = (
     f"RESUM = {ssa_stepper.RESUM}\n",
     *ssa_stepper.EVENT_SOURCES,
+    _sift_down,
     _sift,
+    _heapify,
     _draw_all,
     _after_firing,
     _fire,
