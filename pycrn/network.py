@@ -406,8 +406,8 @@ class ReactionNetwork:
                 raise ModelError(f"{where}: trigger {str(ev.trigger)!r} uses unknown name(s) {', '.join(unknown)}")
             if TIME in ev.trigger.names and ev.trigger.time_threshold() is None:
                 raise ModelError(
-                    f"{where}: trigger {str(ev.trigger)!r} mixes t with other conditions; "
-                    "use 't >= T' for a time event or a condition on the state without t"
+                    f"{where}: trigger {str(ev.trigger)!r} reads t other than as 't >= T' or 't > T'; "
+                    "a time event's trigger is 't >= T' (T free of t), and a condition on the state cannot read t"
                 )
             for target, expr in ev.assignments:
                 if target not in spec and target not in pars:

@@ -111,7 +111,9 @@ def test_event_errors(model, error, message):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("@species A=1\n1, A --> 0\n@event t >= 1 and A > 0: A = 0", r"line 3: trigger .* mixes t"),
+        ("@species A=1\n1, A --> 0\n@event t >= 1 and A > 0: A = 0", r"line 3: trigger .* reads t other than"),
+        ("@species A=1\n1, A --> 0\n@event t == 1: A = 0", r"line 3: trigger 't == 1' reads t other than as 't >= T'"),
+        ("@species A=1\n1, A --> 0\n@event 1 <= t: A = 0", r"line 3: trigger '1 <= t' reads t other than"),
         ("@species A=1\n1, A --> 0\n@event A > 0: Q = 0", r"line 3: assignment to unknown species or parameter 'Q'"),
         ("@species A=1\n1, A --> 0\n@event A + 1: A = 0", r"line 3: condition 'A \+ 1': expected a comparison"),
         ("@species A=1\n1, A --> 0\n@event A > 0 A = 0", r"line 3: expected '@event CONDITION"),
