@@ -190,8 +190,58 @@ def chi_square_pvalue(samples: np.ndarray, probs: np.ndarray, min_expected: floa
     return float(stats.chi2.sf(chi2, obs_b.size - 1))
 
 
-def check_against_fsp(ds, P, species_axes, times, label, p_min: float = 1e-3):
-    """Chi-square test of each species' marginal, and mean/sd tests, at each time > 0."""
+def random_network(rng: np.random.Generator, extra: tuple[int, int] = (2, 6)):
+    """A random mass-action network of two species, in the network language and as an FSP model.
+
+    Each species decays at first order (so the counts stay small); then
+    ``extra`` (low, high) more reactions, each with up to three reactant and
+    three product molecules (e.g. ``3A --> 2A``, ``A + 2B --> A + B``,
+    ``0 --> 2B``), rate constants scaled by order. Returns (text, FSPModel,
+    initial state) with the FSP box 0..60 per species; the propensities are
+    the combinatorial ones, k prod_i C(x_i, nu_i), written out here.
+    """
+    rate_range = {0: (0.5, 3.0), 1: (0.1, 1.0), 2: (0.01, 0.1), 3: (0.001, 0.01)}
+    reactions = [(float(rng.uniform(0.3, 1.5)), (1, 0), (0, 0)), (float(rng.uniform(0.3, 1.5)), (0, 1), (0, 0))]
+    for _ in range(int(rng.integers(*extra, endpoint=True))):
+        while True:
+            r = (int(rng.integers(0, 4)), int(rng.integers(0, 3)))
+            q = (int(rng.integers(0, 4)), int(rng.integers(0, 3)))
+            if sum(r) <= 3 and sum(q) <= 3 and r != q:
+                break
+        reactions.append((float(rng.uniform(*rate_range[sum(r)])), r, q))
+    order = rng.permutation(len(reactions))  # the decays need not come first
+    reactions = [reactions[i] for i in order]
+    x0 = (int(rng.integers(0, 7)), int(rng.integers(0, 7)))
+
+    def side(n):
+        terms = [f"{c if c > 1 else ''}{name}" for name, c in zip("AB", n) if c]
+        return " + ".join(terms) or "0"
+
+    def propensity(k, r):
+        def a(x):
+            value = k + 0 * x[0]
+            for xi, nu in zip(x, r):
+                for j in range(nu):
+                    value = value * np.maximum(xi - j, 0) / (j + 1)
+            return value
+        return a
+
+    text = "\n".join([f"@species A={x0[0]} B={x0[1]}", *(f"{k!r}, {side(r)} --> {side(q)}" for k, r, q in reactions)])
+    model = FSPModel(
+        changes=[tuple(b - a for a, b in zip(r, q)) for _, r, q in reactions],
+        propensities=[propensity(k, r) for k, r, _ in reactions],
+        bounds=(60, 60),
+    )
+    return text, model, x0
+
+
+def check_against_fsp(ds, P, species_axes, times, label, p_min: float = 1e-3, check_sd: bool = True):
+    """Chi-square test of each species' marginal, and mean/sd tests, at each time > 0.
+
+    ``check_sd=False`` leaves out the DSMTS sd test, whose statistic assumes the fourth moment of a normal
+    distribution: for a count that is almost always 0 (kurtosis in the tens) it fails far more often than
+    its bound says. The chi-square test still checks the whole marginal, spread included.
+    """
     for name, axis in species_axes.items():
         other = tuple(a for a in range(1, P.ndim) if a != axis)
         marg = P.sum(axis=other)  # (times, states of this species)
@@ -199,7 +249,7 @@ def check_against_fsp(ds, P, species_axes, times, label, p_min: float = 1e-3):
         mu = marg @ values
         sd = np.sqrt(np.maximum(marg @ values**2 - mu**2, 0.0))
         samples = ds[name].values
-        assert_dsmts(samples, mu, sd, f"{label}/{name}")
+        assert_dsmts(samples, mu, sd, f"{label}/{name}", check_sd=check_sd)
         for k in range(1, len(times)):
             p = chi_square_pvalue(samples[:, k], marg[k])
             assert p > p_min, f"{label}/{name} at t={times[k]}: chi-square p = {p:.2e}"
