@@ -115,6 +115,8 @@ class FSPModel:
     changes: Sequence[Sequence[int]]
     propensities: Sequence[Callable[[np.ndarray], np.ndarray]]  # state columns -> rates
     bounds: Sequence[int]  # inclusive upper bound of each species
+    #: State events that fire at once: maps the states a jump lands in (rows) to the states after the events.
+    redirect: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 def fsp_distribution(model: FSPModel, x0: Sequence[int], times: Sequence[float]):
@@ -130,6 +132,8 @@ def fsp_distribution(model: FSPModel, x0: Sequence[int], times: Sequence[float])
         a = np.broadcast_to(a, (n,))
         assert np.all(a >= 0), "propensity negative inside the box"
         target = states + np.asarray(change)
+        if model.redirect is not None:
+            target = model.redirect(target)
         inside = np.all((target >= 0) & (target < np.array(shape)), axis=1)
         out_rate += a  # all outflow, including leaving the box (mass loss)
         src = index[inside]
