@@ -29,11 +29,6 @@ PANEL_RATIO = 100.0
 SAMPLE_SPREAD = (0.05, 0.95)
 
 
-def _is_reduced(ds: xr.Dataset) -> bool:
-    """Results of ``ensemble(reduce="moments")``: ``<species>_mean``/``_sd`` over time, no trajectories."""
-    return require_results(ds, "plot")
-
-
 @dataclass
 class _Summary:
     """What is drawn for one species."""
@@ -63,9 +58,13 @@ def _select_setting(ds: xr.Dataset, setting: int | None) -> tuple[xr.Dataset, st
     return ds, ", " + ", ".join(f"{c}={float(ds.coords[c].values):g}" for c in swept)
 
 
-def _summaries(ds: xr.Dataset, names: list[str], band: str, samples: int) -> tuple[dict, int, int]:
-    """Per species what to draw; the number of trajectories and how many the statistics used."""
-    if _is_reduced(ds):
+def _summaries(ds: xr.Dataset, names: list[str], band: str, samples: int, *, reduced: bool) -> tuple[dict, int, int]:
+    """Per species what to draw; the number of trajectories and how many the statistics used.
+
+    ``reduced``: the results of ``ensemble(reduce="moments")`` (``<species>_mean``/``_sd`` over time, no
+    trajectories), as ``require_results`` classifies them.
+    """
+    if reduced:
         n = int(ds.attrs.get("trajectories", 0))
         out = {}
         for name in names:
@@ -195,7 +194,7 @@ def plot_ensemble(
     unknown = [n for n in names if n not in available]
     if unknown:
         raise ValueError(f"species not in the results: {', '.join(unknown)} (have {', '.join(available)})")
-    summaries, n, used = _summaries(ds, names, band, samples)
+    summaries, n, used = _summaries(ds, names, band, samples, reduced=reduced)
     tops = [max(_top(summaries[name]), 1e-300) for name in names]
     panels = layout == "panels" or (layout == "auto" and len(names) > 1 and max(tops) / min(tops) > PANEL_RATIO)
     use_log = _wants_log(list(summaries.values())) if log is None else bool(log)

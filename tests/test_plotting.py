@@ -27,7 +27,7 @@ def _bimodal(n: int = 1000) -> xr.Dataset:
 
 def test_quantile_bands_and_sample_paths_show_both_modes():
     ds = _bimodal()
-    summaries, n, used = plotting._summaries(ds, ["S"], "quantiles", 3)
+    summaries, n, used = plotting._summaries(ds, ["S"], "quantiles", 3, reduced=False)
     s = summaries["S"]
     values = ds["S"].values.astype(float)
     np.testing.assert_allclose(s.center, np.median(values, axis=0))
